@@ -1,0 +1,178 @@
+"""From landmark sources to training batches: image loading, face crop, augmentation.
+
+A *source* is any sequence whose items are `Sample`s (an image and its landmarks in original
+pixels): `RecordSource` reads annotated files, `heatnet.synthetic.SyntheticFaces` draws faces.
+`LandmarkDataset` turns a source into fixed-size tensors for a DataLoader.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from heatnet.augment import Augmentation, CropJitter
+from heatnet.formats import Record
+from heatnet.geometry import apply_affine, crop_affine, landmark_box, warp_to_crop
+from heatnet.schemes import LandmarkScheme
+
+cv2.setNumThreads(1)  # data-loader workers are the parallelism; cv2's own threads only contend
+
+
+class ImageError(OSError):
+    """An image file is missing, unreadable or unusable; the message names the file."""
+
+
+@dataclass
+class Sample:
+    image: np.ndarray  # H x W x 3 uint8 RGB
+    points: np.ndarray  # (K, 2) float32 original pixels
+    visibility: np.ndarray  # (K,) float32
+    normaliser: float  # NME denominator in original pixels (outer-eye distance or box size)
+    name: str
+    box: np.ndarray | None = None  # (4,) face box to crop around; None: the landmark box
+
+
+class LandmarkSource(Protocol):
+    scheme: LandmarkScheme
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int) -> Sample: ...
+
+
+def to_rgb_uint8(image: np.ndarray, where: str = "image") -> np.ndarray:
+    """Grayscale, RGBA, 16-bit and float images to H x W x 3 uint8 RGB."""
+    if image is None or image.size == 0:
+        raise ImageError(f"{where}: empty image")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(np.nan_to_num(image.astype(np.float32)) * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    channels = image.shape[2]
+    if channels == 1:
+        return np.repeat(image, 3, axis=2)
+    if channels == 4:
+        image = image[:, :, :3]
+    elif channels != 3:
+        raise ImageError(f"{where}: {channels} channels, expected 1, 3 or 4")
+    return np.ascontiguousarray(image)
+
+
+def read_image(path) -> np.ndarray:
+    """An image file as H x W x 3 uint8 RGB; ImageError naming the file otherwise."""
+    if not os.path.isfile(path):
+        raise ImageError(f"{path}: image file not found")
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION) if data.size else None
+    if image is None:
+        raise ImageError(f"{path}: cannot decode image (corrupt or not an image)")
+    if image.ndim == 3 and image.shape[2] >= 3:  # OpenCV gives BGR(A)
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return to_rgb_uint8(image, str(path))
+
+
+def normaliser_for(points: np.ndarray, visibility: np.ndarray, scheme: LandmarkScheme) -> float:
+    """Outer-eye distance when the scheme has the pair and both are visible, else sqrt(box area)."""
+    if scheme.norm_pair is not None and visibility[list(scheme.norm_pair)].all():
+        a, b = scheme.norm_pair
+        return float(np.linalg.norm(points[a] - points[b]))
+    x0, y0, x1, y1 = landmark_box(points, visibility)
+    return float(np.sqrt(max(x1 - x0, 1.0) * max(y1 - y0, 1.0)))
+
+
+class RecordSource:
+    """Samples from annotated records (image files, or inline pixels for Kaggle)."""
+
+    def __init__(self, records: Sequence[Record], scheme: LandmarkScheme,
+                 normalisers: Sequence[float] | None = None, boxes: Sequence[np.ndarray] | None = None):
+        self.records = list(records)
+        self.scheme = scheme
+        self.boxes = boxes
+        # Normalisers may come from a fuller annotation (e.g. the IMM nose tip uses its 58 points).
+        self.normalisers = list(normalisers) if normalisers is not None else [
+            normaliser_for(r.points, r.visibility, scheme) for r in self.records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> Sample:
+        r = self.records[index]
+        image = to_rgb_uint8(r.pixels, r.name) if r.pixels is not None else read_image(r.image_path)
+        box = self.boxes[index] if self.boxes is not None else None
+        return Sample(image, r.points, r.visibility, self.normalisers[index], r.name, box)
+
+
+# ImageNet statistics; gray inputs use their luminance mean.
+MEAN = {3: (0.485, 0.456, 0.406), 1: (0.449,)}
+STD = {3: (0.229, 0.224, 0.225), 1: (0.226,)}
+
+
+class LandmarkDataset(torch.utils.data.Dataset):
+    """Square face crops of `size` pixels with points in input pixels.
+
+    Items: image (C, S, S) uint8, points (K, 2), visibility (K,), affine (2, 3) original->input,
+    orig_points (K, 2), orig_visibility (K,), normaliser (), index (). Augmentation draws are a
+    function of (seed, epoch, index) only, so they do not depend on the worker count."""
+
+    def __init__(self, source: LandmarkSource, size: int = 128, channels: int = 3, box_scale: float = 1.25,
+                 augmentation: Augmentation | None = None, seed: int = 0):
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {channels}")
+        self.source, self.size, self.channels = source, size, channels
+        self.box_scale, self.augmentation, self.seed = box_scale, augmentation, seed
+        self.scheme = source.scheme
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def crop_matrix(self, sample: Sample, jitter: CropJitter) -> np.ndarray:
+        box = sample.box if sample.box is not None else landmark_box(sample.points, sample.visibility)
+        x0, y0, x1, y1 = box
+        side = self.box_scale * max(x1 - x0, y1 - y0, 1.0) * jitter.scale
+        center = np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + np.array(jitter.shift) * side
+        return crop_affine(center, side, self.size, jitter.angle_deg, jitter.mirror)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        sample = self.source[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        jitter = self.augmentation.sample_jitter(rng) if self.augmentation else CropJitter()
+        matrix = self.crop_matrix(sample, jitter)
+        image = warp_to_crop(sample.image, matrix, self.size)
+        points = apply_affine(sample.points.astype(np.float64), matrix)
+        visibility = sample.visibility.copy()
+        if jitter.mirror:
+            flip = np.asarray(self.scheme.flip_map)
+            points, visibility = points[flip], visibility[flip]
+        inside = ((points >= -0.5) & (points <= self.size - 0.5)).all(axis=1)
+        visibility = visibility * inside
+        if self.augmentation:
+            image = self.augmentation.appearance_transform(image, int(rng.integers(2**31)))
+        if self.channels == 1:
+            image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None]
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+            "points": torch.from_numpy(points.astype(np.float32)),
+            "visibility": torch.from_numpy(visibility.astype(np.float32)),
+            # the mirror re-indexing is undone when mapping back: affine + flip permutation
+            "affine": torch.from_numpy(matrix.astype(np.float32)),
+            "mirrored": torch.tensor(jitter.mirror),
+            "orig_points": torch.from_numpy(sample.points.astype(np.float32)),
+            "orig_visibility": torch.from_numpy(sample.visibility.astype(np.float32)),
+            "normaliser": torch.tensor(sample.normaliser, dtype=torch.float32),
+            "index": torch.tensor(index),
+        }
+
+
+def to_original(points: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
+    """Input-pixel points (B, K, 2) back to original pixels through the inverse of (B, 2, 3)."""
+    lin = affine[:, :, :2]
+    return torch.linalg.solve(lin, (points - affine[:, None, :, 2]).transpose(1, 2)).transpose(1, 2)

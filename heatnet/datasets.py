@@ -1,0 +1,210 @@
+"""Named datasets and their splits, read from a data root in their native layouts.
+
+    load_split("300w", "train", root)  -> RecordSource (or SyntheticFaces for "synthetic")
+
+The data root comes from --data-root or the HEATNET_DATA environment variable. Bad samples
+(unreadable annotation, missing image, wrong point count, non-finite coordinates, duplicate
+names) are skipped with one warning that counts them, or raise at the first with strict=True.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from heatnet.data import RecordSource, normaliser_for
+from heatnet.geometry import landmark_box
+from heatnet.formats import (AnnotationError, Record, read_asf, read_dlib_xml, read_kaggle_csv, read_pts,
+                             read_wflw, read_ytf_csv)
+from heatnet.schemes import IBUG68, IMM58, IMM_NOSE_TIP_INDEX, KAGGLE15, NOSE_TIP, WFLW98
+from heatnet.synthetic import SyntheticFaces
+
+
+class DatasetError(ValueError):
+    """A dataset or split cannot be loaded; the message says what to do."""
+
+
+def default_data_root() -> Path:
+    root = os.environ.get("HEATNET_DATA")
+    if not root:
+        raise DatasetError("no data root: pass --data-root PATH or set HEATNET_DATA "
+                           "(the README says where to download each dataset)")
+    return Path(root)
+
+
+class BadSamples:
+    """Collects skipped samples for one split: warn once with a count, or raise when strict."""
+
+    def __init__(self, split: str, strict: bool):
+        self.split, self.strict, self.problems = split, strict, []
+
+    def report(self, message: str) -> None:
+        if self.strict:
+            raise DatasetError(message)
+        self.problems.append(message)
+
+    def finish(self, records: list[Record]) -> list[Record]:
+        seen: dict[str, Path] = {}
+        unique = []
+        for r in records:
+            key = str(r.image_path) if r.pixels is None else f"{r.image_path}"
+            if key in seen:
+                self.report(f"{r.image_path}: duplicate sample name in {self.split}")
+                continue
+            seen[key] = r.image_path
+            unique.append(r)
+        if self.problems:
+            warnings.warn(f"{self.split}: skipped {len(self.problems)} bad sample(s); first: {self.problems[0]}",
+                          stacklevel=3)
+        if not unique:
+            raise DatasetError(f"{self.split}: no usable samples")
+        return unique
+
+
+def _image_next_to(annotation: Path) -> Path | None:
+    for ext in (".jpg", ".png", ".jpeg", ".JPG", ".PNG", ".bmp"):
+        if annotation.with_suffix(ext).is_file():
+            return annotation.with_suffix(ext)
+    return None
+
+
+def _pts_folder(folders: list[Path], bad: BadSamples) -> list[Record]:
+    records = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise DatasetError(f"{folder}: folder not found (see the README for the 300-W layout)")
+        for pts in sorted(folder.glob("*.pts")):
+            try:
+                points = read_pts(pts, IBUG68.num_points)
+            except AnnotationError as e:
+                bad.report(str(e))
+                continue
+            image = _image_next_to(pts)
+            if image is None:
+                bad.report(f"{pts}: no image beside it")
+                continue
+            records.append(Record(image, points, np.ones(len(points), np.float32)))
+    return records
+
+
+W300_SPLITS = {
+    "train": ["afw", "helen/trainset", "lfpw/trainset"],
+    "test": ["lfpw/testset"],  # the part of the common set in ../shared/datasets
+    "common": ["helen/testset", "lfpw/testset"],
+    "challenge": ["ibug"],
+    "full": ["helen/testset", "lfpw/testset", "ibug"],
+}
+
+
+def _w300(root: Path, split: str, bad: BadSamples) -> RecordSource:
+    return RecordSource(bad.finish(_pts_folder([root / "300w" / f for f in W300_SPLITS[split]], bad)), IBUG68)
+
+
+def _ytf68(root: Path, split: str, bad: BadSamples) -> RecordSource:
+    folder = {"train": "training", "test": "test"}[split]
+    csv_path = root / "ytf68" / f"{folder}_frames_keypoints.csv"
+    if not csv_path.is_file():
+        raise DatasetError(f"{csv_path}: not found (see the README for the ytf68 layout)")
+    records = []
+    for r in read_ytf_csv(csv_path, root / "ytf68" / folder):
+        if r.image_path.is_file():
+            records.append(r)
+        else:
+            bad.report(f"{r.image_path}: image listed in {csv_path.name} not found")
+    return RecordSource(bad.finish(records), IBUG68)
+
+
+def _imm_records(root: Path, split: str, bad: BadSamples) -> list[Record]:
+    people = {"train": range(1, 33), "val": range(33, 41), "all": range(1, 41)}[split]
+    records = []
+    folder = root / "imm"
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: folder not found (see the README for the IMM layout)")
+    for asf in sorted(folder.glob("*.asf")):
+        try:
+            if int(asf.stem.split("-")[0]) not in people:
+                continue
+            points, image_name = read_asf(asf)
+        except (AnnotationError, ValueError) as e:
+            bad.report(str(e) if isinstance(e, AnnotationError) else f"{asf}: name is not '<person>-<pose>.asf'")
+            continue
+        if len(points) != IMM58.num_points:
+            bad.report(f"{asf}: expected {IMM58.num_points} points, found {len(points)}")
+            continue
+        records.append(Record(folder / image_name, points, np.ones(len(points), np.float32)))
+    return bad.finish(records)
+
+
+def _imm(root: Path, split: str, bad: BadSamples) -> RecordSource:
+    return RecordSource(_imm_records(root, split, bad), IMM58)
+
+
+def _imm_nose(root: Path, split: str, bad: BadSamples) -> RecordSource:
+    full = _imm_records(root, split, bad)
+    nose = [Record(r.image_path, r.points[IMM_NOSE_TIP_INDEX : IMM_NOSE_TIP_INDEX + 1],
+                   r.visibility[IMM_NOSE_TIP_INDEX : IMM_NOSE_TIP_INDEX + 1]) for r in full]
+    # One point has no extent: crop and normalise by the full 58-point face it came from.
+    return RecordSource(nose, NOSE_TIP, normalisers=[normaliser_for(r.points, r.visibility, IMM58) for r in full],
+                        boxes=[landmark_box(r.points, r.visibility) for r in full])
+
+
+def _kaggle(root: Path, split: str, bad: BadSamples) -> RecordSource:
+    csv_path = root / "kaggle" / "training.csv"
+    if not csv_path.is_file():
+        raise DatasetError(f"{csv_path}: not found (download training.csv of Kaggle's facial-keypoints-detection)")
+    records = read_kaggle_csv(csv_path)
+    # Deterministic 90/10 split: the competition's test.csv has no labels.
+    keep = [i for i in range(len(records)) if (i % 10 == 9) == (split == "val")]
+    return RecordSource(bad.finish([records[i] for i in keep]), KAGGLE15)
+
+
+def _dlib(root: Path, split: str, bad: BadSamples) -> RecordSource:
+    xml = root / "dlib" / f"labels_ibug_300W_{split}.xml"
+    if not xml.is_file():
+        raise DatasetError(f"{xml}: not found (dlib's ibug_300W_large_face_landmark_dataset)")
+    records = [r for r in read_dlib_xml(xml, IBUG68.num_points) if r.visibility.any()]
+    return RecordSource(bad.finish(records), IBUG68)
+
+
+def _wflw(root: Path, split: str, bad: BadSamples) -> RecordSource:
+    txt = root / "wflw" / "WFLW_annotations" / "list_98pt_rect_attr_train_test" / f"list_98pt_rect_attr_{split}.txt"
+    if not txt.is_file():
+        raise DatasetError(f"{txt}: not found (see the README for the WFLW layout)")
+    return RecordSource(bad.finish(read_wflw(txt, root / "wflw" / "WFLW_images")), WFLW98)
+
+
+def _synthetic(root: Path | None, split: str, bad: BadSamples) -> SyntheticFaces:
+    size, seed = SYNTHETIC_SPLITS[split]
+    return SyntheticFaces(size, seed=seed)
+
+
+SYNTHETIC_SPLITS = {"train": (4000, 0), "val": (300, 1), "test": (500, 2)}
+
+# name -> (loader, splits). A plain table: add a dataset by writing a loader and a row here.
+DATASETS: dict[str, tuple[Callable, tuple[str, ...]]] = {
+    "synthetic": (_synthetic, tuple(SYNTHETIC_SPLITS)),
+    "ytf68": (_ytf68, ("train", "test")),
+    "300w": (_w300, tuple(W300_SPLITS)),
+    "imm": (_imm, ("train", "val", "all")),
+    "imm_nose": (_imm_nose, ("train", "val", "all")),
+    "kaggle": (_kaggle, ("train", "val")),
+    "dlib": (_dlib, ("train", "test")),
+    "wflw": (_wflw, ("train", "test")),
+}
+
+
+def load_split(name: str, split: str, root: Path | None = None, strict: bool = False):
+    """A source (sequence of heatnet.data.Sample) for one split of a named dataset."""
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    loader, splits = DATASETS[name]
+    if split not in splits:
+        raise DatasetError(f"dataset {name!r} has no split {split!r}; choose one of: {', '.join(splits)}")
+    if name != "synthetic":
+        root = Path(root) if root is not None else default_data_root()
+        if not root.is_dir():
+            raise DatasetError(f"data root {root} is not a folder (set --data-root or HEATNET_DATA)")
+    return loader(root, split, BadSamples(f"{name}/{split}", strict))

@@ -1,0 +1,70 @@
+"""Face crop geometry: square box, one affine from original pixels to the S x S input, and back.
+
+Convention: pixel centres at integer coordinates, so the continuous image spans [-0.5, W - 0.5].
+All geometric augmentation (rotation, scale, shift, mirror) is folded into the crop affine so
+an image is resampled once and the exact inverse maps predictions back to original pixels.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+
+def landmark_box(points: np.ndarray, visibility: np.ndarray | None = None) -> np.ndarray:
+    """(4,) x0, y0, x1, y1 of the visible points of a (K, 2) array."""
+    visible = points if visibility is None else points[visibility > 0]
+    if len(visible) == 0:
+        raise ValueError("no visible points to make a face box from")
+    return np.concatenate([visible.min(axis=0), visible.max(axis=0)]).astype(np.float64)
+
+
+def crop_affine(center: np.ndarray, side: float, size: int, angle_deg: float = 0.0,
+                mirror: bool = False) -> np.ndarray:
+    """(2, 3) matrix taking original pixels to input pixels: the square of `side` pixels around
+    `center`, rotated by `angle_deg` (counter-clockwise on screen) and optionally mirrored,
+    fills [-0.5, size - 0.5]^2."""
+    k = size / side
+    a = math.radians(angle_deg)
+    # y points down, so a counter-clockwise turn on screen is a clockwise one in (x, y).
+    rot = np.array([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]]) * k
+    if mirror:
+        rot[0] *= -1.0  # x' = (S - 1) - x about the input centre
+    half = (size - 1) / 2.0
+    return np.hstack([rot, (np.array([half, half]) - rot @ np.asarray(center, np.float64))[:, None]])
+
+
+def apply_affine(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """(..., 2) points through a (2, 3) affine."""
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def invert_affine(matrix: np.ndarray) -> np.ndarray:
+    inv = np.linalg.inv(matrix[:, :2])
+    return np.hstack([inv, -(inv @ matrix[:, 2])[:, None]])
+
+
+def warp_to_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """Resample an H x W (x C) image into the size x size crop of `matrix` (original -> input).
+
+    When the crop shrinks the face by more than 2x, the covered region is first reduced with
+    area averaging (no aliasing on large images, and less work for the warp)."""
+    scale = math.sqrt(abs(np.linalg.det(matrix[:, :2])))
+    if scale < 0.5:
+        inv = invert_affine(matrix)
+        corners = apply_affine(np.array([[-1, -1], [size, -1], [-1, size], [size, size]], np.float64), inv)
+        h, w = image.shape[:2]
+        x0, y0 = np.clip(np.floor(corners.min(axis=0)).astype(int), 0, [w - 1, h - 1])
+        x1, y1 = np.clip(np.ceil(corners.max(axis=0)).astype(int) + 1, [x0 + 1, y0 + 1], [w, h])
+        roi = image[y0:y1, x0:x1]
+        r = min(1.0, 2.0 * scale)
+        small = cv2.resize(roi, (max(1, round(roi.shape[1] * r)), max(1, round(roi.shape[0] * r))),
+                           interpolation=cv2.INTER_AREA)
+        rx, ry = small.shape[1] / roi.shape[1], small.shape[0] / roi.shape[0]
+        # original p -> small q: q = (p - origin + 0.5) * r - 0.5, so p = (q + 0.5) / r - 0.5 + origin
+        to_original = np.array([[1 / rx, 0, 0.5 / rx - 0.5 + x0], [0, 1 / ry, 0.5 / ry - 0.5 + y0]])
+        matrix = np.hstack([matrix[:, :2] @ to_original[:, :2], (matrix[:, :2] @ to_original[:, 2] + matrix[:, 2])[:, None]])
+        image = small
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
