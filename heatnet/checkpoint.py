@@ -1,0 +1,89 @@
+"""Checkpoints: written atomically, loaded with weights_only=True (a checkpoint cannot run code).
+
+A checkpoint holds the model weights, the training state for --resume, the resolved settings,
+the experiment file path and source, the landmark scheme, the codec settings and the heatnet
+version, all as tensors and plain Python values.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+from pathlib import Path
+
+import torch
+
+import heatnet
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable or does not fit what it is used with."""
+
+
+def codec_description(codec) -> dict:
+    """Plain-value description of a codec (its class name and scalar fields)."""
+    fields = {f.name: getattr(codec, f.name) for f in dataclasses.fields(codec)}
+    return {"type": type(codec).__name__,
+            **{k: (v if isinstance(v, (int, float, str, bool)) else repr(v)) for k, v in fields.items()}}
+
+
+def save_atomic(state: dict, path: Path) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over `path`: a reader
+    sees the old checkpoint or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(buffer.getbuffer())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def make_checkpoint(model, settings, experiment_path: Path, scheme, codec, **training_state) -> dict:
+    return {
+        "model": model.state_dict(),
+        "settings": dataclasses.asdict(settings),
+        "experiment_path": str(experiment_path),
+        "experiment_source": Path(experiment_path).read_text(),
+        "scheme": scheme.name,
+        "num_points": scheme.num_points,
+        "codec": codec_description(codec),
+        "heatnet_version": heatnet.__version__,
+        **training_state,
+    }
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(f"{path}: not a loadable heatnet checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(state, dict) or "model" not in state or "scheme" not in state:
+        raise CheckpointError(f"{path}: not a heatnet checkpoint (no model weights or landmark scheme)")
+    return state
+
+
+def check_compatible(state: dict, scheme, path: Path | str = "checkpoint") -> None:
+    if state["scheme"] != scheme.name or state["num_points"] != scheme.num_points:
+        raise CheckpointError(f"{path}: trained for {state['num_points']} points ({state['scheme']}), "
+                              f"but the data uses {scheme.num_points} ({scheme.name})")
+
+
+def load_matching_weights(model: torch.nn.Module, weights: dict) -> tuple[list[str], list[str]]:
+    """Copy the tensors whose names and shapes match (initialising from another heatnet run);
+    returns (loaded, skipped) names."""
+    own = model.state_dict()
+    loaded = [k for k, v in weights.items() if k in own and own[k].shape == v.shape]
+    model.load_state_dict({k: weights[k] for k in loaded}, strict=False)
+    return loaded, [k for k in own if k not in loaded]

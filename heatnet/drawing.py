@@ -1,0 +1,69 @@
+"""Drawing landmarks, heatmaps and error curves, for TensorBoard and tools/visualize.py."""
+from __future__ import annotations
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from heatnet.schemes import LandmarkScheme
+
+REGION_COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+                  (70, 240, 240), (240, 50, 230)]
+
+
+def draw_points(image: np.ndarray, points: np.ndarray, visibility: np.ndarray | None = None,
+                scheme: LandmarkScheme | None = None, colour: tuple[int, int, int] | None = None,
+                radius: int = 2, scale: int = 1) -> np.ndarray:
+    """RGB uint8 image with points drawn (coloured by region unless `colour` is given), after an
+    optional nearest-neighbour `scale` so small crops stay legible. Invisible points are hollow."""
+    out = np.ascontiguousarray(image if image.ndim == 3 and image.shape[2] == 3 else np.repeat(image[..., :1], 3, 2))
+    if scale != 1:
+        out = cv2.resize(out, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    region = scheme.region_of() if scheme is not None else np.zeros(len(points), int)
+    vis = np.ones(len(points)) if visibility is None else visibility
+    for i, (x, y) in enumerate(points):
+        c = colour or REGION_COLOURS[region[i] % len(REGION_COLOURS)]
+        centre = (int(round((x + 0.5) * scale - 0.5)), int(round((y + 0.5) * scale - 0.5)))
+        cv2.circle(out, centre, radius, c, -1 if vis[i] > 0 else 1, cv2.LINE_AA)
+    return out
+
+
+def grid(images: list[np.ndarray], columns: int = 8) -> np.ndarray:
+    """Equal-sized H x W x 3 images tiled row by row (blank cells pad the last row)."""
+    h, w = images[0].shape[:2]
+    rows = -(-len(images) // columns)
+    out = np.full((rows * h, min(columns, len(images)) * w, 3), 255, np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, columns)
+        out[r * h : (r + 1) * h, c * w : (c + 1) * w] = im
+    return out
+
+
+def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
+    """A (H, W) heatmap, normalised to its max, over an RGB image (resized to the image)."""
+    hm = cv2.resize(heatmap.astype(np.float32), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    hm = np.clip(hm / max(float(hm.max()), 1e-12), 0, 1)
+    colour = cv2.applyColorMap((hm * 255).astype(np.uint8), cv2.COLORMAP_JET)[:, :, ::-1]
+    return (0.5 * image + 0.5 * colour).astype(np.uint8)
+
+
+def error_curve_figure(curves: dict[str, np.ndarray], threshold: float = 0.10, title: str = "") -> plt.Figure:
+    """Cumulative error curves of per-image NME (fractions) for one or more methods."""
+    from heatnet.metrics import auc, cumulative_error_curve
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name, nme in curves.items():
+        errors, fraction = cumulative_error_curve(nme, threshold)
+        ax.plot(100 * errors, 100 * fraction, label=f"{name} (AUC {100 * auc(nme, threshold):.1f})")
+    ax.set_xlabel("NME (%)")
+    ax.set_ylabel("images (%)")
+    ax.set_xlim(0, 100 * threshold)
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,191 @@
+"""Losses. Each holds its codec, makes its own targets from (points, visibility) on the outputs'
+device, weights every point by its visibility, and says how to turn outputs into what the
+codec decodes (`activate`), so training and decoding cannot disagree.
+
+    loss(outputs, points (B, K, 2) input pixels, visibility (B, K)) -> scalar
+    points, scores = loss.codec.decode(loss.activate(outputs))
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from heatnet.codecs import GaussianHeatmap, NormalisedCoordinates, to_input_coords
+
+
+def _weighted_mean(per_point: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean of (B, K) per-point losses over points with weight > 0; zero when none."""
+    return (per_point * weights).sum() / weights.sum().clamp_min(1.0)
+
+
+def _normalised_targets(targets: torch.Tensor) -> torch.Tensor:
+    """(B, K, H, W) Gaussians -> distributions over H x W (a target fully off the map stays 0)."""
+    return targets / targets.flatten(2).sum(-1).clamp_min(1e-12)[..., None, None]
+
+
+def _log_softmax2d(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    return F.log_softmax(logits.flatten(2).float() / temperature, dim=-1).view_as(logits)
+
+
+class HeatmapKL(nn.Module):
+    """KL(target || softmax(logits / T)) per point, the target the normalised Gaussian.
+    Equals the soft-target cross-entropy minus the target entropy."""
+
+    def __init__(self, codec: GaussianHeatmap, temperature: float = 1.0):
+        super().__init__()
+        self.codec, self.temperature = codec, temperature
+
+    def forward(self, logits: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
+        targets, weights = self.codec.encode(points, visibility)
+        q = _normalised_targets(targets)
+        log_p = _log_softmax2d(logits, self.temperature)
+        kl = (torch.xlogy(q, q) - q * log_p).flatten(2).sum(-1)  # (B, K)
+        return _weighted_mean(kl, weights)
+
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:
+        return _log_softmax2d(logits, self.temperature).exp()
+
+
+class HeatmapMSE(nn.Module):
+    """Mean squared error to the peak-1 Gaussian, per point over the map."""
+
+    def __init__(self, codec: GaussianHeatmap):
+        super().__init__()
+        self.codec = codec
+
+    def forward(self, outputs: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
+        targets, weights = self.codec.encode(points, visibility)
+        return _weighted_mean(((outputs.float() - targets) ** 2).flatten(2).mean(-1), weights)
+
+    def activate(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs.float()
+
+
+def _js_divergence(log_p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """(B, K) Jensen-Shannon divergence between exp(log_p) and q, both (B, K, H, W) distributions."""
+    p = log_p.exp()
+    m = 0.5 * (p + q)
+    log_m = torch.log(m.clamp_min(1e-12))
+    return 0.5 * ((p * (log_p - log_m)) + torch.xlogy(q, q) - q * log_m).flatten(2).sum(-1)
+
+
+class HeatmapJS(nn.Module):
+    """Jensen-Shannon divergence between softmax(logits) and the normalised Gaussian (DSNT)."""
+
+    def __init__(self, codec: GaussianHeatmap):
+        super().__init__()
+        self.codec = codec
+
+    def forward(self, logits: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
+        targets, weights = self.codec.encode(points, visibility)
+        return _weighted_mean(_js_divergence(_log_softmax2d(logits, 1.0), _normalised_targets(targets)), weights)
+
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:
+        return _log_softmax2d(logits, 1.0).exp()
+
+
+class AdaptiveWing(nn.Module):
+    """Adaptive Wing loss (Wang et al. 2019) on peak-1 heatmaps, with the weight map that
+    multiplies the loss by 1 + w around each target (dilated foreground)."""
+
+    def __init__(self, codec: GaussianHeatmap, alpha: float = 2.1, omega: float = 14.0, epsilon: float = 1.0,
+                 theta: float = 0.5, foreground_weight: float = 10.0):
+        super().__init__()
+        self.codec = codec
+        self.alpha, self.omega, self.epsilon, self.theta, self.fg = alpha, omega, epsilon, theta, foreground_weight
+
+    def forward(self, outputs: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
+        y, weights = self.codec.encode(points, visibility)
+        diff = (outputs.float() - y).abs()
+        power = self.alpha - y
+        ratio = self.theta / self.epsilon
+        a = self.omega / (1 + ratio**power) * power * ratio ** (power - 1) / self.epsilon
+        c = self.theta * a - self.omega * torch.log1p(ratio**power)
+        loss = torch.where(diff < self.theta, self.omega * torch.log1p((diff / self.epsilon) ** power), a * diff - c)
+        foreground = F.max_pool2d(y.flatten(0, 1).unsqueeze(1), 3, 1, 1).view_as(y) > 0.2
+        loss = loss * (1 + self.fg * foreground)
+        return _weighted_mean(loss.flatten(2).mean(-1), weights)
+
+    def activate(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs.float()
+
+
+class IntegralLoss(nn.Module):
+    """Integral regression (Sun et al. 2018; DSNT, Nibali et al. 2018): L1 between the soft-argmax
+    of softmax(logits) and the point, in units of the input size, plus `js_weight` times the
+    Jensen-Shannon regulariser toward the Gaussian."""
+
+    def __init__(self, codec: GaussianHeatmap, js_weight: float = 1.0):
+        super().__init__()
+        self.codec, self.js_weight = codec, js_weight
+
+    def forward(self, logits: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
+        targets, weights = self.codec.encode(points, visibility)
+        log_p = _log_softmax2d(logits, 1.0)
+        p = log_p.exp()
+        h, w = p.shape[-2:]
+        xs = torch.arange(w, device=p.device, dtype=p.dtype)
+        ys = torch.arange(h, device=p.device, dtype=p.dtype)
+        expected = torch.stack([(p.sum(-2) * xs).sum(-1), (p.sum(-1) * ys).sum(-1)], dim=-1)  # (B, K, 2)
+        predicted = to_input_coords(expected, self.codec.stride)
+        l1 = (predicted - points).abs().sum(-1) / self.codec.input_size
+        js = _js_divergence(log_p, _normalised_targets(targets))
+        return _weighted_mean(l1 + self.js_weight * js, weights)
+
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:
+        return _log_softmax2d(logits, 1.0).exp()
+
+
+# --- Coordinate regression -------------------------------------------------------------------
+class CoordinateLoss(nn.Module):
+    """Base for direct regression on normalised coordinates; subclasses define `elementwise`."""
+
+    def __init__(self, codec: NormalisedCoordinates):
+        super().__init__()
+        self.codec = codec
+
+    def elementwise(self, diff: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, outputs: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
+        targets, weights = self.codec.encode(points, visibility)
+        return _weighted_mean(self.elementwise(outputs.float() - targets).sum(-1), weights)
+
+    def activate(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs
+
+
+class L1(CoordinateLoss):
+    def elementwise(self, diff: torch.Tensor) -> torch.Tensor:
+        return diff.abs()
+
+
+class SmoothL1(CoordinateLoss):
+    def __init__(self, codec: NormalisedCoordinates, beta: float = 0.02):
+        super().__init__(codec)
+        self.beta = beta
+
+    def elementwise(self, diff: torch.Tensor) -> torch.Tensor:
+        return F.smooth_l1_loss(diff, torch.zeros_like(diff), reduction="none", beta=self.beta)
+
+
+class MSE(CoordinateLoss):
+    def elementwise(self, diff: torch.Tensor) -> torch.Tensor:
+        return diff**2
+
+
+class Wing(CoordinateLoss):
+    """Wing loss (Feng et al. 2018); omega and epsilon in normalised units (1 = half the input),
+    the defaults being the paper's 10 and 2 pixels at 128 px input."""
+
+    def __init__(self, codec: NormalisedCoordinates, omega: float = 10 / 64, epsilon: float = 2 / 64):
+        super().__init__(codec)
+        self.omega, self.epsilon = omega, epsilon
+        self.c = omega - omega * math.log1p(omega / epsilon)
+
+    def elementwise(self, diff: torch.Tensor) -> torch.Tensor:
+        x = diff.abs()
+        return torch.where(x < self.omega, self.omega * torch.log1p(x / self.epsilon), x - self.c)

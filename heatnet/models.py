@@ -1,0 +1,240 @@
+"""Models: heatmap networks over segmentation-models-pytorch, and direct-regression baselines.
+
+All models take float images (B, C, S, S) in [0, 1] and normalise them themselves, so a
+checkpoint or an ONNX export carries its preprocessing. Heatmap models return (B, K, H, W)
+logits at 1/stride of the input; regression models return (B, K, 2) normalised coordinates.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import socket
+from urllib.parse import urlparse
+
+import segmentation_models_pytorch as smp
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from heatnet.data import MEAN, STD
+
+
+class ModelConfigError(ValueError):
+    """A model cannot be built as asked; the message says why and what to do."""
+
+
+class ImageNorm(nn.Module):
+    """[0, 1] images to ImageNet statistics (what smp encoders expect)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(MEAN[channels]).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(STD[channels]).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def require_pretrained_weights_available(encoder_weights: str | None) -> None:
+    """Fail at once, with a way forward, when ImageNet weights cannot be fetched, instead of
+    letting the hub client retry for minutes."""
+    if encoder_weights is None:
+        return
+    advice = ("Train from scratch (encoder_weights=None) or initialise from a heatnet checkpoint "
+              "(--init-from runs/.../best.pt, e.g. a model trained on the built-in synthetic faces).")
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return  # the hub client then only looks in its cache, and fails fast; caught in build
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or ""
+    try:
+        socket.create_connection((host, 443), timeout=3).close()
+    except OSError as e:
+        raise ModelConfigError(f"ImageNet weights ({encoder_weights!r}) need {host}, which cannot be reached "
+                               f"({e}). {advice} If the weights are in your Hugging Face cache, set HF_HUB_OFFLINE=1.") from None
+
+
+def _check_kwargs(cls: type, kwargs: dict, reserved: set[str]) -> None:
+    """smp silently accepts unknown keyword arguments; heatnet does not."""
+    params = set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs", "args"}
+    bad = set(kwargs) - (params - reserved)
+    if bad:
+        raise ModelConfigError(f"{cls.__name__} does not take {sorted(bad)}; valid options: "
+                               f"{sorted(params - reserved)}")
+
+
+class HeatmapModel(nn.Module):
+    """Any smp architecture (smp.Unet, smp.FPN, ...) with any smp encoder, predicting K heatmaps
+    at 1/stride of the input. Architectures whose decoder ends coarser are upsampled bilinearly;
+    finer ones are average-pooled to the stride."""
+
+    def __init__(self, num_points: int, architecture: type = smp.Unet, encoder: str = "resnet18",
+                 in_channels: int = 3, stride: int = 4, encoder_weights: str | None = None, **options):
+        super().__init__()
+        if stride not in (1, 2, 4):
+            raise ModelConfigError(f"stride must be 1, 2 or 4, got {stride}")
+        if in_channels not in (1, 3):
+            raise ModelConfigError(f"in_channels must be 1 or 3, got {in_channels}")
+        reserved = {"encoder_name", "encoder_weights", "in_channels", "classes", "activation", "aux_params"}
+        _check_kwargs(architecture, options, reserved)
+        require_pretrained_weights_available(encoder_weights)
+        if "upsampling" in inspect.signature(architecture.__init__).parameters:
+            options.setdefault("upsampling", 1)  # heatnet resizes to the stride itself
+        try:
+            self.net = architecture(encoder_name=encoder, encoder_weights=encoder_weights,
+                                    in_channels=in_channels, classes=num_points, **options)
+        except (KeyError, ValueError, OSError) as e:
+            raise ModelConfigError(f"cannot build {architecture.__name__} with encoder {encoder!r}: {e}") from None
+        self.norm = ImageNorm(in_channels)
+        self.stride, self.num_points, self.in_channels = stride, num_points, in_channels
+        self.input_multiple = self._input_multiple()
+        native = self._native_stride()
+        if native > stride:
+            self.resize: nn.Module = nn.Upsample(scale_factor=native // stride, mode="bilinear", align_corners=False)
+        elif native < stride:
+            self.resize = nn.AvgPool2d(stride // native)
+        else:
+            self.resize = nn.Identity()
+
+    def _input_multiple(self) -> int:
+        multiple = getattr(self.net.encoder, "output_stride", 32)
+        return max(multiple, self.stride)
+
+    @torch.no_grad()
+    def _native_stride(self) -> int:
+        size = max(64, self.input_multiple * 2)
+        was_training = self.net.training
+        self.net.eval()
+        out = self.net(torch.zeros(1, self.in_channels, size, size))
+        self.net.train(was_training)
+        return size // out.shape[-1]
+
+    def check_input_size(self, size: int) -> None:
+        if size % self.input_multiple:
+            raise ModelConfigError(f"input size {size} is not a multiple of {self.input_multiple}, which "
+                                   f"{type(self.net).__name__} with this encoder needs; try "
+                                   f"{(size // self.input_multiple + 1) * self.input_multiple}")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.resize(self.net(self.norm(images)))  # (B, K, S/stride, S/stride)
+
+
+# --- Regression baselines --------------------------------------------------------------------
+class BlurPool(nn.Module):
+    """Anti-aliased downsampling (Zhang 2019): [1 2 1] x [1 2 1] / 16 low-pass, then stride 2."""
+
+    def __init__(self):
+        super().__init__()
+        k = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("kernel", (k[:, None] * k[None, :] / 16).view(1, 1, 3, 3), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.kernel.expand(c, 1, 3, 3), stride=2, groups=c)
+
+
+def antialias(module: nn.Module) -> nn.Module:
+    """Replace each stride-2 conv by BlurPool -> conv(stride 1) and each stride-2 max-pool by
+    max-pool(stride 1) -> BlurPool, in place, for any encoder."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.Conv2d) and child.stride == (2, 2):
+            child.stride = (1, 1)
+            setattr(module, name, nn.Sequential(BlurPool(), child))
+        elif isinstance(child, nn.MaxPool2d) and child.stride in (2, (2, 2)):
+            child.stride = 1
+            setattr(module, name, nn.Sequential(child, BlurPool()))
+        else:
+            antialias(child)
+    return module
+
+
+class EncoderRegressor(nn.Module):
+    """An smp encoder (ResNet-18/34/50 or any other) + global average pool + FC to (B, K, 2)."""
+
+    def __init__(self, num_points: int, encoder: str = "resnet18", in_channels: int = 3,
+                 encoder_weights: str | None = None, blurpool: bool = False, dropout: float = 0.0):
+        super().__init__()
+        require_pretrained_weights_available(encoder_weights)
+        try:
+            self.encoder = smp.encoders.get_encoder(encoder, in_channels=in_channels, depth=5, weights=encoder_weights)
+        except (KeyError, ValueError, OSError) as e:
+            raise ModelConfigError(f"cannot build encoder {encoder!r}: {e}") from None
+        if blurpool:
+            antialias(self.encoder)
+        self.norm = ImageNorm(in_channels)
+        self.num_points, self.input_multiple = num_points, self.encoder.output_stride
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.encoder.out_channels[-1], num_points * 2))
+
+    def check_input_size(self, size: int) -> None:
+        if size % self.input_multiple:
+            raise ModelConfigError(f"input size {size} is not a multiple of {self.input_multiple}")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.encoder(self.norm(images))[-1]  # (B, C, S/32, S/32)
+        return self.head(features.mean(dim=(2, 3))).view(-1, self.num_points, 2)
+
+
+class SmallCNN(nn.Module):
+    """The seeds' small CNNs: a stack of conv blocks, flatten, and fully connected layers.
+    Use the constructors below; `input_size` fixes the flattened width."""
+
+    def __init__(self, num_points: int, blocks: list[nn.Module], fc: list[int], in_channels: int,
+                 input_size: int, dropout: float = 0.0):
+        super().__init__()
+        self.norm = ImageNorm(in_channels)
+        self.features = nn.Sequential(*blocks)
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, in_channels, input_size, input_size)).numel()
+        layers: list[nn.Module] = [nn.Flatten()]
+        for width in fc:
+            layers += [nn.Linear(flat, width), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            flat = width
+        layers.append(nn.Linear(flat, num_points * 2))
+        self.head = nn.Sequential(*layers)
+        self.num_points, self.input_size, self.input_multiple = num_points, input_size, 1
+
+    def check_input_size(self, size: int) -> None:
+        if size != self.input_size:
+            raise ModelConfigError(f"this CNN was built for {self.input_size} px inputs, got {size}")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(self.norm(images))).view(-1, self.num_points, 2)
+
+
+def _conv(cin: int, cout: int, k: int, act: type[nn.Module] = nn.ReLU, bn: bool = False,
+          pool: bool = True, dropout: float = 0.0) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, padding=k // 2)]
+    layers += [nn.BatchNorm2d(cout)] if bn else []
+    layers += [act(), nn.MaxPool2d(2)] if pool else [act()]
+    layers += [nn.Dropout(dropout)] if dropout else []
+    return nn.Sequential(*layers)
+
+
+def nose_tip_cnn(num_points: int = 1, in_channels: int = 1, input_size: int = 64) -> SmallCNN:
+    """3 conv + 2 FC, the IMM nose-tip net."""
+    blocks = [_conv(in_channels, 32, 5), _conv(32, 64, 3), _conv(64, 128, 3)]
+    return SmallCNN(num_points, blocks, [256, 128], in_channels, input_size)
+
+
+def face_points_cnn(num_points: int = 58, in_channels: int = 1, input_size: int = 96) -> SmallCNN:
+    """5 conv + FC, the IMM 58-point net."""
+    widths = [in_channels, 32, 64, 96, 128, 192]
+    blocks = [_conv(widths[i], widths[i + 1], 3) for i in range(5)]
+    return SmallCNN(num_points, blocks, [512], in_channels, input_size)
+
+
+def youtube_faces_cnn(num_points: int = 68, in_channels: int = 1, input_size: int = 224) -> SmallCNN:
+    """5 conv with growing dropout + 2 FC, the YouTube-Faces tutorial net (224 x 224)."""
+    widths = [in_channels, 32, 64, 128, 256, 512]
+    blocks = [_conv(widths[i], widths[i + 1], 5 - (i >= 2) * 2, act=nn.ELU, dropout=0.1 * (i + 1)) for i in range(5)]
+    return SmallCNN(num_points, blocks, [1024, 512], in_channels, input_size, dropout=0.5)
+
+
+def kaggle_cnn(num_points: int = 15, in_channels: int = 1, input_size: int = 96) -> SmallCNN:
+    """(conv-BN-LeakyReLU) x 2 + max-pool blocks, the Kaggle facial-keypoints notebook net."""
+    blocks = []
+    widths = [in_channels, 32, 64, 96, 128]
+    for i in range(4):
+        blocks += [_conv(widths[i], widths[i + 1], 3, act=nn.LeakyReLU, bn=True, pool=False),
+                   _conv(widths[i + 1], widths[i + 1], 3, act=nn.LeakyReLU, bn=True, pool=True)]
+    return SmallCNN(num_points, blocks, [512], in_channels, input_size, dropout=0.1)
