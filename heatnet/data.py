@@ -41,6 +41,7 @@ class LandmarkSource(Protocol):
 
     def __len__(self) -> int: ...
     def __getitem__(self, index: int) -> Sample: ...
+    def name_of(self, index: int) -> str: ...
 
 
 def to_rgb_uint8(image: np.ndarray, where: str = "image") -> np.ndarray:
@@ -100,11 +101,32 @@ class RecordSource:
     def __len__(self) -> int:
         return len(self.records)
 
+    def name_of(self, index: int) -> str:
+        return self.records[index].name
+
     def __getitem__(self, index: int) -> Sample:
         r = self.records[index]
         image = to_rgb_uint8(r.pixels, r.name) if r.pixels is not None else read_image(r.image_path)
         box = self.boxes[index] if self.boxes is not None else None
         return Sample(image, r.points, r.visibility, self.normalisers[index], r.name, box)
+
+
+class FirstN:
+    """The first n samples of a source (quick runs, tests)."""
+
+    def __init__(self, source: LandmarkSource, n: int):
+        self.source, self.n, self.scheme = source, min(n, len(source)), source.scheme
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> Sample:
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        return self.source[index]
+
+    def name_of(self, index: int) -> str:
+        return self.source.name_of(index)
 
 
 # ImageNet statistics; gray inputs use their luminance mean.

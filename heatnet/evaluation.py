@@ -13,8 +13,10 @@ from heatnet.schemes import LandmarkScheme
 
 
 def to_device_batch(batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """uint8 images -> float [0, 1] on the device (converted there: 4x less to copy)."""
+    """uint8 images -> float [0, 1] on the device (converted there: 4x less to copy), channels-last
+    (faster convolutions on CPU and GPU alike)."""
     images = batch["image"].to(device, non_blocking=True).float().div_(255)
+    images = images.contiguous(memory_format=torch.channels_last)
     return images, batch["points"].to(device, non_blocking=True), batch["visibility"].to(device, non_blocking=True)
 
 
@@ -63,3 +65,27 @@ def evaluate(method: Method, loader, device: torch.device, decoder=None, flip_te
     model.train(was_training)
     count = sum(len(i) for i in indices)
     return Evaluation(errors, sum(losses) / max(count, 1), np.concatenate(predictions), np.concatenate(indices))
+
+
+def load_trained(checkpoint_path, device: torch.device | str = "cpu"):
+    """(method, settings, checkpoint state) from a heatnet checkpoint: the experiment file it was
+    trained with (or the copy in its run folder) rebuilds the model, then the weights load."""
+    from pathlib import Path
+
+    from heatnet.checkpoint import CheckpointError, load_checkpoint
+    from heatnet.config import Settings, load_experiment
+    from heatnet.schemes import SCHEMES
+
+    path = Path(checkpoint_path)
+    state = load_checkpoint(path, map_location=device)
+    experiment = Path(state["experiment_path"])
+    if not experiment.is_file():
+        experiment = path.parent / "experiment.py"
+    settings = Settings(**state["settings"])
+    method = load_experiment(experiment).build(settings, SCHEMES[state["scheme"]])
+    try:
+        method.model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit the model that {experiment} builds ({e})") from None
+    method.model.to(device, memory_format=torch.channels_last)
+    return method, settings, state

@@ -96,8 +96,8 @@ def read_asf(path: Path, image_size: tuple[int, int] | None = None) -> tuple[np.
     rel = []
     for n, line in enumerate(content[1 : count + 1]):
         fields = _floats(line.split(), f"{path} point {n}")
-        if len(fields) != 7:
-            raise AnnotationError(f"{path} point {n}: expected 7 fields, got {len(fields)}")
+        if len(fields) < 7:  # path, type, x, y, index, from, to [, user fields of later versions]
+            raise AnnotationError(f"{path} point {n}: expected at least 7 fields, got {len(fields)}")
         rel.append(fields[2:4])
     image_name = content[count + 1]
     if image_size is None:

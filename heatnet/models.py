@@ -7,6 +7,7 @@ logits at 1/stride of the input; regression models return (B, K, 2) normalised c
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import socket
 from urllib.parse import urlparse
@@ -85,6 +86,8 @@ class HeatmapModel(nn.Module):
                                     in_channels=in_channels, classes=num_points, **options)
         except (KeyError, ValueError, OSError) as e:
             raise ModelConfigError(f"cannot build {architecture.__name__} with encoder {encoder!r}: {e}") from None
+        if architecture is smp.Unet and stride > 1:
+            self._trim_unet_decoder(stride, options.get("decoder_channels", (256, 128, 64, 32, 16)), num_points)
         self.norm = ImageNorm(in_channels)
         self.stride, self.num_points, self.in_channels = stride, num_points, in_channels
         self.input_multiple = self._input_multiple()
@@ -95,6 +98,14 @@ class HeatmapModel(nn.Module):
             self.resize = nn.AvgPool2d(stride // native)
         else:
             self.resize = nn.Identity()
+
+    def _trim_unet_decoder(self, stride: int, decoder_channels, num_points: int) -> None:
+        """Drop the Unet decoder blocks finer than the stride (each doubles the resolution), instead
+        of decoding at full resolution and pooling: a third less compute for Unet-ResNet18 at
+        stride 4. Relies on smp's UnetDecoder looping over `blocks`."""
+        drop = int(math.log2(stride))
+        self.net.decoder.blocks = self.net.decoder.blocks[:-drop]
+        self.net.segmentation_head = smp.base.SegmentationHead(decoder_channels[-1 - drop], num_points, kernel_size=3)
 
     def _input_multiple(self) -> int:
         multiple = getattr(self.net.encoder, "output_stride", 32)

@@ -65,7 +65,10 @@ class SyntheticFaces:
         image = self._draw(points, rng)
         visibility = np.ones(len(points), np.float32)
         return Sample(image, points.astype(np.float32), visibility,
-                      normaliser_for(points, visibility, self.scheme), f"synthetic_{self.seed}_{index:06d}")
+                      normaliser_for(points, visibility, self.scheme), self.name_of(index))
+
+    def name_of(self, index: int) -> str:
+        return f"synthetic_{self.seed}_{index:06d}"
 
     def _pose(self, rng: np.random.Generator) -> np.ndarray:
         shape = self.shape_model.sample(rng, spread=1.2)  # unit RMS radius, centred

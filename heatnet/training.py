@@ -25,7 +25,7 @@ from heatnet.augment import Augmentation
 from heatnet.checkpoint import (check_compatible, load_checkpoint, load_matching_weights, make_checkpoint,
                                 save_atomic)
 from heatnet.config import Method, Settings, apply_overrides, load_experiment
-from heatnet.data import LandmarkDataset
+from heatnet.data import FirstN, LandmarkDataset
 from heatnet.datasets import load_split
 from heatnet.evaluation import Evaluation, evaluate, to_device_batch
 from heatnet.runtime import choose_device, seed_everything, set_threads, tune_allocator
@@ -66,23 +66,21 @@ def lr_factor(s: Settings, epoch_progress: float, progress: float) -> float:
     return warm * decay
 
 
-def make_datasets(s: Settings, scheme_check=None) -> tuple[LandmarkDataset, LandmarkDataset]:
+def make_datasets(s: Settings) -> tuple[LandmarkDataset, LandmarkDataset]:
     root = Path(s.data_root) if s.data_root else None
     train_source = load_split(s.dataset, s.train_split, root, s.strict_data)
     val_source = load_split(s.dataset, s.val_split, root, s.strict_data)
     if s.train_limit:
-        train_source = torch.utils.data.Subset(train_source, range(min(s.train_limit, len(train_source))))
-        train_source.scheme = train_source.dataset.scheme
+        train_source = FirstN(train_source, s.train_limit)
     if s.val_limit:
-        val_source = torch.utils.data.Subset(val_source, range(min(s.val_limit, len(val_source))))
-        val_source.scheme = val_source.dataset.scheme
+        val_source = FirstN(val_source, s.val_limit)
     augmentation = Augmentation(rotation_deg=s.rotation_deg) if s.augment else None
     train = LandmarkDataset(train_source, s.input_size, s.channels, s.box_scale, augmentation, s.seed)
     val = LandmarkDataset(val_source, s.input_size, s.channels, s.box_scale, None, s.seed)
     return train, val
 
 
-def make_loader(dataset, s: Settings, sampler=None, shuffle_free: bool = True, drop_last: bool = False):
+def make_loader(dataset, s: Settings, sampler=None, drop_last: bool = False):
     return torch.utils.data.DataLoader(
         dataset, batch_size=s.batch_size, sampler=sampler, num_workers=s.workers, drop_last=drop_last,
         pin_memory=torch.cuda.is_available(), persistent_workers=False,
@@ -138,7 +136,7 @@ def train(experiment: str | Path, overrides: list[str] | None = None, run_dir: P
     train_set, val_set = make_datasets(s)
     scheme = train_set.scheme
     method = build_method(module, s, scheme)
-    model = method.model.to(device)
+    model = method.model.to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     epoch, start_batch, step, best, best_epoch, history = 0, 0, 0, math.inf, -1, []
     elapsed_before = 0.0

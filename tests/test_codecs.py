@@ -1,0 +1,87 @@
+import pytest
+import torch
+
+from heatnet.codecs import (DECODERS, Argmax, Dark, GaussianHeatmap, NormalisedCoordinates, QuarterOffset, SoftArgmax,
+                            gaussian_heatmaps, heatmap_argmax, to_heatmap_coords, to_input_coords)
+
+
+def _points(size: int, batch: int = 16, k: int = 68) -> torch.Tensor:
+    """Random non-integer points over [0, size - 1], a quarter of them within 2 px of a border."""
+    g = torch.Generator().manual_seed(size)
+    p = torch.rand(batch, k, 2, generator=g) * (size - 1)
+    near = torch.rand(batch, k // 4, generator=g) * 2
+    p[:, : k // 8, 0] = near[:, : k // 8]  # left border
+    p[:, k // 8 : k // 4, 1] = size - 1 - near[:, k // 8 :]  # bottom border
+    return p
+
+
+STRIDES = [1, 2, 4]
+
+
+def _error_hm(codec: GaussianHeatmap, decoder) -> torch.Tensor:
+    points = _points(codec.input_size)
+    targets, weights = codec.encode(points, torch.ones(points.shape[:2]))
+    assert weights.all()
+    decoded, scores = codec.decode(targets, decoder)
+    assert decoded.shape == points.shape and scores.shape == points.shape[:2]
+    return (to_heatmap_coords(decoded, codec.stride) - to_heatmap_coords(points, codec.stride)).abs()
+
+
+@pytest.mark.parametrize("stride", STRIDES)
+@pytest.mark.parametrize("decoder", [Dark(), SoftArgmax(window_radius=5), SoftArgmax()], ids=repr)
+def test_refined_decoders_recover_points(stride, decoder):
+    codec = GaussianHeatmap(64 * stride, stride, sigma=2.0)
+    error = _error_hm(codec, decoder)
+    assert error.mean() < 0.02  # heatmap pixels (0.08 input px at stride 4)
+    assert error.max() < 0.05
+
+
+@pytest.mark.parametrize("stride", STRIDES)
+def test_argmax_and_quarter_offset_quantisation(stride):
+    codec = GaussianHeatmap(64 * stride, stride, sigma=2.0)
+    # offsets uniform in a pixel: argmax |error| averages 1/4, the quarter offset 1/8 per axis
+    assert _error_hm(codec, Argmax()).mean() == pytest.approx(0.25, abs=0.03)
+    assert _error_hm(codec, QuarterOffset()).mean() == pytest.approx(0.125, abs=0.03)
+    assert _error_hm(codec, Argmax()).max() <= 0.5 + 1e-5
+
+
+def test_plain_soft_argmax_is_biased_at_borders_and_correction_removes_it():
+    codec = GaussianHeatmap(256, 4, sigma=2.0)
+    plain = _error_hm(codec, SoftArgmax(window_radius=5, correct_truncation=False))
+    assert plain.mean() > 0.1  # what the correction is for
+    assert _error_hm(codec, SoftArgmax(window_radius=5)).mean() < 0.02
+
+
+def test_grid_convention_and_encode_peak():
+    assert to_heatmap_coords(torch.tensor(1.5), 4) == 0.0  # input pixels 0..3 -> heatmap pixel 0 centre at 1.5
+    assert to_input_coords(to_heatmap_coords(torch.tensor(7.3), 2), 2) == pytest.approx(7.3)
+    hm = gaussian_heatmaps(torch.tensor([[[3.0, 5.0]]]), 8, 10, 1.0)
+    assert hm.shape == (1, 1, 8, 10) and hm[0, 0, 5, 3] == 1.0
+    xy, score = heatmap_argmax(hm)
+    assert xy.tolist() == [[[3, 5]]] and score.item() == 1.0
+
+
+def test_points_off_the_map_get_zero_weight():
+    codec = GaussianHeatmap(64, 4, 2.0)
+    points = torch.tensor([[[10.0, 10.0], [-5.0, 10.0], [10.0, 70.0]]])
+    _, weights = codec.encode(points, torch.tensor([[1.0, 1.0, 1.0]]))
+    assert weights.tolist() == [[1.0, 0.0, 0.0]]
+    _, weights = codec.encode(points, torch.tensor([[0.0, 1.0, 1.0]]))
+    assert weights[0, 0] == 0
+
+
+def test_decoders_are_batched_and_device_agnostic():
+    codec = GaussianHeatmap(64, 2, 1.5)
+    heatmaps = torch.rand(3, 5, 32, 32)
+    for decoder in DECODERS.values():
+        points, scores = codec.decode(heatmaps, decoder)
+        single, _ = codec.decode(heatmaps[1:2], decoder)
+        torch.testing.assert_close(points[1:2], single)
+
+
+def test_normalised_coordinates_round_trip():
+    codec = NormalisedCoordinates(128)
+    points = _points(128)
+    targets, _ = codec.encode(points, torch.ones(points.shape[:2]))
+    assert targets.abs().max() <= 1
+    torch.testing.assert_close(codec.decode(targets)[0], points)

@@ -1,0 +1,110 @@
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from heatnet.augment import Augmentation
+from heatnet.data import ImageError, LandmarkDataset, RecordSource, read_image, to_original
+from heatnet.datasets import load_split
+from heatnet.formats import Record
+from heatnet.geometry import apply_affine
+from heatnet.schemes import IBUG68, LandmarkScheme
+from heatnet.synthetic import SyntheticFaces
+
+TWO = LandmarkScheme("two", ("left", "right"), (1, 0), (0, 1), {"eyes": (0, 1)})
+
+
+def test_items_have_documented_shapes():
+    ds = LandmarkDataset(SyntheticFaces(4), size=64, channels=1, augmentation=Augmentation())
+    item = ds[0]
+    assert item["image"].shape == (1, 64, 64) and item["image"].dtype == torch.uint8
+    assert item["points"].shape == (68, 2) and item["visibility"].shape == (68,)
+    assert item["affine"].shape == (2, 3) and item["normaliser"] > 0
+
+
+def test_same_seed_epoch_index_same_sample_and_epochs_differ():
+    ds = LandmarkDataset(SyntheticFaces(4), size=64, augmentation=Augmentation())
+    a, b = ds[1], ds[1]
+    assert torch.equal(a["image"], b["image"]) and torch.equal(a["points"], b["points"])
+    ds.set_epoch(1)
+    assert not torch.equal(ds[1]["points"], a["points"])
+
+
+def test_mirror_moves_pixels_and_reindexes_points(tmp_path):
+    """A bright spot at the subject's left point must stay under the point called 'left'."""
+    image = np.zeros((100, 100, 3), np.uint8)
+    cv2.circle(image, (70, 50), 3, (255, 255, 255), -1)  # 'left' point (subject's left = image right)
+    points = np.array([[70.0, 50.0], [30.0, 50.0]], np.float32)
+    source = RecordSource([Record(tmp_path / "x.png", points, np.ones(2, np.float32), pixels=image)], TWO)
+    always = Augmentation(rotation_deg=0, scale_range=(1, 1), shift=0, mirror_prob=1.0, color_prob=0, blur_prob=0,
+                          noise_prob=0, occlusion_prob=0, gray_prob=0)
+    item = LandmarkDataset(source, size=64, augmentation=always)[0]
+    assert item["mirrored"]
+    crop = item["image"][0].numpy().astype(float)
+    left = item["points"][0].numpy()
+    assert crop[int(round(left[1])), int(round(left[0]))] > 200  # the spot is under 'left' after mirroring
+    assert left[0] < 32  # and it moved to the image's left half
+    # mapping back through the affine and un-permuting returns the original points
+    back = to_original(item["points"][None][:, list(TWO.flip_map)], item["affine"][None])[0]
+    np.testing.assert_allclose(back.numpy(), points[list(TWO.flip_map)][list(TWO.flip_map)], atol=1e-3)
+
+
+def test_flip_twice_is_identity():
+    s = SyntheticFaces(1)[0]
+    flip = np.array(IBUG68.flip_map)
+    mirrored = (s.points * [-1, 1])[flip]
+    np.testing.assert_array_equal((mirrored * [-1, 1])[flip], s.points)
+
+
+def test_points_leaving_the_crop_become_invisible_never_dropped():
+    ds = LandmarkDataset(SyntheticFaces(8), size=64, box_scale=0.6)  # a tight crop cuts off the jaw
+    item = ds[0]
+    assert item["points"].shape == (68, 2)
+    outside = ((item["points"] < -0.5) | (item["points"] > 63.5)).any(-1)
+    assert outside.any()
+    assert torch.equal(item["visibility"] == 0, outside)
+
+
+@pytest.mark.parametrize("kind", ["gray", "rgba", "uint16", "tiny", "huge"])
+def test_image_kinds(tmp_path, kind):
+    rng = np.random.default_rng(0)
+    shapes = {"gray": (120, 100), "rgba": (120, 100, 4), "uint16": (120, 100, 3), "tiny": (12, 10, 3), "huge": (4000, 3000, 3)}
+    dtype = np.uint16 if kind == "uint16" else np.uint8
+    image = rng.integers(0, np.iinfo(dtype).max, shapes[kind], dtype=dtype)
+    cv2.imwrite(str(tmp_path / "a.png"), image)
+    loaded = read_image(tmp_path / "a.png")
+    assert loaded.shape == shapes[kind][:2] + (3,) and loaded.dtype == np.uint8
+    h, w = shapes[kind][:2]
+    points = np.array([[w * 0.3, h * 0.4], [w * 0.7, h * 0.4]], np.float32)
+    source = RecordSource([Record(tmp_path / "a.png", points, np.ones(2, np.float32))], TWO)
+    item = LandmarkDataset(source, size=32)[0]
+    assert item["image"].shape == (3, 32, 32)
+    np.testing.assert_allclose(item["points"].numpy(), apply_affine(points, item["affine"].numpy()), atol=1e-4)
+
+
+def test_unreadable_images_name_the_file(tmp_path):
+    (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ImageError, match="bad.jpg.*cannot decode"):
+        read_image(tmp_path / "bad.jpg")
+    with pytest.raises(ImageError, match="missing.jpg.*not found"):
+        read_image(tmp_path / "missing.jpg")
+
+
+def test_real_300w_crop_round_trip(data_root):
+    source = load_split("300w", "test", data_root)
+    ds = LandmarkDataset(source, size=128, augmentation=Augmentation())
+    for i in range(0, len(ds), 37):
+        item = ds[i]
+        back = to_original(item["points"][None], item["affine"][None])[0]
+        if item["mirrored"]:
+            back = back[list(IBUG68.flip_map)]
+        np.testing.assert_allclose(back.numpy(), source[i].points, atol=1e-3)
+
+
+def test_named_splits_sizes(data_root):
+    sizes = {("300w", "train"): 2012, ("300w", "test"): 224, ("ytf68", "train"): 3462, ("ytf68", "test"): 770,
+             ("imm", "train"): 192, ("imm", "val"): 48, ("imm_nose", "val"): 48}
+    for (name, split), n in sizes.items():
+        assert len(load_split(name, split, data_root)) == n
+    nose = load_split("imm_nose", "val", data_root)[0]
+    assert nose.points.shape == (1, 2) and nose.box is not None and nose.normaliser > 20

@@ -1,0 +1,47 @@
+import cv2
+import numpy as np
+import pytest
+
+from heatnet.geometry import apply_affine, crop_affine, invert_affine, landmark_box, warp_to_crop
+
+
+@pytest.mark.parametrize("angle,mirror", [(0, False), (17, False), (-30, True)])
+def test_crop_then_inverse_returns_points(rng, angle, mirror):
+    points = rng.uniform(0, 500, (68, 2))
+    m = crop_affine(np.array([250.3, 240.7]), 180.5, 128, angle, mirror)
+    back = apply_affine(apply_affine(points, m), invert_affine(m))
+    assert np.abs(back - points).max() < 1e-4
+
+
+def test_box_edges_map_to_pixel_edges():
+    m = crop_affine(np.array([50.0, 50.0]), 20.0, 10)
+    np.testing.assert_allclose(apply_affine(np.array([[40.0, 40.0], [60.0, 60.0]]), m), [[-0.5, -0.5], [9.5, 9.5]])
+    mirrored = crop_affine(np.array([50.0, 50.0]), 20.0, 10, mirror=True)
+    np.testing.assert_allclose(apply_affine(np.array([[41.0, 45.0]]), mirrored)[0, 0],
+                               10 - 1 - apply_affine(np.array([[41.0, 45.0]]), m)[0, 0])
+
+
+def _spot(size: int, centre, sigma: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size]
+    return (255 * np.exp(-((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / (2 * sigma**2))).astype(np.float32)
+
+
+def _centroid(image: np.ndarray) -> np.ndarray:
+    yy, xx = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+    return np.array([(xx * image).sum(), (yy * image).sum()]) / image.sum()
+
+
+@pytest.mark.parametrize("size,side", [(400, 200.0), (2000, 1500.0)])  # the second goes through area reduction
+def test_pixels_land_where_the_points_do(size, side):
+    centre = np.array([size * 0.52 + 0.3, size * 0.47 - 0.2])
+    image = _spot(size, centre, sigma=side / 25)
+    m = crop_affine(np.array([size / 2, size / 2]), side, 64, angle_deg=20)
+    crop = warp_to_crop(image, m, 64)
+    np.testing.assert_allclose(_centroid(crop), apply_affine(centre, m), atol=0.05)
+
+
+def test_landmark_box_uses_visible_points_only():
+    points = np.array([[0, 0], [10, 20], [100, 100.0]])
+    np.testing.assert_allclose(landmark_box(points, np.array([1, 1, 0])), [0, 0, 10, 20])
+    with pytest.raises(ValueError):
+        landmark_box(points, np.zeros(3))

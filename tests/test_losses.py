@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+from heatnet.codecs import GaussianHeatmap, NormalisedCoordinates
+from heatnet.losses import (L1, MSE, AdaptiveWing, HeatmapJS, HeatmapKL, HeatmapMSE, IntegralLoss, SmoothL1, Wing)
+
+CODEC = GaussianHeatmap(32, 4, sigma=1.0)
+COORDS = NormalisedCoordinates(32)
+HEATMAP_LOSSES = [HeatmapKL(CODEC), HeatmapKL(CODEC, temperature=0.5), HeatmapMSE(CODEC), HeatmapJS(CODEC),
+                  AdaptiveWing(CODEC), IntegralLoss(CODEC)]
+COORD_LOSSES = [L1(COORDS), SmoothL1(COORDS), MSE(COORDS), Wing(COORDS)]
+
+
+def _batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(2, 3, 2, generator=g) * 28 + 2, torch.ones(2, 3)
+
+
+def test_kl_equals_cross_entropy_minus_entropy():
+    points, vis = _batch()
+    logits = torch.randn(2, 3, 8, 8)
+    targets, _ = CODEC.encode(points, vis)
+    q = targets / targets.sum((-2, -1), keepdim=True)
+    log_p = torch.log_softmax(logits.flatten(2), -1).view_as(logits)
+    cross_entropy = -(q * log_p).sum((-2, -1))
+    entropy = -(q * q.log()).sum((-2, -1))
+    expected = (cross_entropy - entropy).mean()
+    assert HeatmapKL(CODEC)(logits, points, vis).item() == pytest.approx(expected.item(), rel=1e-5)
+    perfect = torch.log(q)  # softmax(log q) = q -> zero KL
+    assert HeatmapKL(CODEC)(perfect, points, vis).item() == pytest.approx(0, abs=1e-5)
+
+
+@pytest.mark.parametrize("loss", HEATMAP_LOSSES + COORD_LOSSES, ids=lambda l: type(l).__name__)
+def test_invisible_points_contribute_nothing(loss):
+    points, vis = _batch()
+    shape = (2, 3, 8, 8) if loss in HEATMAP_LOSSES else (2, 3, 2)
+    outputs = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    vis[0, 1] = 0
+    base = loss(outputs, points, vis)
+    changed = outputs.clone()
+    changed[0, 1] = torch.randn(shape[2:]) * 5  # garbage output and target for the invisible point
+    moved = points.clone()
+    moved[0, 1] += 3
+    assert loss(changed, moved, vis).item() == pytest.approx(base.item(), rel=1e-6)
+    assert loss(outputs, points, torch.zeros_like(vis)).item() == 0
+
+
+@pytest.mark.parametrize("loss", HEATMAP_LOSSES + COORD_LOSSES, ids=lambda l: type(l).__name__)
+def test_optimising_decreases_the_loss_and_moves_toward_the_target(loss):
+    points, vis = _batch()
+    shape = (2, 3, 8, 8) if loss in HEATMAP_LOSSES else (2, 3, 2)
+    outputs = (torch.randn(shape, generator=torch.Generator().manual_seed(2)) * 0.1).requires_grad_()
+    optimiser = torch.optim.Adam([outputs], lr=0.05)
+    first = loss(outputs, points, vis).item()
+    for _ in range(200):
+        optimiser.zero_grad()
+        loss(outputs, points, vis).backward()
+        optimiser.step()
+    assert loss(outputs, points, vis).item() < 0.5 * first
+    decoded, _ = loss.codec.decode(loss.activate(outputs.detach()))
+    assert (decoded - points).norm(dim=-1).mean() < 1.5  # input pixels; 8 x 8 maps at stride 4

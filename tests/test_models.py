@@ -1,0 +1,83 @@
+import time
+
+import pytest
+import segmentation_models_pytorch as smp
+import torch
+
+from heatnet import models
+from heatnet.models import (EncoderRegressor, HeatmapModel, ModelConfigError, face_points_cnn, kaggle_cnn,
+                            nose_tip_cnn, youtube_faces_cnn)
+
+ARCHITECTURES = [smp.Unet, smp.FPN, smp.UnetPlusPlus, smp.Linknet, smp.MAnet, smp.PAN, smp.DeepLabV3Plus]
+
+
+@pytest.mark.parametrize("stride", [1, 2, 4])
+@pytest.mark.parametrize("architecture", ARCHITECTURES, ids=lambda a: a.__name__)
+def test_heatmap_model_shapes_forward_backward(architecture, stride):
+    model = HeatmapModel(5, architecture, "resnet18", in_channels=1, stride=stride)
+    x = torch.rand(2, 1, 64, 64, requires_grad=True)
+    y = model(x)
+    assert y.shape == (2, 5, 64 // stride, 64 // stride)
+    y.square().mean().backward()
+    assert x.grad is not None and all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_other_encoder_and_three_channels():
+    model = HeatmapModel(3, smp.FPN, "mobilenet_v2", in_channels=3, stride=4)
+    assert model(torch.rand(1, 3, 64, 64)).shape == (1, 3, 16, 16)
+
+
+def test_unknown_option_and_bad_sizes_are_clear_errors():
+    with pytest.raises(ModelConfigError, match="does not take.*decoder_chanels"):
+        HeatmapModel(5, smp.Unet, "resnet18", decoder_chanels=(8, 8, 8, 8, 8))
+    with pytest.raises(ModelConfigError, match="stride must be"):
+        HeatmapModel(5, smp.Unet, "resnet18", stride=3)
+    with pytest.raises(ModelConfigError, match="resnet1800"):
+        HeatmapModel(5, smp.Unet, "resnet1800")
+    model = HeatmapModel(5, smp.Unet, "resnet18")
+    with pytest.raises(ModelConfigError, match="multiple of 32; try 128"):
+        model.check_input_size(100)
+
+
+def test_imagenet_weights_offline_fail_at_once(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+    def unreachable(*args, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(models.socket, "create_connection", unreachable)
+    start = time.monotonic()
+    with pytest.raises(ModelConfigError, match="cannot be reached.*from scratch.*heatnet checkpoint"):
+        HeatmapModel(5, smp.Unet, "resnet18", encoder_weights="imagenet")
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize("blurpool", [False, True])
+def test_encoder_regressor(blurpool):
+    model = EncoderRegressor(7, "resnet18", in_channels=3, blurpool=blurpool)
+    y = model(torch.rand(2, 3, 64, 64))
+    assert y.shape == (2, 7, 2)
+    y.sum().backward()
+    has_blur = any(isinstance(m, models.BlurPool) for m in model.modules())
+    assert has_blur == blurpool
+
+
+def test_blurpool_is_shift_stable():
+    """Anti-aliasing: shifting 1-pixel stripes by one pixel flips a plain stride-2 subsampling
+    completely, but barely changes the blurred one."""
+    x = (torch.arange(32.0) % 2).view(1, 1, 1, 32).expand(1, 1, 32, 32)
+    shifted = x.roll(1, -1)
+    assert (x[..., ::2, ::2] - shifted[..., ::2, ::2]).abs().mean() == 1
+    pool = models.BlurPool()
+    assert (pool(x) - pool(shifted)).abs().mean() < 0.05
+
+
+@pytest.mark.parametrize("make,k,c,size", [(nose_tip_cnn, 1, 1, 64), (face_points_cnn, 58, 1, 96),
+                                           (youtube_faces_cnn, 68, 1, 224), (kaggle_cnn, 15, 1, 96)])
+def test_seed_cnns(make, k, c, size):
+    model = make(k, c, size)
+    y = model(torch.rand(2, c, size, size))
+    assert y.shape == (2, k, 2)
+    y.sum().backward()
+    with pytest.raises(ModelConfigError):
+        model.check_input_size(size + 32)

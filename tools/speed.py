@@ -1,0 +1,137 @@
+"""Speed benchmarks that print numbers (no assertions): data loading and the heatmap codec.
+
+    python tools/speed.py data  [--data-root ../shared/datasets]   # 300w loading at 128 px, synthetic rate
+    python tools/speed.py codec                                    # encode / decode vs mmpose-style reference
+
+The codec reference re-implements the published per-sample algorithms that mmpose runs
+(unbiased Gaussian encoding over the full grid per keypoint; argmax then DARK with an OpenCV
+blur per heatmap) in NumPy, and times them in the same run, on one thread, for the ratio.
+"""
+import argparse
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from heatnet.augment import Augmentation
+from heatnet.codecs import DECODERS, GaussianHeatmap
+from heatnet.data import LandmarkDataset
+from heatnet.datasets import load_split
+from heatnet.runtime import tune_allocator
+from heatnet.synthetic import SyntheticFaces
+
+
+def rate(fn, count: int, repeats: int = 3) -> float:
+    """Best-of-`repeats` items per second of fn(), which handles `count` items."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return count / best
+
+
+def bench_data(root: Path | None, workers: int, samples: int) -> None:
+    torch.set_num_threads(1)
+    source = load_split("300w", "train", root)
+    dataset = LandmarkDataset(source, 128, augmentation=Augmentation())
+    loader = torch.utils.data.DataLoader(dataset, batch_size=32, shuffle=True, num_workers=workers, drop_last=True,
+                                         persistent_workers=True)
+
+    def run():
+        seen = 0
+        for batch in loader:
+            seen += len(batch["image"])
+            if seen >= samples:
+                break
+
+    run()  # start the workers
+    print(f"300w train JPEGs -> 128 px crops, full augmentation, {workers} workers: {rate(run, samples, 2):.0f} samples/s")
+    faces = SyntheticFaces(2000, image_size=128)
+    print(f"synthetic faces, 128 x 128 canvas, one core: {rate(lambda: [faces[i] for i in range(300)], 300):.0f} faces/s")
+    synthetic = LandmarkDataset(faces, 128, augmentation=Augmentation())
+    print(f"synthetic faces -> augmented 128 px crops, one core: "
+          f"{rate(lambda: [synthetic[i] for i in range(300)], 300):.0f} samples/s")
+
+
+# --- mmpose-style per-sample references (NumPy, loops over keypoints) -----------------------------
+def reference_encode_unbiased(points: np.ndarray, size: int, sigma: float) -> np.ndarray:
+    """One sample: (K, 2) heatmap coordinates -> (K, H, W), a full-grid exp per keypoint."""
+    heatmaps = np.zeros((len(points), size, size), np.float32)
+    x = np.arange(size, dtype=np.float32)
+    y = x[:, None]
+    for k, (px, py) in enumerate(points):
+        heatmaps[k] = np.exp(-((x - px) ** 2 + (y - py) ** 2) / (2 * sigma**2))
+    return heatmaps
+
+
+def reference_decode_dark(heatmaps: np.ndarray, blur_kernel: int = 11) -> np.ndarray:
+    """One sample: argmax, then per keypoint an OpenCV blur, log and a Taylor step."""
+    k, h, w = heatmaps.shape
+    flat = heatmaps.reshape(k, -1).argmax(1)
+    coords = np.stack([flat % w, flat // w], 1).astype(np.float32)
+    border = (blur_kernel - 1) // 2
+    for i in range(k):
+        origin_max = heatmaps[i].max()
+        dr = np.zeros((h + 2 * border, w + 2 * border), np.float32)
+        dr[border:-border, border:-border] = heatmaps[i]
+        dr = cv2.GaussianBlur(dr, (blur_kernel, blur_kernel), 0)
+        hm = dr[border:-border, border:-border] * (origin_max / max(dr.max(), 1e-12))
+        hm = np.log(np.maximum(hm, 1e-10))
+        px, py = int(coords[i, 0]), int(coords[i, 1])
+        if 1 < px < w - 2 and 1 < py < h - 2:
+            dx = 0.5 * (hm[py, px + 1] - hm[py, px - 1])
+            dy = 0.5 * (hm[py + 1, px] - hm[py - 1, px])
+            dxx = 0.25 * (hm[py, px + 2] - 2 * hm[py, px] + hm[py, px - 2])
+            dxy = 0.25 * (hm[py + 1, px + 1] - hm[py - 1, px + 1] - hm[py + 1, px - 1] + hm[py - 1, px - 1])
+            dyy = 0.25 * (hm[py + 2, px] - 2 * hm[py, px] + hm[py - 2, px])
+            hessian = np.array([[dxx, dxy], [dxy, dyy]])
+            if dxx * dyy - dxy**2 != 0:
+                coords[i] -= np.linalg.solve(hessian, np.array([dx, dy]))
+    return coords
+
+
+def bench_codec(batch: int, k: int, size: int) -> None:
+    torch.set_num_threads(1)
+    codec = GaussianHeatmap(size * 4, stride=4, sigma=2.0)
+    points = torch.rand(batch, k, 2) * (size * 4 - 1)
+    visibility = torch.ones(batch, k)
+    per_ms = lambda r: 1000 / r  # noqa: E731
+    print(f"B = {batch}, K = {k}, {size} x {size} heatmaps, one thread, ms per sample (lower is better)")
+    for tuned in (False, True):
+        if tuned:
+            tune_allocator()
+        encode = per_ms(rate(lambda: codec.encode(points, visibility), batch, 10))
+        print(f"  heatnet encode{' (tuned allocator)' if tuned else '                  '}: {encode:.3f}")
+    heatmaps, _ = codec.encode(points, visibility)
+    ms = {}
+    for name, decoder in DECODERS.items():
+        ms[name] = per_ms(rate(lambda: codec.decode(heatmaps, decoder), batch, 10))
+        print(f"  heatnet decode {name:17s}: {ms[name]:.3f}")
+    sample_points = (points[0].numpy() + 0.5) / 4 - 0.5
+    ref_encode = per_ms(rate(lambda: reference_encode_unbiased(sample_points, size, 2.0), 1, 10))
+    sample_heatmaps = heatmaps[0].numpy()
+    ref_dark = per_ms(rate(lambda: reference_decode_dark(sample_heatmaps), 1, 10))
+    print(f"  reference (mmpose-style) encode unbiased: {ref_encode:.3f}   (published on this machine: 3.2)")
+    print(f"  reference (mmpose-style) argmax + DARK  : {ref_dark:.3f}   (published on this machine: 5.3)")
+    print(f"  speed-up: encode {ref_encode / encode:.1f}x, DARK decode {ref_dark / ms['dark']:.1f}x "
+          f"(DARK with blur {ref_dark / ms['dark_blur']:.1f}x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["data", "codec"])
+    parser.add_argument("--data-root", type=Path)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--samples", type=int, default=1024)
+    args = parser.parse_args()
+    if args.what == "data":
+        bench_data(args.data_root, args.workers, args.samples)
+    else:
+        bench_codec(32, 68, 64)
+
+
+if __name__ == "__main__":
+    main()
