@@ -113,7 +113,7 @@ class HeatmapModel(nn.Module):
 
     @torch.no_grad()
     def _native_stride(self) -> int:
-        size = max(64, self.input_multiple * 2)
+        size = max(256, self.input_multiple * 2)  # large enough for every smp decoder (PAN needs 128)
         was_training = self.net.training
         self.net.eval()
         out = self.net(torch.zeros(1, self.in_channels, size, size))
@@ -125,6 +125,14 @@ class HeatmapModel(nn.Module):
             raise ModelConfigError(f"input size {size} is not a multiple of {self.input_multiple}, which "
                                    f"{type(self.net).__name__} with this encoder needs; try "
                                    f"{(size // self.input_multiple + 1) * self.input_multiple}")
+        try:  # some decoders (e.g. PAN's pyramid pooling) need more than divisibility
+            with torch.no_grad():
+                was_training = self.training
+                self.eval()
+                self(torch.zeros(1, self.in_channels, size, size, device=self.norm.mean.device))
+                self.train(was_training)
+        except RuntimeError as e:
+            raise ModelConfigError(f"{type(self.net).__name__} cannot take {size} px inputs: {e}") from None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.resize(self.net(self.norm(images)))  # (B, K, S/stride, S/stride)

@@ -31,9 +31,10 @@ def test_same_seed_epoch_index_same_sample_and_epochs_differ():
 
 
 def test_mirror_moves_pixels_and_reindexes_points(tmp_path):
-    """A bright spot at the subject's left point must stay under the point called 'left'."""
+    """A mirror moves the spot at the subject's left point (image right) to the image left, where
+    the mirrored face has its *right* point; the point named 'left' stays on the image right."""
     image = np.zeros((100, 100, 3), np.uint8)
-    cv2.circle(image, (70, 50), 3, (255, 255, 255), -1)  # 'left' point (subject's left = image right)
+    cv2.circle(image, (70, 50), 3, (255, 255, 255), -1)  # at the 'left' point
     points = np.array([[70.0, 50.0], [30.0, 50.0]], np.float32)
     source = RecordSource([Record(tmp_path / "x.png", points, np.ones(2, np.float32), pixels=image)], TWO)
     always = Augmentation(rotation_deg=0, scale_range=(1, 1), shift=0, mirror_prob=1.0, color_prob=0, blur_prob=0,
@@ -41,12 +42,13 @@ def test_mirror_moves_pixels_and_reindexes_points(tmp_path):
     item = LandmarkDataset(source, size=64, augmentation=always)[0]
     assert item["mirrored"]
     crop = item["image"][0].numpy().astype(float)
-    left = item["points"][0].numpy()
-    assert crop[int(round(left[1])), int(round(left[0]))] > 200  # the spot is under 'left' after mirroring
-    assert left[0] < 32  # and it moved to the image's left half
-    # mapping back through the affine and un-permuting returns the original points
-    back = to_original(item["points"][None][:, list(TWO.flip_map)], item["affine"][None])[0]
-    np.testing.assert_allclose(back.numpy(), points[list(TWO.flip_map)][list(TWO.flip_map)], atol=1e-3)
+    left, right = item["points"].numpy()
+    assert left[0] > 32 > right[0]  # names follow the subject, not the pixels
+    assert crop[int(round(right[1])), int(round(right[0]))] > 200  # the spot moved under 'right'
+    assert crop[int(round(left[1])), int(round(left[0]))] == 0
+    # through the inverse affine and the flip permutation the original points come back
+    back = to_original(item["points"][None], item["affine"][None])[0][list(TWO.flip_map)]
+    np.testing.assert_allclose(back.numpy(), points, atol=1e-3)
 
 
 def test_flip_twice_is_identity():

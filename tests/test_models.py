@@ -15,9 +15,11 @@ ARCHITECTURES = [smp.Unet, smp.FPN, smp.UnetPlusPlus, smp.Linknet, smp.MAnet, sm
 @pytest.mark.parametrize("architecture", ARCHITECTURES, ids=lambda a: a.__name__)
 def test_heatmap_model_shapes_forward_backward(architecture, stride):
     model = HeatmapModel(5, architecture, "resnet18", in_channels=1, stride=stride)
-    x = torch.rand(2, 1, 64, 64, requires_grad=True)
+    size = 128 if architecture is smp.PAN else 64  # PAN's pyramid pooling needs 128 px
+    model.check_input_size(size)
+    x = torch.rand(2, 1, size, size, requires_grad=True)
     y = model(x)
-    assert y.shape == (2, 5, 64 // stride, 64 // stride)
+    assert y.shape == (2, 5, size // stride, size // stride)
     y.square().mean().backward()
     assert x.grad is not None and all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
@@ -35,8 +37,10 @@ def test_unknown_option_and_bad_sizes_are_clear_errors():
     with pytest.raises(ModelConfigError, match="resnet1800"):
         HeatmapModel(5, smp.Unet, "resnet1800")
     model = HeatmapModel(5, smp.Unet, "resnet18")
-    with pytest.raises(ModelConfigError, match="multiple of 32; try 128"):
+    with pytest.raises(ModelConfigError, match="not a multiple of 32.*try 128"):
         model.check_input_size(100)
+    with pytest.raises(ModelConfigError, match="PAN cannot take 64 px inputs"):
+        HeatmapModel(5, smp.PAN, "resnet18").check_input_size(64)
 
 
 def test_imagenet_weights_offline_fail_at_once(monkeypatch):
