@@ -164,6 +164,7 @@ def train(experiment: str | Path, overrides: list[str] | None = None, run_dir: P
     if steps_per_epoch == 0:
         raise ValueError(f"{len(train_set)} training samples is fewer than one batch of {s.batch_size}")
     total_steps = steps_per_epoch * s.epochs
+    log_every = min(10, steps_per_epoch)  # train scalars every 10 steps, or each epoch when shorter
     budget_s = s.time_budget_min * 60
     writer = SummaryWriter(str(run_dir))
     val_loader = make_loader(val_set, s)
@@ -213,7 +214,7 @@ def train(experiment: str | Path, overrides: list[str] | None = None, run_dir: P
                 loss_sum += loss.item() * len(images)
                 rate = seen / max(time.monotonic() - epoch_start, 1e-9)
                 bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{rate:.1f}", refresh=False)
-                if step % 10 == 0:
+                if step % log_every == 0:
                     writer.add_scalar("train/loss", loss.item(), step)
                     writer.add_scalar("train/lr", lr, step)
                 if budget_s and elapsed > budget_s:

@@ -41,8 +41,10 @@ def main() -> int:
     device = choose_device()
     try:
         method, s, state = load_trained(args.checkpoint, device)
-        s = replace(s, dataset=args.dataset or s.dataset, val_split=args.split or s.val_split, train_split=args.split or s.val_split,
-                    data_root=args.data_root or s.data_root, batch_size=args.batch_size, val_limit=0, train_limit=0)
+        same_data = args.dataset in (None, s.dataset) and args.split in (None, s.val_split)
+        s = replace(s, dataset=args.dataset or s.dataset, val_split=args.split or s.val_split,
+                    train_split=args.split or s.val_split, data_root=args.data_root or s.data_root,
+                    batch_size=args.batch_size, train_limit=1, val_limit=s.val_limit if same_data else 0)
         _, dataset = make_datasets(s)
         check_compatible(state, dataset.scheme, args.checkpoint)
     except (CheckpointError, DatasetError) as e:
