@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from heatnet.data import RecordSource, normaliser_for
 from heatnet.geometry import landmark_box
@@ -47,21 +48,52 @@ class BadSamples:
         self.problems.append(message)
 
     def finish(self, records: list[Record]) -> list[Record]:
-        seen: dict[str, Path] = {}
-        unique = []
+        """Drop duplicates and records whose image header is unreadable, too small, or whose
+        points mostly lie outside it; then warn once with the count (or raise when strict)."""
+        seen: set[str] = set()
+        usable = []
         for r in records:
-            key = str(r.image_path) if r.pixels is None else f"{r.image_path}"
-            if key in seen:
-                self.report(f"{r.image_path}: duplicate sample name in {self.split}")
+            if r.name in seen:
+                self.report(f"{r.image_path}: duplicate sample name {r.name!r} in {self.split}")
                 continue
-            seen[key] = r.image_path
-            unique.append(r)
+            seen.add(r.name)
+            problem = _image_problem(r)
+            if problem:
+                self.report(f"{r.image_path}: {problem}")
+                continue
+            usable.append(r)
         if self.problems:
             warnings.warn(f"{self.split}: skipped {len(self.problems)} bad sample(s); first: {self.problems[0]}",
                           stacklevel=3)
-        if not unique:
-            raise DatasetError(f"{self.split}: no usable samples")
-        return unique
+        if not usable:
+            raise DatasetError(f"{self.split}: no usable samples" + (f" ({self.problems[0]})" if self.problems else ""))
+        return usable
+
+
+MIN_IMAGE_SIDE = 8
+
+
+def _image_problem(record: Record) -> str | None:
+    """Why a record's image cannot serve, from its header alone (cheap), or None."""
+    if record.pixels is not None:
+        size = record.pixels.shape[1::-1]
+    else:
+        try:
+            with Image.open(record.image_path) as im:
+                size = im.size
+        except FileNotFoundError:
+            return "image file not found"
+        except (OSError, UnidentifiedImageError) as e:
+            return f"cannot read image ({e})"
+    if min(size) < MIN_IMAGE_SIDE:
+        return f"image is {size[0]} x {size[1]} px, smaller than {MIN_IMAGE_SIDE} px"
+    visible = record.points[record.visibility > 0]
+    # A few points past the border are normal (faces cut by the frame); most of them means the
+    # annotation belongs to another image or another scale.
+    outside = ((visible < -0.5) | (visible > np.array(size) - 0.5)).any(axis=1)
+    if len(visible) and outside.mean() > 0.5:
+        return f"{int(outside.sum())} of {len(visible)} points lie outside the {size[0]} x {size[1]} image"
+    return None
 
 
 def _image_next_to(annotation: Path) -> Path | None:
@@ -108,13 +140,7 @@ def _ytf68(root: Path, split: str, bad: BadSamples) -> RecordSource:
     csv_path = root / "ytf68" / f"{folder}_frames_keypoints.csv"
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: not found (see the README for the ytf68 layout)")
-    records = []
-    for r in read_ytf_csv(csv_path, root / "ytf68" / folder):
-        if r.image_path.is_file():
-            records.append(r)
-        else:
-            bad.report(f"{r.image_path}: image listed in {csv_path.name} not found")
-    return RecordSource(bad.finish(records), IBUG68)
+    return RecordSource(bad.finish(read_ytf_csv(csv_path, root / "ytf68" / folder, on_error=bad.report)), IBUG68)
 
 
 def _imm_records(root: Path, split: str, bad: BadSamples) -> list[Record]:
@@ -155,7 +181,7 @@ def _kaggle(root: Path, split: str, bad: BadSamples) -> RecordSource:
     csv_path = root / "kaggle" / "training.csv"
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: not found (download training.csv of Kaggle's facial-keypoints-detection)")
-    records = read_kaggle_csv(csv_path)
+    records = read_kaggle_csv(csv_path, on_error=bad.report)
     # Deterministic 90/10 split: the competition's test.csv has no labels.
     keep = [i for i in range(len(records)) if (i % 10 == 9) == (split == "val")]
     return RecordSource(bad.finish([records[i] for i in keep]), KAGGLE15)
@@ -173,7 +199,7 @@ def _wflw(root: Path, split: str, bad: BadSamples) -> RecordSource:
     txt = root / "wflw" / "WFLW_annotations" / "list_98pt_rect_attr_train_test" / f"list_98pt_rect_attr_{split}.txt"
     if not txt.is_file():
         raise DatasetError(f"{txt}: not found (see the README for the WFLW layout)")
-    return RecordSource(bad.finish(read_wflw(txt, root / "wflw" / "WFLW_images")), WFLW98)
+    return RecordSource(bad.finish(read_wflw(txt, root / "wflw" / "WFLW_images", on_error=bad.report)), WFLW98)
 
 
 def _synthetic(root: Path | None, split: str, bad: BadSamples) -> SyntheticFaces:

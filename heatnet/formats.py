@@ -113,7 +113,13 @@ def read_asf(path: Path, image_size: tuple[int, int] | None = None) -> tuple[np.
 
 
 # --- YouTube Faces / Udacity P1 CSV: "name,x0,y0,...", 0-based pixels --------------------------
-def read_ytf_csv(path: Path, image_dir: Path, num_points: int = 68) -> list[Record]:
+def _raise(message: str) -> None:
+    raise AnnotationError(message)
+
+
+def read_ytf_csv(path: Path, image_dir: Path, num_points: int = 68, on_error=_raise) -> list[Record]:
+    """on_error(message) is called for a malformed row (default: raise AnnotationError); rows it
+    returns from are skipped. The same holds for the other multi-record readers."""
     records = []
     try:
         with open(path, newline="") as f:
@@ -122,11 +128,14 @@ def read_ytf_csv(path: Path, image_dir: Path, num_points: int = 68) -> list[Reco
         raise AnnotationError(f"{path}: cannot read CSV ({e})") from None
     for n, row in enumerate(rows[1:], 2):
         where = f"{path} line {n}"
-        if len(row) != 1 + 2 * num_points:
-            raise AnnotationError(f"{where}: expected {1 + 2 * num_points} columns, got {len(row)}")
-        points = _check_points(np.array(_floats(row[1:], where)).reshape(num_points, 2), where, num_points)
-        records.append(Record(Path(image_dir) / row[0], points,
-                              np.ones(num_points, np.float32)))
+        try:
+            if len(row) != 1 + 2 * num_points:
+                raise AnnotationError(f"{where}: expected {1 + 2 * num_points} columns, got {len(row)}")
+            points = _check_points(np.array(_floats(row[1:], where)).reshape(num_points, 2), where, num_points)
+        except AnnotationError as e:
+            on_error(str(e))
+            continue
+        records.append(Record(Path(image_dir) / row[0], points, np.ones(num_points, np.float32)))
     return records
 
 
@@ -143,7 +152,7 @@ def write_ytf_csv(path: Path, records: list[Record]) -> None:
 KAGGLE_SIZE = 96
 
 
-def read_kaggle_csv(path: Path) -> list[Record]:
+def read_kaggle_csv(path: Path, on_error=_raise) -> list[Record]:
     try:
         with open(path, newline="") as f:
             rows = list(csv.reader(f))
@@ -154,17 +163,25 @@ def read_kaggle_csv(path: Path) -> list[Record]:
     header = rows[0]
     image_col = header.index("Image")
     coord_cols = [i for i, h in enumerate(header) if h.endswith("_x") or h.endswith("_y")]
+    if not coord_cols or len(coord_cols) % 2:
+        raise AnnotationError(f"{path}: header needs pairs of '<name>_x', '<name>_y' columns")
     k = len(coord_cols) // 2
     records = []
     for n, row in enumerate(rows[1:], 2):
         where = f"{path} line {n}"
-        if len(row) != len(header):
-            raise AnnotationError(f"{where}: expected {len(header)} columns, got {len(row)}")
-        values = [math.nan if row[i].strip() == "" else _floats([row[i]], where)[0] for i in coord_cols]
-        points = np.array(values, dtype=np.float32).reshape(k, 2)
-        pixels = np.array(_floats(row[image_col].split(), where))
-        if pixels.size != KAGGLE_SIZE * KAGGLE_SIZE:
-            raise AnnotationError(f"{where}: image has {pixels.size} pixels, expected {KAGGLE_SIZE}x{KAGGLE_SIZE}")
+        try:
+            if len(row) != len(header):
+                raise AnnotationError(f"{where}: expected {len(header)} columns, got {len(row)}")
+            values = [math.nan if row[i].strip() == "" else _floats([row[i]], where)[0] for i in coord_cols]
+            points = np.array(values, dtype=np.float32).reshape(k, 2)
+            if np.isinf(points).any():
+                raise AnnotationError(f"{where}: non-finite coordinates")
+            pixels = np.array(_floats(row[image_col].split(), where))
+            if pixels.size != KAGGLE_SIZE * KAGGLE_SIZE or not np.isfinite(pixels).all():
+                raise AnnotationError(f"{where}: image has {pixels.size} pixels, expected {KAGGLE_SIZE}x{KAGGLE_SIZE}")
+        except AnnotationError as e:
+            on_error(str(e))
+            continue
         visibility = np.isfinite(points).all(axis=1).astype(np.float32)
         records.append(Record(Path(path).parent / f"{Path(path).stem}_{n - 2}.png",
                               np.nan_to_num(points), visibility,
@@ -218,17 +235,21 @@ def read_dlib_xml(path: Path, num_points: int = 68) -> list[Record]:
 
 
 # --- WFLW annotation lines: 196 coordinates, 4 box values, 6 attributes, image name -------------
-def read_wflw(path: Path, image_dir: Path, num_points: int = 98) -> list[Record]:
+def read_wflw(path: Path, image_dir: Path, num_points: int = 98, on_error=_raise) -> list[Record]:
     records = []
     for n, line in enumerate(_read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         fields = line.split()
         where = f"{path} line {n}"
-        if len(fields) != 2 * num_points + 11:
-            raise AnnotationError(f"{where}: expected {2 * num_points + 11} fields, got {len(fields)}")
-        values = _floats(fields[: 2 * num_points + 4], where)
-        points = _check_points(np.array(values[: 2 * num_points]).reshape(num_points, 2), where, num_points)
+        try:
+            if len(fields) != 2 * num_points + 11:
+                raise AnnotationError(f"{where}: expected {2 * num_points + 11} fields, got {len(fields)}")
+            values = _floats(fields[: 2 * num_points + 4], where)
+            points = _check_points(np.array(values[: 2 * num_points]).reshape(num_points, 2), where, num_points)
+        except AnnotationError as e:
+            on_error(str(e))
+            continue
         box = np.array(values[2 * num_points :], np.float32)
         records.append(Record(Path(image_dir) / fields[-1], points, np.ones(num_points, np.float32), box=box))
     return records

@@ -1,0 +1,208 @@
+"""Bad input gets a clear error naming the file, or is skipped with a counted warning."""
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from heatnet.checkpoint import CheckpointError, check_compatible, load_checkpoint, save_atomic
+from heatnet.datasets import DatasetError, load_split
+from heatnet.formats import (AnnotationError, read_asf, read_dlib_xml, read_kaggle_csv, read_pts, read_wflw,
+                             read_ytf_csv, write_pts)
+from heatnet.schemes import IBUG68, IMM58
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _face_points(rng, w=200, h=200):
+    return np.column_stack([rng.uniform(0.2 * w, 0.8 * w, 68), rng.uniform(0.2 * h, 0.8 * h, 68)])
+
+
+@pytest.fixture
+def w300_root(tmp_path):
+    """A small 300-W layout: 4 good faces in afw, helen/trainset and lfpw/trainset (train)."""
+    rng = np.random.default_rng(0)
+    for folder in ("afw", "helen/trainset", "lfpw/trainset", "lfpw/testset"):
+        (tmp_path / "300w" / folder).mkdir(parents=True)
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / "300w/afw" / f"good{i}.jpg"), rng.integers(0, 255, (200, 200, 3), dtype=np.uint8))
+        write_pts(tmp_path / "300w/afw" / f"good{i}.pts", _face_points(rng))
+    return tmp_path
+
+
+def _add(root: Path, name: str, pts_text: str | None = None, image: bytes | None = None, folder="helen/trainset"):
+    rng = np.random.default_rng(1)
+    if pts_text is None:
+        write_pts(root / "300w" / folder / f"{name}.pts", _face_points(rng))
+    else:
+        (root / "300w" / folder / f"{name}.pts").write_text(pts_text)
+    if image is None:
+        cv2.imwrite(str(root / "300w" / folder / f"{name}.jpg"), rng.integers(0, 255, (200, 200, 3), dtype=np.uint8))
+    elif image != b"":
+        (root / "300w" / folder / f"{name}.jpg").write_bytes(image)
+
+
+GOOD_68 = "\n".join(f"{50 + i} {60 + i}" for i in range(68))
+PROBLEMS = {  # name -> (pts text, image bytes (None: a good image, b"": no image), message)
+    "missing_image": (None, b"", "no image beside it"),
+    "corrupt_image": (None, b"\xff\xd8 definitely not a jpeg", "cannot read image"),
+    "malformed": ("version: 1\n{\n1 2 3\n}\n", None, "expected 'x y'"),
+    "unreadable": (b"\xff\xfe\x00bad".decode("latin1"), None, "malformed"),
+    "wrong_count": ("\n".join(["10 10"] * 67), None, "expected 68 points, found 67"),
+    "non_finite": (GOOD_68.replace("50 60", "inf 60"), None, "non-finite"),
+    "outside": ("\n".join(f"{5000 + i} {60}" for i in range(68)), None, "outside the 200 x 200 image"),
+    "tiny_image": (GOOD_68, "tiny", "smaller than 8 px"),
+}
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+def test_bad_sample_is_skipped_with_a_count_or_fails_when_strict(w300_root, problem):
+    text, image, message = PROBLEMS[problem]
+    if image == "tiny":
+        image = cv2.imencode(".png", np.zeros((4, 4, 3), np.uint8))[1].tobytes()
+    _add(w300_root, problem, text, image)
+    if problem == "unreadable":
+        (w300_root / "300w/helen/trainset/unreadable.pts").write_bytes(b"\xff\xfe\x00\x81bad")
+        message = "unreadable.pts"
+    with pytest.warns(UserWarning, match=r"skipped 1 bad sample"):
+        source = load_split("300w", "train", w300_root)
+    assert len(source) == 4
+    with pytest.raises(DatasetError, match=f"{problem}.*" if problem != "unreadable" else "unreadable.pts"):
+        load_split("300w", "train", w300_root, strict=True)
+    try:
+        load_split("300w", "train", w300_root, strict=True)
+    except DatasetError as e:
+        assert message.split(".")[0] in str(e)
+
+
+def test_duplicate_names_are_skipped(w300_root):
+    _add(w300_root, "good0", folder="lfpw/trainset")
+    with pytest.warns(UserWarning, match="skipped 1 bad sample.*duplicate sample name 'good0.jpg'"):
+        assert len(load_split("300w", "train", w300_root)) == 4
+
+
+def test_empty_split_missing_root_wrong_name(tmp_path, w300_root):
+    with pytest.raises(DatasetError, match="no usable samples"):
+        load_split("300w", "test", w300_root)
+    with pytest.raises(DatasetError, match="not a folder"):
+        load_split("300w", "train", tmp_path / "nowhere")
+    with pytest.raises(DatasetError, match="unknown dataset '300W'; choose one of: synthetic, ytf68, 300w"):
+        load_split("300W", "train", w300_root)
+    with pytest.raises(DatasetError, match="no split 'val'"):
+        load_split("300w", "val", w300_root)
+
+
+def test_missing_data_root_says_what_to_do(monkeypatch):
+    monkeypatch.delenv("HEATNET_DATA", raising=False)
+    with pytest.raises(DatasetError, match="--data-root PATH or set HEATNET_DATA"):
+        load_split("300w", "train")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["experiments/unet_kl.py", "--lr_max=1"], "unknown setting --lr_max; valid:"),
+    (["experiments/unet_kl.py", "--epochs=ten"], "--epochs expects int"),
+    (["experiments/nope.py"], "experiments/nope.py not found"),
+    (["experiments/unet_kl.py", "--dataset", "celeb"], "unknown dataset 'celeb'"),
+    (["experiments/unet_kl.py", "--dataset", "300w", "--data-root", "/nowhere"], "data root /nowhere is not a folder"),
+])
+def test_train_tool_config_errors_fail_fast(args, message):
+    out = subprocess.run([sys.executable, "tools/train.py", *args, "--run-dir", "/tmp/heatnet_never"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+def test_checkpoint_mismatch_and_unsafe_content(tmp_path):
+    state = {"model": {"w": torch.zeros(2)}, "scheme": "imm58", "num_points": 58}
+    save_atomic(state, tmp_path / "a.pt")
+    with pytest.raises(CheckpointError, match="trained for 58 points \\(imm58\\), but the data uses 68 \\(ibug68\\)"):
+        check_compatible(load_checkpoint(tmp_path / "a.pt"), IBUG68, tmp_path / "a.pt")
+    check_compatible(load_checkpoint(tmp_path / "a.pt"), IMM58)
+
+    class Payload:  # anything that is not tensors and plain values must not load
+        def __reduce__(self):
+            return (print, ("code ran",))
+
+    torch.save({"model": {}, "scheme": "ibug68", "extra": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="evil.pt: not a loadable heatnet checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt")
+    (tmp_path / "half.pt").write_bytes((tmp_path / "a.pt").read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="half.pt"):
+        load_checkpoint(tmp_path / "half.pt")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "none.pt")
+
+
+def test_atomic_save_leaves_old_file_when_writing_fails(tmp_path, monkeypatch):
+    save_atomic({"model": {}, "scheme": "ibug68", "num_points": 68, "v": 1}, tmp_path / "c.pt")
+
+    def broken_fsync(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("heatnet.checkpoint.os.fsync", broken_fsync)
+    with pytest.raises(OSError, match="disk full"):
+        save_atomic({"model": {}, "scheme": "ibug68", "num_points": 68, "v": 2}, tmp_path / "c.pt")
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "c.pt")["v"] == 1
+
+
+# --- property-based: readers raise AnnotationError and nothing else -------------------------------
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+TEXT = st.one_of(
+    st.text(alphabet=st.sampled_from(list("0123456789 .,-+e\n\t{}xyabnaninf<>/='\"_#")), max_size=400),
+    st.binary(max_size=200).map(lambda b: b.decode("latin1")),
+)
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="latin1" if any(ord(c) > 127 for c in text) else "utf-8")
+    return path
+
+
+@FUZZ
+@given(text=TEXT)
+def test_pts_reader_fuzz(tmp_path, text):
+    try:
+        read_pts(_write(tmp_path, "f.pts", text), 68)
+    except AnnotationError:
+        pass
+
+
+@FUZZ
+@given(text=TEXT)
+def test_asf_reader_fuzz(tmp_path, text):
+    try:
+        read_asf(_write(tmp_path, "f.asf", text), image_size=(640, 480))
+    except AnnotationError:
+        pass
+
+
+@FUZZ
+@given(text=TEXT, header=st.booleans())
+def test_csv_readers_fuzz(tmp_path, text, header):
+    prefix = "left_x,left_y,Image\n" if header else ""
+    for reader in (lambda p: read_ytf_csv(p, tmp_path, 2), read_kaggle_csv):
+        try:
+            reader(_write(tmp_path, "f.csv", prefix + text))
+        except AnnotationError:
+            pass
+
+
+@FUZZ
+@given(text=TEXT, wrap=st.booleans())
+def test_xml_and_wflw_readers_fuzz(tmp_path, text, wrap):
+    body = f"<dataset><images><image file='a.jpg'><box top='1' left='2' width='3' height='4'>{text}</box></image></images></dataset>" if wrap else text
+    try:
+        read_dlib_xml(_write(tmp_path, "f.xml", body))
+    except AnnotationError:
+        pass
+    try:
+        read_wflw(_write(tmp_path, "f.txt", text), tmp_path, num_points=2)
+    except AnnotationError:
+        pass
