@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
@@ -27,7 +26,7 @@ from heatnet.checkpoint import (check_compatible, load_checkpoint, load_matching
 from heatnet.config import Method, Settings, apply_overrides, load_experiment
 from heatnet.data import FirstN, LandmarkDataset
 from heatnet.datasets import load_split
-from heatnet.evaluation import Evaluation, evaluate, to_device_batch
+from heatnet.evaluation import evaluate, to_device_batch
 from heatnet.runtime import choose_device, seed_everything, set_threads, tune_allocator
 from heatnet import tblog
 
@@ -121,6 +120,8 @@ def train(experiment: str | Path, overrides: list[str] | None = None, run_dir: P
     state = None
     if resume is not None:
         run_dir = Path(resume)
+        for stale in run_dir.glob(".*.tmp-*"):  # left by a save that was killed mid-write
+            stale.unlink()
         state = load_checkpoint(run_dir / "last.pt")
         s = apply_overrides(Settings(**state["settings"]), overrides or [])
     else:

@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from heatnet.checkpoint import CheckpointError, check_compatible
 from heatnet.codecs import DECODERS
