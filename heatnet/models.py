@@ -113,7 +113,7 @@ class HeatmapModel(nn.Module):
 
     @torch.no_grad()
     def _native_stride(self) -> int:
-        size = max(256, self.input_multiple * 2)  # large enough for every smp decoder (PAN needs 128)
+        size = max(128, self.input_multiple * 2)  # large enough for every smp decoder (PAN needs 128)
         was_training = self.net.training
         self.net.eval()
         out = self.net(torch.zeros(1, self.in_channels, size, size))

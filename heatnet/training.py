@@ -23,7 +23,7 @@ from tqdm import tqdm
 from heatnet.augment import Augmentation
 from heatnet.checkpoint import (check_compatible, load_checkpoint, load_matching_weights, make_checkpoint,
                                 save_atomic)
-from heatnet.config import Method, Settings, apply_overrides, load_experiment
+from heatnet.config import ConfigError, Method, Settings, apply_overrides, load_experiment
 from heatnet.data import FirstN, LandmarkDataset
 from heatnet.datasets import load_split
 from heatnet.evaluation import evaluate, to_device_batch
@@ -115,7 +115,7 @@ def new_run_dir(experiment: Path, runs_root: Path = Path("runs")) -> Path:
 def train(experiment: str | Path, overrides: list[str] | None = None, run_dir: Path | None = None,
           resume: Path | None = None, runs_root: Path = Path("runs"), progress: bool = True) -> dict:
     """Train an experiment; returns the final metrics (also in run_dir/metrics.json)."""
-    experiment = Path(experiment)
+    experiment = Path(experiment).resolve()  # checkpoints record where to rebuild the model from
     module = load_experiment(experiment)
     state = None
     if resume is not None:
@@ -163,7 +163,8 @@ def train(experiment: str | Path, overrides: list[str] | None = None, run_dir: P
             "val_samples": len(val_set)}, indent=2))
     steps_per_epoch = len(train_set) // s.batch_size
     if steps_per_epoch == 0:
-        raise ValueError(f"{len(train_set)} training samples is fewer than one batch of {s.batch_size}")
+        raise ConfigError(f"{len(train_set)} training samples is fewer than one batch of {s.batch_size}; "
+                          f"lower --batch_size or raise --train_limit")
     total_steps = steps_per_epoch * s.epochs
     log_every = min(10, steps_per_epoch)  # train scalars every 10 steps, or each epoch when shorter
     budget_s = s.time_budget_min * 60

@@ -95,3 +95,20 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     final = json.loads((run_dir / "metrics.json").read_text())["final"]
     assert final["epoch"] == 3
     assert final["nme"] == pytest.approx(reference["final"]["nme"], rel=0.02)
+
+
+def test_ctrl_c_saves_before_exiting(tmp_path):
+    run_dir = tmp_path / "interrupted"
+    cmd = [sys.executable, str(ROOT / "tools/train.py"), str(ROOT / "experiments/unet_kl.py"), "--no-progress",
+           "--run-dir", str(run_dir), *TINY, "--epochs=50"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "run.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # inside the training loop
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert f"continue with --resume {run_dir}" in stdout
+    state = load_checkpoint(run_dir / "last.pt")
+    assert state["epoch"] < 50 and (state["step"] > 0 or state["epoch"] > 0)
