@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -110,3 +112,46 @@ def test_named_splits_sizes(data_root):
         assert len(load_split(name, split, data_root)) == n
     nose = load_split("imm_nose", "val", data_root)[0]
     assert nose.points.shape == (1, 2) and nose.box is not None and nose.normaliser > 20
+
+
+def test_kaggle_dlib_wflw_loaders_on_fixture_layouts(tmp_path):
+    from heatnet.formats import write_kaggle_csv
+    from heatnet.schemes import KAGGLE15
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "kaggle").mkdir()
+    records = [Record(Path(f"{i}.png"), rng.uniform(20, 75, (15, 2)).astype(np.float32), np.ones(15, np.float32),
+                      pixels=rng.integers(0, 255, (96, 96)).astype(np.uint8)) for i in range(20)]
+    write_kaggle_csv(tmp_path / "kaggle/training.csv", records, KAGGLE15.point_names)
+    assert (len(load_split("kaggle", "train", tmp_path)), len(load_split("kaggle", "val", tmp_path))) == (18, 2)
+    assert load_split("kaggle", "val", tmp_path)[0].image.shape == (96, 96, 3)
+
+    (tmp_path / "dlib").mkdir()
+    cv2.imwrite(str(tmp_path / "dlib/a.jpg"), rng.integers(0, 255, (120, 100, 3), dtype=np.uint8))
+    parts = "".join(f"<part name='{i:02d}' x='{20 + i % 60}' y='{30 + i % 50}'/>" for i in range(68))
+    (tmp_path / "dlib/labels_ibug_300W_test.xml").write_text(
+        f"<dataset><images><image file='a.jpg'><box top='1' left='2' width='90' height='90'>{parts}</box>"
+        f"</image></images></dataset>")
+    assert load_split("dlib", "test", tmp_path)[0].points.shape == (68, 2)
+
+    folder = tmp_path / "wflw/WFLW_annotations/list_98pt_rect_attr_train_test"
+    folder.mkdir(parents=True)
+    (tmp_path / "wflw/WFLW_images/0--Parade").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "wflw/WFLW_images/0--Parade/b.jpg"), rng.integers(0, 255, (200, 200, 3), dtype=np.uint8))
+    coords = " ".join(f"{50 + i % 90} {60 + i % 80}" for i in range(98))
+    (folder / "list_98pt_rect_attr_test.txt").write_text(f"{coords} 40 50 150 160 0 0 0 0 0 0 0--Parade/b.jpg\n")
+    sample = load_split("wflw", "test", tmp_path)[0]
+    assert sample.points.shape == (98, 2) and sample.name == "b.jpg"
+
+
+def test_flip_test_maps_mirrored_predictions_back():
+    from heatnet.evaluation import mirror_predictions
+
+    ds = LandmarkDataset(SyntheticFaces(2), size=64)
+    mirrored = LandmarkDataset(SyntheticFaces(2), size=64, augmentation=Augmentation(
+        rotation_deg=0, scale_range=(1, 1), shift=0, mirror_prob=1, color_prob=0, blur_prob=0, noise_prob=0,
+        occlusion_prob=0, gray_prob=0))
+    plain, flipped = ds[0], mirrored[0]
+    torch.testing.assert_close(flipped["image"], plain["image"].flip(-1))  # the mirrored crop is the flipped input
+    back = mirror_predictions(flipped["points"][None], 64, IBUG68)[0]  # its labels, mapped back
+    torch.testing.assert_close(back, plain["points"], atol=1e-4, rtol=0)

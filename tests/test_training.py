@@ -112,3 +112,22 @@ def test_ctrl_c_saves_before_exiting(tmp_path):
     assert f"continue with --resume {run_dir}" in stdout
     state = load_checkpoint(run_dir / "last.pt")
     assert state["epoch"] < 50 and (state["step"] > 0 or state["epoch"] > 0)
+
+
+def test_early_stopping(tmp_path, monkeypatch):
+    """Validation NME scripted to worsen every epoch: patience 2 stops after epoch 3 (best: 1)."""
+    import heatnet.training as training
+
+    real_evaluate, scripted = training.evaluate, iter([10.0, 11.0, 12.0, 13.0, 14.0])
+
+    def worsening(*args, **kwargs):
+        result = real_evaluate(*args, **kwargs)
+        summary = {**result.summary(), "nme": next(scripted)}
+        result.summary = lambda: summary
+        return result
+
+    monkeypatch.setattr(training, "evaluate", worsening)
+    result = train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=5", "--early_stop_patience=2"],
+                   run_dir=tmp_path, progress=False)
+    assert result["stopped_by"] == "early stopping"
+    assert [h["nme"] for h in result["history"]] == [10.0, 11.0, 12.0] and result["best_epoch"] == 1

@@ -1,7 +1,7 @@
 """Regression vs heatmaps, one honest table: the same data, splits, input size, augmentation and
 budget for every method, over N seeds.
 
-    python tools/benchmark.py                          # synthetic faces, ~15 minutes on 2 cores
+    python tools/benchmark.py                          # synthetic faces, 2 min per method: ~15 minutes on 2 cores
     python tools/benchmark.py --quick                  # smoke run, ~3 minutes (make bench-quick)
     python tools/benchmark.py --dataset 300w --data-root ../shared/datasets --minutes 20 --seeds 3
     python tools/benchmark.py --methods unet_kl,experiments/my_idea.py --epochs 10
@@ -56,7 +56,7 @@ def main() -> int:
     p.add_argument("--data-root")
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--epochs", type=int, default=None, help="epochs per method (default: the time budget decides)")
-    p.add_argument("--minutes", type=float, default=2.5, help="wall-clock training budget per method and seed")
+    p.add_argument("--minutes", type=float, default=2.0, help="wall-clock training budget per method and seed")
     p.add_argument("--input-size", type=int, default=128)
     p.add_argument("--quick", action="store_true", help="a ~3 minute smoke run")
     p.add_argument("--out", type=Path)
