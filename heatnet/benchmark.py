@@ -1,5 +1,6 @@
-"""Benchmark pieces: model cost (parameters, FLOPs, latency), decoder comparison on the same
-weights, the codec's own error floor, and mean/spread tables over seeds."""
+"""Benchmark pieces: model cost (parameters, FLOPs, latency), the codec's own error floor, and
+mean/spread tables over seeds. (Decoders are compared by heatnet.evaluation.evaluate's
+`extra_decoders`, on one forward pass.)"""
 from __future__ import annotations
 
 import time
@@ -8,10 +9,9 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from heatnet.codecs import DECODERS, GaussianHeatmap
+from heatnet.codecs import GaussianHeatmap
 from heatnet.config import Method
 from heatnet.data import to_original
-from heatnet.evaluation import evaluate
 from heatnet.metrics import LandmarkErrors
 
 
@@ -40,11 +40,6 @@ def model_cost(method: Method, size: int, channels: int, device: torch.device,
                 times.append(time.perf_counter() - start)
             out[f"latency_b{b}_ms"] = 1000 * float(np.median(times))
     return out
-
-
-def decoder_comparison(method: Method, loader, device: torch.device) -> dict[str, float]:
-    """NME (%) of each heatmap decoder on the same weights."""
-    return {name: evaluate(method, loader, device, decoder).errors.summary()["nme"] for name, decoder in DECODERS.items()}
 
 
 @torch.no_grad()

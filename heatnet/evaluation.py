@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from heatnet.config import Method
+from heatnet.checkpoint import CheckpointError, load_checkpoint
+from heatnet.config import Method, Settings, load_experiment
 from heatnet.data import to_original
 from heatnet.metrics import LandmarkErrors
-from heatnet.schemes import LandmarkScheme
+from heatnet.schemes import SCHEMES, LandmarkScheme
 
 
 def to_device_batch(batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -33,6 +35,7 @@ class Evaluation:
     loss: float
     predictions: np.ndarray  # (N, K, 2) original pixels
     indices: np.ndarray  # (N,) dataset indices
+    by_decoder: dict[str, LandmarkErrors]  # errors of each extra decoder on the same outputs
 
     def summary(self) -> dict[str, float]:
         return {**self.errors.summary(), "loss": self.loss}
@@ -40,12 +43,15 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(method: Method, loader, device: torch.device, decoder=None, flip_test: bool = False,
-             amp: bool = False) -> Evaluation:
+             amp: bool = False, extra_decoders: dict | None = None) -> Evaluation:
+    """Metrics of `method` over `loader` with its codec's decoder (or `decoder`); each of
+    `extra_decoders` is scored on the same forward passes (no flip test for those)."""
     model = method.model
     was_training = model.training
     model.eval()
     scheme = loader.dataset.scheme
     errors = LandmarkErrors(scheme)
+    by_decoder = {name: LandmarkErrors(scheme) for name in extra_decoders or {}}
     losses, predictions, indices = [], [], []
     for batch in loader:
         images, points, visibility = to_device_batch(batch, device)
@@ -58,24 +64,23 @@ def evaluate(method: Method, loader, device: torch.device, decoder=None, flip_te
                 flipped_outputs = model(images.flip(-1))
             flipped, _ = method.decode(flipped_outputs, decoder)
             pred = 0.5 * (pred + mirror_predictions(flipped, images.shape[-1], scheme))
-        original = to_original(pred, batch["affine"].to(device))
-        errors.add(original, batch["orig_points"], batch["orig_visibility"], batch["normaliser"])
+        affine = batch["affine"].to(device)
+        original = to_original(pred, affine)
+        truth = (batch["orig_points"], batch["orig_visibility"], batch["normaliser"])
+        errors.add(original, *truth)
+        for name, extra in (extra_decoders or {}).items():
+            by_decoder[name].add(to_original(method.decode(outputs, extra)[0], affine), *truth)
         predictions.append(original.cpu().numpy())
         indices.append(batch["index"].numpy())
     model.train(was_training)
     count = sum(len(i) for i in indices)
-    return Evaluation(errors, sum(losses) / max(count, 1), np.concatenate(predictions), np.concatenate(indices))
+    return Evaluation(errors, sum(losses) / max(count, 1), np.concatenate(predictions), np.concatenate(indices),
+                      by_decoder)
 
 
 def load_trained(checkpoint_path, device: torch.device | str = "cpu"):
     """(method, settings, checkpoint state) from a heatnet checkpoint: the experiment file it was
     trained with (or the copy in its run folder) rebuilds the model, then the weights load."""
-    from pathlib import Path
-
-    from heatnet.checkpoint import CheckpointError, load_checkpoint
-    from heatnet.config import Settings, load_experiment
-    from heatnet.schemes import SCHEMES
-
     path = Path(checkpoint_path)
     state = load_checkpoint(path, map_location=device)
     experiment = Path(state["experiment_path"])

@@ -131,3 +131,19 @@ def test_early_stopping(tmp_path, monkeypatch):
                    run_dir=tmp_path, progress=False)
     assert result["stopped_by"] == "early stopping"
     assert [h["nme"] for h in result["history"]] == [10.0, 11.0, 12.0] and result["best_epoch"] == 1
+
+
+def test_extra_decoders_score_the_same_forward_pass(tiny_run):
+    from dataclasses import replace
+
+    from heatnet.codecs import Argmax
+    from heatnet.evaluation import evaluate, load_trained
+    from heatnet.training import make_datasets, make_loader
+
+    run_dir, result = tiny_run
+    method, s, _ = load_trained(run_dir / "last.pt")
+    s = replace(s, train_limit=1)
+    result = evaluate(method, make_loader(make_datasets(s)[1], s), torch.device("cpu"),
+                      extra_decoders={"own": method.codec.decoder, "argmax": Argmax()})
+    assert result.by_decoder["own"].summary()["nme"] == pytest.approx(result.errors.summary()["nme"])
+    assert result.by_decoder["argmax"].summary()["nme"] != pytest.approx(result.errors.summary()["nme"])

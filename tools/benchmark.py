@@ -23,8 +23,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from heatnet.benchmark import codec_floor, decoder_comparison, markdown_table, mean_and_spread, model_cost
-from heatnet.codecs import GaussianHeatmap
+from heatnet.benchmark import codec_floor, markdown_table, mean_and_spread, model_cost
+from heatnet.codecs import DECODERS, GaussianHeatmap
 from heatnet.drawing import error_curve_figure
 from heatnet.evaluation import evaluate, load_trained
 from heatnet.runtime import choose_device
@@ -89,11 +89,13 @@ def main() -> int:
             method, s, _ = load_trained(Path(run["run_dir"]) / "last.pt", device)
             s = replace(s, train_split=s.val_split, train_limit=1)
             loader = make_loader(make_datasets(s)[1], s)
-            evaluation = evaluate(method, loader, device)
+            heatmaps = isinstance(method.codec, GaussianHeatmap)
+            evaluation = evaluate(method, loader, device, extra_decoders=DECODERS if heatmaps and seed == 0 else None)
             row = {**evaluation.errors.summary(), "train_time_s": run["train_time_s"],
                    **model_cost(method, s.input_size, s.channels, device)}
-            if isinstance(method.codec, GaussianHeatmap) and seed == 0:
-                decoders[name] = {**decoder_comparison(method, loader, device), "codec floor": codec_floor(method.codec, loader)}
+            if heatmaps and seed == 0:
+                decoders[name] = {**{d: e.summary()["nme"] for d, e in evaluation.by_decoder.items()},
+                                  "codec floor": codec_floor(method.codec, loader)}
             if seed == 0:
                 curves[name] = evaluation.errors.per_image()
                 regions[name] = {k[4:]: v for k, v in row.items() if k.startswith("nme_") and k != "nme_median"}
