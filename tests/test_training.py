@@ -147,3 +147,21 @@ def test_extra_decoders_score_the_same_forward_pass(tiny_run):
                       extra_decoders={"own": method.codec.decoder, "argmax": Argmax()})
     assert result.by_decoder["own"].summary()["nme"] == pytest.approx(result.errors.summary()["nme"])
     assert result.by_decoder["argmax"].summary()["nme"] != pytest.approx(result.errors.summary()["nme"])
+
+
+def test_init_from_a_heatnet_checkpoint(tiny_run, tmp_path, capsys):
+    """The offline route to pretraining: matching tensors load, a different head is left as built."""
+    from heatnet.checkpoint import load_matching_weights
+    from heatnet.evaluation import load_trained
+    from heatnet.schemes import IMM58
+
+    run_dir, _ = tiny_run
+    weights = load_checkpoint(run_dir / "last.pt")["model"]
+    method, s, _ = load_trained(run_dir / "last.pt")
+    other = __import__("experiments.unet_kl", fromlist=["build"]).build(s, IMM58)  # 58 points
+    loaded, skipped = load_matching_weights(other.model, weights)
+    assert skipped and all("segmentation_head" in k for k in skipped)
+    assert all(torch.equal(other.model.state_dict()[k], weights[k]) for k in loaded)
+    train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=1", f"--init_from={run_dir / 'last.pt'}"],
+          run_dir=tmp_path, progress=False)
+    assert f"from {run_dir / 'last.pt'}; 0 left as built" in capsys.readouterr().out
