@@ -47,12 +47,13 @@ def save_atomic(state: dict, path: Path) -> None:
         os.close(dir_fd)
 
 
-def make_checkpoint(model, settings, experiment_path: Path, scheme, codec, **training_state) -> dict:
+def make_checkpoint(model, settings, experiment_path: Path, experiment_source: str, scheme, codec,
+                    **training_state) -> dict:
     return {
         "model": model.state_dict(),
         "settings": dataclasses.asdict(settings),
         "experiment_path": str(experiment_path),
-        "experiment_source": Path(experiment_path).read_text(),
+        "experiment_source": experiment_source,
         "scheme": scheme.name,
         "num_points": scheme.num_points,
         "codec": codec_description(codec),

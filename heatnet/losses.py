@@ -30,13 +30,33 @@ def _log_softmax2d(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     return F.log_softmax(logits.flatten(2).float() / temperature, dim=-1).view_as(logits)
 
 
-class HeatmapKL(nn.Module):
+class CodecLoss(nn.Module):
+    """Base: holds the codec; the outputs are decoded as they are."""
+
+    def __init__(self, codec):
+        super().__init__()
+        self.codec = codec
+
+    def activate(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs.float()
+
+
+class SoftmaxLoss(CodecLoss):
+    """Base for losses on logits: the decoded heatmap is their spatial softmax at `temperature`."""
+
+    temperature = 1.0
+
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:
+        return _log_softmax2d(logits, self.temperature).exp()
+
+
+class HeatmapKL(SoftmaxLoss):
     """KL(target || softmax(logits / T)) per point, the target the normalised Gaussian.
     Equals the soft-target cross-entropy minus the target entropy."""
 
     def __init__(self, codec: GaussianHeatmap, temperature: float = 1.0):
-        super().__init__()
-        self.codec, self.temperature = codec, temperature
+        super().__init__(codec)
+        self.temperature = temperature
 
     def forward(self, logits: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
         targets, weights = self.codec.encode(points, visibility)
@@ -45,23 +65,13 @@ class HeatmapKL(nn.Module):
         kl = (torch.xlogy(q, q) - q * log_p).flatten(2).sum(-1)  # (B, K)
         return _weighted_mean(kl, weights)
 
-    def activate(self, logits: torch.Tensor) -> torch.Tensor:
-        return _log_softmax2d(logits, self.temperature).exp()
 
-
-class HeatmapMSE(nn.Module):
+class HeatmapMSE(CodecLoss):
     """Mean squared error to the peak-1 Gaussian, per point over the map."""
-
-    def __init__(self, codec: GaussianHeatmap):
-        super().__init__()
-        self.codec = codec
 
     def forward(self, outputs: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
         targets, weights = self.codec.encode(points, visibility)
         return _weighted_mean(((outputs.float() - targets) ** 2).flatten(2).mean(-1), weights)
-
-    def activate(self, outputs: torch.Tensor) -> torch.Tensor:
-        return outputs.float()
 
 
 def _js_divergence(log_p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -72,29 +82,21 @@ def _js_divergence(log_p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return 0.5 * ((p * (log_p - log_m)) + torch.xlogy(q, q) - q * log_m).flatten(2).sum(-1)
 
 
-class HeatmapJS(nn.Module):
+class HeatmapJS(SoftmaxLoss):
     """Jensen-Shannon divergence between softmax(logits) and the normalised Gaussian (DSNT)."""
-
-    def __init__(self, codec: GaussianHeatmap):
-        super().__init__()
-        self.codec = codec
 
     def forward(self, logits: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
         targets, weights = self.codec.encode(points, visibility)
         return _weighted_mean(_js_divergence(_log_softmax2d(logits, 1.0), _normalised_targets(targets)), weights)
 
-    def activate(self, logits: torch.Tensor) -> torch.Tensor:
-        return _log_softmax2d(logits, 1.0).exp()
 
-
-class AdaptiveWing(nn.Module):
+class AdaptiveWing(CodecLoss):
     """Adaptive Wing loss (Wang et al. 2019) on peak-1 heatmaps, with the weight map that
     multiplies the loss by 1 + w around each target (dilated foreground)."""
 
     def __init__(self, codec: GaussianHeatmap, alpha: float = 2.1, omega: float = 14.0, epsilon: float = 1.0,
                  theta: float = 0.5, foreground_weight: float = 10.0):
-        super().__init__()
-        self.codec = codec
+        super().__init__(codec)
         self.alpha, self.omega, self.epsilon, self.theta, self.fg = alpha, omega, epsilon, theta, foreground_weight
 
     def forward(self, outputs: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
@@ -109,18 +111,15 @@ class AdaptiveWing(nn.Module):
         loss = loss * (1 + self.fg * foreground)
         return _weighted_mean(loss.flatten(2).mean(-1), weights)
 
-    def activate(self, outputs: torch.Tensor) -> torch.Tensor:
-        return outputs.float()
 
-
-class IntegralLoss(nn.Module):
+class IntegralLoss(SoftmaxLoss):
     """Integral regression (Sun et al. 2018; DSNT, Nibali et al. 2018): L1 between the soft-argmax
     of softmax(logits) and the point, in units of the input size, plus `js_weight` times the
     Jensen-Shannon regulariser toward the Gaussian."""
 
     def __init__(self, codec: GaussianHeatmap, js_weight: float = 1.0):
-        super().__init__()
-        self.codec, self.js_weight = codec, js_weight
+        super().__init__(codec)
+        self.js_weight = js_weight
 
     def forward(self, logits: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
         targets, weights = self.codec.encode(points, visibility)
@@ -135,17 +134,10 @@ class IntegralLoss(nn.Module):
         js = _js_divergence(log_p, _normalised_targets(targets))
         return _weighted_mean(l1 + self.js_weight * js, weights)
 
-    def activate(self, logits: torch.Tensor) -> torch.Tensor:
-        return _log_softmax2d(logits, 1.0).exp()
-
 
 # --- Coordinate regression -------------------------------------------------------------------
-class CoordinateLoss(nn.Module):
+class CoordinateLoss(CodecLoss):
     """Base for direct regression on normalised coordinates; subclasses define `elementwise`."""
-
-    def __init__(self, codec: NormalisedCoordinates):
-        super().__init__()
-        self.codec = codec
 
     def elementwise(self, diff: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -153,9 +145,6 @@ class CoordinateLoss(nn.Module):
     def forward(self, outputs: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
         targets, weights = self.codec.encode(points, visibility)
         return _weighted_mean(self.elementwise(outputs.float() - targets).sum(-1), weights)
-
-    def activate(self, outputs: torch.Tensor) -> torch.Tensor:
-        return outputs
 
 
 class L1(CoordinateLoss):

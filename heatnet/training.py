@@ -65,18 +65,14 @@ def lr_factor(s: Settings, epoch_progress: float, progress: float) -> float:
     return warm * decay
 
 
-def make_datasets(s: Settings) -> tuple[LandmarkDataset, LandmarkDataset]:
-    root = Path(s.data_root) if s.data_root else None
-    train_source = load_split(s.dataset, s.train_split, root, s.strict_data)
-    val_source = load_split(s.dataset, s.val_split, root, s.strict_data)
-    if s.train_limit:
-        train_source = FirstN(train_source, s.train_limit)
-    if s.val_limit:
-        val_source = FirstN(val_source, s.val_limit)
-    augmentation = Augmentation(rotation_deg=s.rotation_deg) if s.augment else None
-    train = LandmarkDataset(train_source, s.input_size, s.channels, s.box_scale, augmentation, s.seed)
-    val = LandmarkDataset(val_source, s.input_size, s.channels, s.box_scale, None, s.seed)
-    return train, val
+def make_dataset(s: Settings, split: str, limit: int = 0, augment: bool = False) -> LandmarkDataset:
+    """One split of the settings' dataset as fixed-size crops (the first `limit` samples when
+    limit > 0), with the training augmentation when `augment` and the settings allow it."""
+    source = load_split(s.dataset, split, Path(s.data_root) if s.data_root else None, s.strict_data)
+    if limit:
+        source = FirstN(source, limit)
+    augmentation = Augmentation(rotation_deg=s.rotation_deg) if augment and s.augment else None
+    return LandmarkDataset(source, s.input_size, s.channels, s.box_scale, augmentation, s.seed)
 
 
 def make_loader(dataset, s: Settings, sampler=None, drop_last: bool = False):
@@ -117,6 +113,7 @@ def train(experiment: str | Path, overrides: list[str] | None = None, run_dir: P
     """Train an experiment; returns the final metrics (also in run_dir/metrics.json)."""
     experiment = Path(experiment).resolve()  # checkpoints record where to rebuild the model from
     module = load_experiment(experiment)
+    experiment_source = experiment.read_text()
     state = None
     if resume is not None:
         run_dir = Path(resume)
@@ -134,7 +131,8 @@ def train(experiment: str | Path, overrides: list[str] | None = None, run_dir: P
     device = choose_device(s.device)
     amp = s.amp and device.type == "cuda"
 
-    train_set, val_set = make_datasets(s)
+    train_set = make_dataset(s, s.train_split, s.train_limit, augment=True)
+    val_set = make_dataset(s, s.val_split, s.val_limit)
     scheme = train_set.scheme
     method = build_method(module, s, scheme)
     model = method.model.to(device, memory_format=torch.channels_last)
@@ -173,7 +171,7 @@ def train(experiment: str | Path, overrides: list[str] | None = None, run_dir: P
 
     def checkpoint(name: str, batch: int) -> None:
         save_atomic(make_checkpoint(
-            model, s, experiment, scheme, method.codec, optimizer=optimizer.state_dict(), epoch=epoch,
+            model, s, experiment, experiment_source, scheme, method.codec, optimizer=optimizer.state_dict(), epoch=epoch,
             batch=batch, step=step, best_nme=best, best_epoch=best_epoch, history=json.dumps(history),
             elapsed_s=elapsed_before + time.monotonic() - started, torch_rng=torch.get_rng_state()),
             run_dir / name)

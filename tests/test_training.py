@@ -134,16 +134,13 @@ def test_early_stopping(tmp_path, monkeypatch):
 
 
 def test_extra_decoders_score_the_same_forward_pass(tiny_run):
-    from dataclasses import replace
-
     from heatnet.codecs import Argmax
     from heatnet.evaluation import evaluate, load_trained
-    from heatnet.training import make_datasets, make_loader
+    from heatnet.training import make_dataset, make_loader
 
     run_dir, result = tiny_run
     method, s, _ = load_trained(run_dir / "last.pt")
-    s = replace(s, train_limit=1)
-    result = evaluate(method, make_loader(make_datasets(s)[1], s), torch.device("cpu"),
+    result = evaluate(method, make_loader(make_dataset(s, s.val_split, s.val_limit), s), torch.device("cpu"),
                       extra_decoders={"own": method.codec.decoder, "argmax": Argmax()})
     assert result.by_decoder["own"].summary()["nme"] == pytest.approx(result.errors.summary()["nme"])
     assert result.by_decoder["argmax"].summary()["nme"] != pytest.approx(result.errors.summary()["nme"])

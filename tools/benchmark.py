@@ -14,7 +14,6 @@ import csv
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -28,7 +27,7 @@ from heatnet.codecs import DECODERS, GaussianHeatmap
 from heatnet.drawing import error_curve_figure
 from heatnet.evaluation import evaluate, load_trained
 from heatnet.runtime import choose_device
-from heatnet.training import make_datasets, make_loader, train
+from heatnet.training import make_dataset, make_loader, train
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = {  # name -> experiment file; any other experiment path works too
@@ -87,8 +86,7 @@ def main() -> int:
             run = train(experiment, overrides + [f"--seed={seed}"], run_dir=out / "runs" / f"{name}_seed{seed}",
                         progress=sys.stderr.isatty())
             method, s, _ = load_trained(Path(run["run_dir"]) / "last.pt", device)
-            s = replace(s, train_split=s.val_split, train_limit=1)
-            loader = make_loader(make_datasets(s)[1], s)
+            loader = make_loader(make_dataset(s, s.val_split, s.val_limit), s)
             heatmaps = isinstance(method.codec, GaussianHeatmap)
             evaluation = evaluate(method, loader, device, extra_decoders=DECODERS if heatmaps and seed == 0 else None)
             row = {**evaluation.errors.summary(), "train_time_s": run["train_time_s"],

@@ -20,7 +20,7 @@ from heatnet.drawing import error_curve_figure
 from heatnet.evaluation import evaluate, load_trained
 from heatnet.formats import Record, write_ytf_csv
 from heatnet.runtime import choose_device, set_threads, tune_allocator
-from heatnet.training import make_datasets, make_loader
+from heatnet.training import make_dataset, make_loader
 
 
 def main() -> int:
@@ -42,9 +42,8 @@ def main() -> int:
         method, s, state = load_trained(args.checkpoint, device)
         same_data = args.dataset in (None, s.dataset) and args.split in (None, s.val_split)
         s = replace(s, dataset=args.dataset or s.dataset, val_split=args.split or s.val_split,
-                    train_split=args.split or s.val_split, data_root=args.data_root or s.data_root,
-                    batch_size=args.batch_size, train_limit=1, val_limit=s.val_limit if same_data else 0)
-        _, dataset = make_datasets(s)
+                    data_root=args.data_root or s.data_root, batch_size=args.batch_size)
+        dataset = make_dataset(s, s.val_split, s.val_limit if same_data else 0)
         check_compatible(state, dataset.scheme, args.checkpoint)
     except (CheckpointError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)
