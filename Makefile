@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: train test test-slow bench-quick benchmark clean
+.PHONY: train test test-slow test-cuda bench-quick benchmark clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
+
+test-cuda: $(STAMP)
+	$(PY) -m pytest -q -m cuda
 
 bench-quick: $(STAMP)
 	$(PY) tools/benchmark.py --quick

@@ -1,4 +1,5 @@
-"""Unet-KL on the 58-point IMM faces (people 01-32 -> 33-40): 192 training images, so many epochs."""
+"""Unet-KL on the 58-point IMM faces: people 01-28 train (168 images), 29-32 validation,
+33-40 test; so many epochs."""
 from dataclasses import replace
 
 from experiments.unet_kl import build, settings  # noqa: F401

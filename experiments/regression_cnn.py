@@ -8,8 +8,8 @@ from heatnet.config import Method
 from heatnet.losses import Wing
 from heatnet.models import kaggle_cnn
 
-settings = replace(settings, input_size=96, channels=1, lr=1e-3)
+settings = replace(settings, input_size=96, channels=1, lr=1e-3, loss=Wing)
 
 
 def build(s, scheme) -> Method:
-    return Method(kaggle_cnn(scheme.num_points, s.channels, s.input_size), Wing(NormalisedCoordinates(s.input_size)))
+    return Method(kaggle_cnn(scheme.num_points, s.channels, s.input_size), s.loss(NormalisedCoordinates(s.input_size)))

@@ -1,18 +1,27 @@
-"""Benchmark pieces: model cost (parameters, FLOPs, latency), the codec's own error floor, and
-mean/spread tables over seeds. (Decoders are compared by heatnet.evaluation.evaluate's
-`extra_decoders`, on one forward pass.)"""
+"""The benchmark: each method trained over seeds under one step budget and tested once per run;
+model cost (parameters, FLOPs, latency), decoders compared on validation, the codec's own error
+floor, and mean/spread tables. tools/benchmark.py is the command line over this."""
 from __future__ import annotations
 
+import csv
+import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from heatnet.codecs import GaussianHeatmap
-from heatnet.config import Method
+from heatnet.codecs import DECODERS, GaussianHeatmap
+from heatnet.config import ConfigError, Method
 from heatnet.data import to_original
+from heatnet.drawing import error_curve_figure, region_bars_figure
+from heatnet.evaluation import evaluate, load_trained
+from heatnet.loading import make_dataset, make_loader
 from heatnet.metrics import LandmarkErrors
+from heatnet.runtime import choose_device
+from heatnet.training import train
 
 
 def model_cost(method: Method, size: int, channels: int, device: torch.device,
@@ -76,3 +85,76 @@ def markdown_table(results: dict[str, dict[str, tuple[float, float]]], columns: 
             cells.append(format(mean, fmt) + (f" ± {format(spread, fmt)}" if spread else ""))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def run_method(experiment: Path, overrides: list[str], seeds: int, runs_dir: Path) -> dict:
+    """Train one method for each seed under the same step budget (a time budget is converted on
+    seed 0 and reused); per seed the test metrics of the checkpoint validation chose; on seed 0
+    the decoders compared on the validation split, the codec floor and the model's cost."""
+    rows, curves, steps, extras = [], [], None, {}
+    device = choose_device()
+    for seed in range(seeds):
+        fixed = [f"--max_steps={steps}"] if steps else []
+        run = train(experiment, overrides + [f"--seed={seed}"] + fixed, run_dir=runs_dir / f"seed{seed}",
+                    progress=sys.stderr.isatty())
+        if "test" not in run:
+            raise ConfigError(f"{experiment}: the benchmark needs a test split (--test_split is empty)")
+        steps = run["steps"]
+        test = run["test"]
+        rows.append({**{k: v for k, v in test.items() if isinstance(v, float)}, "steps": float(run["steps"]),
+                     "samples": float(run["samples"]), "train_time_s": run["train_time_s"],
+                     "samples_per_s": run["samples"] / max(run["train_time_s"], 1e-9)})
+        curves.append(np.array(test["per_image_nme"]))
+        print(f"{Path(experiment).stem} seed {seed}: test NME {test['nme']:.2f}% after {run['steps']} steps "
+              f"({run['train_time_s']:.0f} s training)")
+        if seed == 0:
+            method, s, _ = load_trained(Path(run["run_dir"]) / run["selection"]["checkpoint"], device)
+            extras = {"cost": model_cost(method, s.input_size, s.channels, device), "budget": run["budget"],
+                      "normaliser": test["normaliser"], "selection": run["selection"], "decoders": {}}
+            if isinstance(method.codec, GaussianHeatmap) and s.val_split:
+                loader = make_loader(make_dataset(s, s.val_split, s.val_limit), s)
+                evaluation = evaluate(method, loader, device, extra_decoders=DECODERS)
+                extras["decoders"] = {**{d: e.summary()["nme"] for d, e in evaluation.by_decoder.items()},
+                                      "codec floor": codec_floor(method.codec, loader)}
+    for row in rows:
+        row.update(extras["cost"])
+    return {"rows": rows, "stats": mean_and_spread(rows), "curve": curves[0], "step_budget": steps, **extras}
+
+
+def write_report(results: dict[str, dict], out: Path, dataset: str, seeds: int, budget: str, overrides: list[str],
+                 accuracy_columns: list, cost_columns: list) -> str:
+    """results.md (returned), results.json (with the step budgets to replay), results.csv and plots."""
+    out.mkdir(parents=True, exist_ok=True)
+    device = choose_device()
+    device_text = device.type + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else "")
+    first = next(iter(results.values()))
+    header = (f"Dataset {dataset}: test split, read once per run on the checkpoint chosen by validation NME; "
+              f"{first['normaliser']} NME; crops from the ground-truth landmark box. {seeds} seed(s), {budget}, "
+              f"device {device_text}. Mean ± std over seeds.")
+    stats = {name: r["stats"] for name, r in results.items()}
+    decoders = {name: r["decoders"] for name, r in results.items() if r["decoders"]}
+    decoder_names = list(next(iter(decoders.values()))) if decoders else []
+    decoder_table = "\n".join(["| heatmap method | " + " | ".join(decoder_names) + " |", "|---|" + "---|" * len(decoder_names)]
+                              + [f"| {m} | " + " | ".join(f"{v:.2f}" for v in d.values()) + " |" for m, d in decoders.items()])
+    report = (f"{header}\n\nAccuracy (test):\n\n{markdown_table(stats, accuracy_columns)}\n\n"
+              f"Cost (times vary from run to run; the accuracy table does not):\n\n{markdown_table(stats, cost_columns)}\n")
+    if decoders:
+        report += (f"\nValidation NME % by decoder on the same weights (seed 0; codec floor: ground truth "
+                   f"encoded and decoded):\n\n{decoder_table}\n")
+    (out / "results.md").write_text(report)
+    (out / "results.json").write_text(json.dumps({
+        "header": header, "overrides": overrides, "step_budgets": {n: r["step_budget"] for n, r in results.items()},
+        "budgets": {n: r["budget"] for n, r in results.items()}, "per_seed": {n: r["rows"] for n, r in results.items()},
+        "decoders": decoders}, indent=1))
+    keys = [k for k, _, _ in accuracy_columns + cost_columns]
+    with open(out / "results.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["method"] + [f"{k}_{stat}" for k in keys for stat in ("mean", "std")])
+        for name, st in stats.items():
+            writer.writerow([name] + [v for k in keys for v in st.get(k, (np.nan, np.nan))])
+    error_curve_figure({n: r["curve"] for n, r in results.items()}, title=f"{dataset} / test").savefig(
+        out / "error_curves.png", dpi=120)
+    regions = {n: {k[4:]: v[0] for k, v in r["stats"].items() if k.startswith("nme_") and k != "nme_median"}
+               for n, r in results.items()}
+    region_bars_figure(regions).savefig(out / "regions.png", dpi=120)
+    return report

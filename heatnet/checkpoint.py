@@ -1,8 +1,10 @@
-"""Checkpoints: written atomically, loaded with weights_only=True (a checkpoint cannot run code).
+"""Checkpoints: written atomically, loaded with weights_only=True (loading cannot run code).
 
-A checkpoint holds the model weights, the training state for --resume, the resolved settings,
-the experiment file path and source, the landmark scheme, the codec settings and the heatnet
-version, all as tensors and plain Python values.
+Every checkpoint holds the model weights, the resolved settings, the experiment (its path,
+module name and the source of every experiment module it imports: enough to rebuild the model
+after the files changed), the landmark scheme, the codec settings used to decode, and the
+heatnet version, all as tensors and plain values. `last.pt` adds the training state for
+--resume (optimizer, gradient scaler, progress, random generators); `best.pt` does not need it.
 """
 from __future__ import annotations
 
@@ -14,17 +16,31 @@ from pathlib import Path
 import torch
 
 import heatnet
+from heatnet.codecs import GaussianHeatmap, NormalisedCoordinates
+from heatnet.config import from_plain, settings_dict, to_plain
+from heatnet.experiment import ExperimentSource
 
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable or does not fit what it is used with."""
 
 
+CODECS = (GaussianHeatmap, NormalisedCoordinates)
+
+
 def codec_description(codec) -> dict:
-    """Plain-value description of a codec (its class name and scalar fields)."""
-    fields = {f.name: getattr(codec, f.name) for f in dataclasses.fields(codec)}
-    return {"type": type(codec).__name__,
-            **{k: (v if isinstance(v, (int, float, str, bool)) else repr(v)) for k, v in fields.items()}}
+    """Plain-value description of a codec: its class name and fields (the decoder as its repr)."""
+    return {"type": type(codec).__name__, **{f.name: to_plain(getattr(codec, f.name)) for f in dataclasses.fields(codec)}}
+
+
+def codec_from_description(description: dict):
+    """The codec a checkpoint decoded with, rebuilt from codec_description's output."""
+    fields = dict(description)
+    kinds = {cls.__name__: cls for cls in CODECS}
+    kind = fields.pop("type")
+    if kind not in kinds:
+        raise CheckpointError(f"unknown codec {kind!r} in checkpoint")
+    return from_plain(kinds[kind], fields, "stored codec")
 
 
 def save_atomic(state: dict, path: Path) -> None:
@@ -47,19 +63,20 @@ def save_atomic(state: dict, path: Path) -> None:
         os.close(dir_fd)
 
 
-def make_checkpoint(model, settings, experiment_path: Path, experiment_source: str, scheme, codec,
-                    **training_state) -> dict:
-    return {
+def make_checkpoint(model, settings, experiment: ExperimentSource, scheme, codec, training: dict | None = None) -> dict:
+    """A checkpoint's contents; `training` (optimizer, progress, random states) only for last.pt."""
+    state = {
         "model": model.state_dict(),
-        "settings": dataclasses.asdict(settings),
-        "experiment_path": str(experiment_path),
-        "experiment_source": experiment_source,
+        "settings": settings_dict(settings),
+        "experiment": dataclasses.asdict(experiment),
         "scheme": scheme.name,
         "num_points": scheme.num_points,
         "codec": codec_description(codec),
         "heatnet_version": heatnet.__version__,
-        **training_state,
     }
+    if training is not None:
+        state["training"] = training
+    return state
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
@@ -72,6 +89,9 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise CheckpointError(f"{path}: not a loadable heatnet checkpoint ({type(e).__name__}: {e})") from None
     if not isinstance(state, dict) or "model" not in state or "scheme" not in state:
         raise CheckpointError(f"{path}: not a heatnet checkpoint (no model weights or landmark scheme)")
+    if "experiment" not in state:
+        raise CheckpointError(f"{path}: written by an older heatnet that did not store its experiment's sources; "
+                              f"retrain it with this version")
     return state
 
 

@@ -167,6 +167,9 @@ def _untruncate(observed: torch.Tensor, coords: torch.Tensor, inside: torch.Tens
     return mu
 
 
+Decoder = Argmax | QuarterOffset | Dark | SoftArgmax  # the type of a decoder setting
+
+
 # --- Codecs ---------------------------------------------------------------------------------
 @dataclass
 class GaussianHeatmap:
@@ -175,7 +178,7 @@ class GaussianHeatmap:
     input_size: int
     stride: int = 4
     sigma: float = 2.0
-    decoder: Argmax | QuarterOffset | Dark | SoftArgmax = field(default_factory=lambda: SoftArgmax(window_radius=5))
+    decoder: Decoder = field(default_factory=lambda: SoftArgmax(window_radius=5))
 
     def __post_init__(self) -> None:
         if self.input_size % self.stride:

@@ -6,6 +6,7 @@ pixels): `RecordSource` reads annotated files, `heatnet.synthetic.SyntheticFaces
 """
 from __future__ import annotations
 
+import enum
 import os
 from dataclasses import dataclass
 from typing import Protocol, Sequence
@@ -26,18 +27,51 @@ class ImageError(OSError):
     """An image file is missing, unreadable or unusable; the message names the file."""
 
 
+class CropBox(enum.Enum):
+    """Which box a face crop is centred and scaled on."""
+
+    LANDMARKS = "landmarks"  # the box of the visible ground-truth points (the default; tables say so)
+    ANNOTATION = "annotation"  # the face box the annotation file gives (dlib XML, WFLW)
+
+
+class Normaliser(enum.Enum):
+    """The NME denominator; one kind for every image of a split."""
+
+    INTER_OCULAR = "inter-ocular"  # distance between the scheme's outer eye corners
+    BOX = "box"  # sqrt(width x height) of the landmark box
+
+    def of(self, points: np.ndarray, visibility: np.ndarray, scheme: LandmarkScheme) -> float:
+        if self is Normaliser.INTER_OCULAR:
+            a, b = scheme.norm_pair
+            return float(np.linalg.norm(points[a] - points[b]))
+        x0, y0, x1, y1 = landmark_box(points, visibility)
+        return float(np.sqrt(max(x1 - x0, 1.0) * max(y1 - y0, 1.0)))
+
+
+def choose_normaliser(scheme: LandmarkScheme, visibilities: Sequence[np.ndarray]) -> Normaliser:
+    """Inter-ocular when the scheme has eye corners and every face shows both; else the box size
+    for all faces (a split never mixes the two)."""
+    pair = scheme.norm_pair
+    if pair is not None and all(v[list(pair)].all() for v in visibilities):
+        return Normaliser.INTER_OCULAR
+    return Normaliser.BOX
+
+
 @dataclass
 class Sample:
     image: np.ndarray  # H x W x 3 uint8 RGB
     points: np.ndarray  # (K, 2) float32 original pixels
     visibility: np.ndarray  # (K,) float32
-    normaliser: float  # NME denominator in original pixels (outer-eye distance or box size)
+    normaliser: float  # NME denominator in original pixels (the source's Normaliser kind)
     name: str
-    box: np.ndarray | None = None  # (4,) face box to crop around; None: the landmark box
+    box: np.ndarray | None = None  # (4,) the box to crop around when the source fixes one (IMM nose tip)
+    annotation_box: np.ndarray | None = None  # (4,) x0, y0, x1, y1 face box from the annotation, if any
 
 
 class LandmarkSource(Protocol):
     scheme: LandmarkScheme
+    normaliser: Normaliser
+    has_annotation_boxes: bool
 
     def __len__(self) -> int: ...
     def __getitem__(self, index: int) -> Sample: ...
@@ -77,26 +111,22 @@ def read_image(path) -> np.ndarray:
     return to_rgb_uint8(image, str(path))
 
 
-def normaliser_for(points: np.ndarray, visibility: np.ndarray, scheme: LandmarkScheme) -> float:
-    """Outer-eye distance when the scheme has the pair and both are visible, else sqrt(box area)."""
-    if scheme.norm_pair is not None and visibility[list(scheme.norm_pair)].all():
-        a, b = scheme.norm_pair
-        return float(np.linalg.norm(points[a] - points[b]))
-    x0, y0, x1, y1 = landmark_box(points, visibility)
-    return float(np.sqrt(max(x1 - x0, 1.0) * max(y1 - y0, 1.0)))
-
-
 class RecordSource:
     """Samples from annotated records (image files, or inline pixels for Kaggle)."""
 
     def __init__(self, records: Sequence[Record], scheme: LandmarkScheme,
-                 normalisers: Sequence[float] | None = None, boxes: Sequence[np.ndarray] | None = None):
+                 normalisers: Sequence[float] | None = None, boxes: Sequence[np.ndarray] | None = None,
+                 normaliser: Normaliser | None = None):
         self.records = list(records)
         self.scheme = scheme
         self.boxes = boxes
         # Normalisers may come from a fuller annotation (e.g. the IMM nose tip uses its 58 points).
-        self.normalisers = list(normalisers) if normalisers is not None else [
-            normaliser_for(r.points, r.visibility, scheme) for r in self.records]
+        if normalisers is not None:
+            self.normaliser, self.normalisers = normaliser or Normaliser.INTER_OCULAR, list(normalisers)
+        else:
+            self.normaliser = choose_normaliser(scheme, [r.visibility for r in self.records])
+            self.normalisers = [self.normaliser.of(r.points, r.visibility, scheme) for r in self.records]
+        self.has_annotation_boxes = bool(self.records) and all(r.box is not None for r in self.records)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -108,7 +138,7 @@ class RecordSource:
         r = self.records[index]
         image = to_rgb_uint8(r.pixels, r.name) if r.pixels is not None else read_image(r.image_path)
         box = self.boxes[index] if self.boxes is not None else None
-        return Sample(image, r.points, r.visibility, self.normalisers[index], r.name, box)
+        return Sample(image, r.points, r.visibility, self.normalisers[index], r.name, box, r.box)
 
 
 class FirstN:
@@ -116,6 +146,8 @@ class FirstN:
 
     def __init__(self, source: LandmarkSource, n: int):
         self.source, self.n, self.scheme = source, min(n, len(source)), source.scheme
+        self.normaliser = source.normaliser
+        self.has_annotation_boxes = getattr(source, "has_annotation_boxes", False)
 
     def __len__(self) -> int:
         return self.n
@@ -142,11 +174,11 @@ class LandmarkDataset(torch.utils.data.Dataset):
     function of (seed, epoch, index) only, so they do not depend on the worker count."""
 
     def __init__(self, source: LandmarkSource, size: int = 128, channels: int = 3, box_scale: float = 1.25,
-                 augmentation: Augmentation | None = None, seed: int = 0):
+                 augmentation: Augmentation | None = None, seed: int = 0, box: CropBox = CropBox.LANDMARKS):
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         self.source, self.size, self.channels = source, size, channels
-        self.box_scale, self.augmentation, self.seed = box_scale, augmentation, seed
+        self.box_scale, self.augmentation, self.seed, self.box = box_scale, augmentation, seed, box
         self.scheme = source.scheme
         self.epoch = 0
 
@@ -157,7 +189,12 @@ class LandmarkDataset(torch.utils.data.Dataset):
         return len(self.source)
 
     def crop_matrix(self, sample: Sample, jitter: CropJitter) -> np.ndarray:
-        box = sample.box if sample.box is not None else landmark_box(sample.points, sample.visibility)
+        if sample.box is not None:
+            box = sample.box
+        elif self.box is CropBox.ANNOTATION and sample.annotation_box is not None:
+            box = sample.annotation_box
+        else:
+            box = landmark_box(sample.points, sample.visibility)
         x0, y0, x1, y1 = box
         side = self.box_scale * max(x1 - x0, y1 - y0, 1.0) * jitter.scale
         center = np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + np.array(jitter.shift) * side

@@ -9,14 +9,16 @@ names) are skipped with one warning that counts them, or raise at the first with
 from __future__ import annotations
 
 import os
+import re
 import warnings
+import zlib
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from heatnet.data import RecordSource, normaliser_for
+from heatnet.data import Normaliser, RecordSource
 from heatnet.geometry import landmark_box
 from heatnet.formats import (AnnotationError, Record, read_asf, read_dlib_xml, read_kaggle_csv, read_pts,
                              read_wflw, read_ytf_csv)
@@ -53,10 +55,10 @@ class BadSamples:
         seen: set[str] = set()
         usable = []
         for r in records:
-            if r.name in seen:
-                self.report(f"{r.image_path}: duplicate sample name {r.name!r} in {self.split}")
+            if r.key in seen:
+                self.report(f"{r.image_path}: face {r.face} is listed twice in {self.split}")
                 continue
-            seen.add(r.name)
+            seen.add(r.key)
             problem = _image_problem(r)
             if problem:
                 self.report(f"{r.image_path}: {problem}")
@@ -122,8 +124,41 @@ def _pts_folder(folders: list[Path], bad: BadSamples) -> list[Record]:
     return records
 
 
+# Validation splits are a fixed part of the training images: the groups (an identity, or an image
+# with all its faces) whose CRC-32 is 0 mod 10, about a tenth. A group never straddles train and
+# val, and adding images elsewhere does not move the others between the two.
+VAL_MODULUS = 10
+HOLDOUT_SPLITS = ("train", "val", "trainval")  # train = trainval minus val
+
+
+def is_validation_group(group: str) -> bool:
+    return zlib.crc32(group.encode()) % VAL_MODULUS == 0
+
+
+def holdout(records: list[Record], split: str, group: Callable[[Record], str]) -> list[Record]:
+    """The `train` (without val), `val` or `trainval` (all) part of a dataset's training records."""
+    if split == "trainval":
+        return records
+    return [r for r in records if is_validation_group(group(r)) == (split == "val")]
+
+
+def _image_group(record: Record) -> str:
+    """300-W: an image with all its faces (afw's `<image>_<face>.pts`), named with its folder."""
+    return f"{record.image_path.parent.name}/{re.sub(r'_[0-9]{1,2}$', '', record.image_path.stem)}"
+
+
+def _identity(record: Record) -> str:
+    """ytf68: the person (frames are named `<First_Last>_<frame>.jpg`)."""
+    return re.sub(r"_[0-9]+$", "", record.image_path.stem)
+
+
+def _image_file(record: Record) -> str:
+    return str(record.image_path)
+
+
+W300_TRAIN = ["afw", "helen/trainset", "lfpw/trainset"]
 W300_SPLITS = {
-    "train": ["afw", "helen/trainset", "lfpw/trainset"],
+    **{split: W300_TRAIN for split in HOLDOUT_SPLITS},
     "test": ["lfpw/testset"],  # the part of the common set in ../shared/datasets
     "common": ["helen/testset", "lfpw/testset"],
     "challenge": ["ibug"],
@@ -132,19 +167,29 @@ W300_SPLITS = {
 
 
 def _w300(root: Path, split: str, bad: BadSamples) -> RecordSource:
-    return RecordSource(bad.finish(_pts_folder([root / "300w" / f for f in W300_SPLITS[split]], bad)), IBUG68)
+    records = _pts_folder([root / "300w" / f for f in W300_SPLITS[split]], bad)
+    if split in HOLDOUT_SPLITS:
+        records = holdout(records, split, _image_group)
+    return RecordSource(bad.finish(records), IBUG68)
 
 
 def _ytf68(root: Path, split: str, bad: BadSamples) -> RecordSource:
-    folder = {"train": "training", "test": "test"}[split]
+    folder = "test" if split == "test" else "training"
     csv_path = root / "ytf68" / f"{folder}_frames_keypoints.csv"
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: not found (see the README for the ytf68 layout)")
-    return RecordSource(bad.finish(read_ytf_csv(csv_path, root / "ytf68" / folder, on_error=bad.report)), IBUG68)
+    records = read_ytf_csv(csv_path, root / "ytf68" / folder, on_error=bad.report)
+    if split in HOLDOUT_SPLITS:
+        records = holdout(records, split, _identity)
+    return RecordSource(bad.finish(records), IBUG68)
+
+
+IMM_PEOPLE = {"train": range(1, 29), "val": range(29, 33), "trainval": range(1, 33), "test": range(33, 41),
+              "all": range(1, 41)}
 
 
 def _imm_records(root: Path, split: str, bad: BadSamples) -> list[Record]:
-    people = {"train": range(1, 33), "val": range(33, 41), "all": range(1, 41)}[split]
+    people = IMM_PEOPLE[split]
     records = []
     folder = root / "imm"
     if not folder.is_dir():
@@ -173,8 +218,8 @@ def _imm_nose(root: Path, split: str, bad: BadSamples) -> RecordSource:
     nose = [Record(r.image_path, r.points[IMM_NOSE_TIP_INDEX : IMM_NOSE_TIP_INDEX + 1],
                    r.visibility[IMM_NOSE_TIP_INDEX : IMM_NOSE_TIP_INDEX + 1]) for r in full]
     # One point has no extent: crop and normalise by the full 58-point face it came from.
-    return RecordSource(nose, NOSE_TIP, normalisers=[normaliser_for(r.points, r.visibility, IMM58) for r in full],
-                        boxes=[landmark_box(r.points, r.visibility) for r in full])
+    return RecordSource(nose, NOSE_TIP, normalisers=[Normaliser.INTER_OCULAR.of(r.points, r.visibility, IMM58) for r in full],
+                        boxes=[landmark_box(r.points, r.visibility) for r in full], normaliser=Normaliser.INTER_OCULAR)
 
 
 def _kaggle(root: Path, split: str, bad: BadSamples) -> RecordSource:
@@ -182,24 +227,33 @@ def _kaggle(root: Path, split: str, bad: BadSamples) -> RecordSource:
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: not found (download training.csv of Kaggle's facial-keypoints-detection)")
     records = read_kaggle_csv(csv_path, on_error=bad.report)
-    # Deterministic 90/10 split: the competition's test.csv has no labels.
-    keep = [i for i in range(len(records)) if (i % 10 == 9) == (split == "val")]
-    return RecordSource(bad.finish([records[i] for i in keep]), KAGGLE15)
+    # The competition's test.csv has no labels: rows 8 and 9 of every ten are val and test.
+    part = {"val": (8,), "test": (9,), "train": tuple(range(8)), "trainval": tuple(range(9))}[split]
+    return RecordSource(bad.finish([r for i, r in enumerate(records) if i % 10 in part]), KAGGLE15)
 
 
 def _dlib(root: Path, split: str, bad: BadSamples) -> RecordSource:
-    xml = root / "dlib" / f"labels_ibug_300W_{split}.xml"
+    xml = root / "dlib" / f"labels_ibug_300W_{'test' if split == 'test' else 'train'}.xml"
     if not xml.is_file():
         raise DatasetError(f"{xml}: not found (dlib's ibug_300W_large_face_landmark_dataset)")
-    records = [r for r in read_dlib_xml(xml, IBUG68.num_points) if r.visibility.any()]
+    try:
+        records = [r for r in read_dlib_xml(xml, IBUG68.num_points) if r.visibility.any()]
+    except AnnotationError as e:
+        raise DatasetError(str(e)) from None
+    if split in HOLDOUT_SPLITS:
+        records = holdout(records, split, _image_file)
     return RecordSource(bad.finish(records), IBUG68)
 
 
 def _wflw(root: Path, split: str, bad: BadSamples) -> RecordSource:
-    txt = root / "wflw" / "WFLW_annotations" / "list_98pt_rect_attr_train_test" / f"list_98pt_rect_attr_{split}.txt"
+    name = "test" if split == "test" else "train"
+    txt = root / "wflw" / "WFLW_annotations" / "list_98pt_rect_attr_train_test" / f"list_98pt_rect_attr_{name}.txt"
     if not txt.is_file():
         raise DatasetError(f"{txt}: not found (see the README for the WFLW layout)")
-    return RecordSource(bad.finish(read_wflw(txt, root / "wflw" / "WFLW_images", on_error=bad.report)), WFLW98)
+    records = read_wflw(txt, root / "wflw" / "WFLW_images", on_error=bad.report)
+    if split in HOLDOUT_SPLITS:
+        records = holdout(records, split, _image_file)
+    return RecordSource(bad.finish(records), WFLW98)
 
 
 def _synthetic(root: Path | None, split: str, bad: BadSamples) -> SyntheticFaces:
@@ -212,13 +266,13 @@ SYNTHETIC_SPLITS = {"train": (4000, 0), "val": (300, 1), "test": (500, 2)}
 # name -> (loader, splits). A plain table: add a dataset by writing a loader and a row here.
 DATASETS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "synthetic": (_synthetic, tuple(SYNTHETIC_SPLITS)),
-    "ytf68": (_ytf68, ("train", "test")),
+    "ytf68": (_ytf68, (*HOLDOUT_SPLITS, "test")),
     "300w": (_w300, tuple(W300_SPLITS)),
-    "imm": (_imm, ("train", "val", "all")),
-    "imm_nose": (_imm_nose, ("train", "val", "all")),
-    "kaggle": (_kaggle, ("train", "val")),
-    "dlib": (_dlib, ("train", "test")),
-    "wflw": (_wflw, ("train", "test")),
+    "imm": (_imm, tuple(IMM_PEOPLE)),
+    "imm_nose": (_imm_nose, tuple(IMM_PEOPLE)),
+    "kaggle": (_kaggle, (*HOLDOUT_SPLITS, "test")),
+    "dlib": (_dlib, (*HOLDOUT_SPLITS, "test")),
+    "wflw": (_wflw, (*HOLDOUT_SPLITS, "test")),
 }
 
 

@@ -67,3 +67,17 @@ def error_curve_figure(curves: dict[str, np.ndarray], threshold: float = 0.10, t
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def region_bars_figure(regions: dict[str, dict[str, float]]) -> plt.Figure:
+    """Grouped bars of NME (%) per face region for each method: regions[method][region]."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    region_names = list(next(iter(regions.values())))
+    width = 0.8 / len(regions)
+    for i, (name, values) in enumerate(regions.items()):
+        ax.bar(np.arange(len(region_names)) + i * width, [values[r] for r in region_names], width, label=name)
+    ax.set_xticks(np.arange(len(region_names)) + 0.4 - width / 2, region_names)
+    ax.set_ylabel("NME (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

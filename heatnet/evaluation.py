@@ -1,16 +1,20 @@
 """Evaluation: run a method over a loader, map predictions back to original pixels, score them."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from heatnet.checkpoint import CheckpointError, load_checkpoint
-from heatnet.config import Method, Settings, load_experiment
+from heatnet.checkpoint import CheckpointError, codec_description, codec_from_description, load_checkpoint
+from heatnet.config import ConfigError, Method, Settings, from_plain
 from heatnet.data import to_original
+from heatnet.experiment import (ExperimentSource, experiment_source, load_experiment, module_from_sources,
+                                source_differences)
 from heatnet.metrics import LandmarkErrors
+from heatnet.runtime import Precision
 from heatnet.schemes import SCHEMES, LandmarkScheme
 
 
@@ -43,9 +47,11 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(method: Method, loader, device: torch.device, decoder=None, flip_test: bool = False,
-             amp: bool = False, extra_decoders: dict | None = None) -> Evaluation:
-    """Metrics of `method` over `loader` with its codec's decoder (or `decoder`); each of
-    `extra_decoders` is scored on the same forward passes (no flip test for those)."""
+             precision: Precision | None = None, extra_decoders: dict | None = None) -> Evaluation:
+    """Metrics of `method` over `loader` with its codec's decoder (or `decoder`), under the
+    training's precision policy; each of `extra_decoders` is scored on the same forward passes
+    (no flip test for those)."""
+    precision = precision or Precision(device.type, None)
     model = method.model
     was_training = model.training
     model.eval()
@@ -55,12 +61,12 @@ def evaluate(method: Method, loader, device: torch.device, decoder=None, flip_te
     losses, predictions, indices = [], [], []
     for batch in loader:
         images, points, visibility = to_device_batch(batch, device)
-        with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+        with precision.autocast():
             outputs = model(images)
         losses.append(float(method.loss(outputs, points, visibility)) * len(images))
         pred, _ = method.decode(outputs, decoder)
         if flip_test:
-            with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+            with precision.autocast():
                 flipped_outputs = model(images.flip(-1))
             flipped, _ = method.decode(flipped_outputs, decoder)
             pred = 0.5 * (pred + mirror_predictions(flipped, images.shape[-1], scheme))
@@ -78,19 +84,34 @@ def evaluate(method: Method, loader, device: torch.device, decoder=None, flip_te
                       by_decoder)
 
 
-def load_trained(checkpoint_path, device: torch.device | str = "cpu"):
-    """(method, settings, checkpoint state) from a heatnet checkpoint: the experiment file it was
-    trained with (or the copy in its run folder) rebuilds the model, then the weights load."""
+def load_trained(checkpoint_path, device: torch.device | str = "cpu", live_experiment: bool = False):
+    """(method, settings, checkpoint state) from a heatnet checkpoint, from any directory.
+
+    The model is rebuilt from the experiment sources stored in the checkpoint, so later edits to
+    the files do not change it. `live_experiment` rebuilds from the experiment file on disk
+    instead and warns of every difference. Either way the codec stored in the checkpoint is
+    the one that decodes."""
     path = Path(checkpoint_path)
     state = load_checkpoint(path, map_location=device)
-    experiment = Path(state["experiment_path"])
-    if not experiment.is_file():
-        experiment = path.parent / "experiment.py"
-    settings = Settings(**state["settings"])
-    method = load_experiment(experiment).build(settings, SCHEMES[state["scheme"]])
+    stored = ExperimentSource(**state["experiment"])
+    try:
+        settings = from_plain(Settings, state["settings"], str(path))
+        if live_experiment:
+            module = load_experiment(stored.path)
+            for line in source_differences(stored, experiment_source(module)):
+                warnings.warn(f"{path}: {line}", stacklevel=2)
+        else:
+            module = module_from_sources(stored)
+        method = module.build(settings, SCHEMES[state["scheme"]])
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    if codec_description(method.codec) != state["codec"]:
+        warnings.warn(f"{path}: the experiment now builds the codec {codec_description(method.codec)}; "
+                      f"decoding with the stored {state['codec']}", stacklevel=2)
+        method.loss.codec = codec_from_description(state["codec"])
     try:
         method.model.load_state_dict(state["model"])
     except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit the model that {experiment} builds ({e})") from None
+        raise CheckpointError(f"{path}: weights do not fit the model that {stored.module} builds ({e})") from None
     method.model.to(device, memory_format=torch.channels_last)
     return method, settings, state

@@ -28,10 +28,17 @@ class Record:
     visibility: np.ndarray  # (K,) float32, 0 for missing points
     pixels: np.ndarray | None = None  # inline image (Kaggle CSV) instead of a file
     box: np.ndarray | None = None  # (4,) x0, y0, x1, y1 face box from the annotation, if any
+    face: int = 0  # which face of its image (dlib XML and WFLW list several per image)
 
     @property
     def name(self) -> str:
-        return self.image_path.name
+        """The image's file name, with `#face` for the second and later faces of an image."""
+        return self.image_path.name + (f"#{self.face}" if self.face else "")
+
+    @property
+    def key(self) -> str:
+        """Identifies a sample: its image path and face index."""
+        return f"{self.image_path}#{self.face}"
 
 
 def _check_points(points: np.ndarray, where: str, num_points: int | None) -> np.ndarray:
@@ -209,7 +216,7 @@ def read_dlib_xml(path: Path, num_points: int = 68) -> list[Record]:
         file = image.get("file")
         if not file:
             raise AnnotationError(f"{path}: <image> without a file attribute")
-        for box in image.iter("box"):
+        for face, box in enumerate(image.iter("box")):  # ignored boxes keep their index
             if box.get("ignore") == "1":
                 continue
             where = f"{path} image {file}"
@@ -230,18 +237,21 @@ def read_dlib_xml(path: Path, num_points: int = 68) -> list[Record]:
             except ValueError:
                 raise AnnotationError(f"{where}: <box> needs numeric top/left/width/height") from None
             records.append(Record(Path(path).parent / file, _check_points(points, where, num_points), visibility,
-                                  box=np.array([left, top, left + width, top + height], np.float32)))
+                                  box=np.array([left, top, left + width, top + height], np.float32), face=face))
     return records
 
 
 # --- WFLW annotation lines: 196 coordinates, 4 box values, 6 attributes, image name -------------
 def read_wflw(path: Path, image_dir: Path, num_points: int = 98, on_error=_raise) -> list[Record]:
     records = []
+    faces_seen: dict[str, int] = {}  # image name -> faces listed so far (one line per face)
     for n, line in enumerate(_read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         fields = line.split()
         where = f"{path} line {n}"
+        face = faces_seen.get(fields[-1], 0)
+        faces_seen[fields[-1]] = face + 1
         try:
             if len(fields) != 2 * num_points + 11:
                 raise AnnotationError(f"{where}: expected {2 * num_points + 11} fields, got {len(fields)}")
@@ -250,6 +260,6 @@ def read_wflw(path: Path, image_dir: Path, num_points: int = 98, on_error=_raise
         except AnnotationError as e:
             on_error(str(e))
             continue
-        box = np.array(values[2 * num_points :], np.float32)
-        records.append(Record(Path(image_dir) / fields[-1], points, np.ones(num_points, np.float32), box=box))
+        box = np.array(values[2 * num_points :], np.float32)  # x_min, y_min, x_max, y_max
+        records.append(Record(Path(image_dir) / fields[-1], points, np.ones(num_points, np.float32), box=box, face=face))
     return records

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from heatnet.codecs import GaussianHeatmap, NormalisedCoordinates, to_input_coords
+from heatnet.errors import ConfigError
 
 
 def _weighted_mean(per_point: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -33,8 +34,15 @@ def _log_softmax2d(logits: torch.Tensor, temperature: float) -> torch.Tensor:
 class CodecLoss(nn.Module):
     """Base: holds the codec; the outputs are decoded as they are."""
 
+    codec_type: type = GaussianHeatmap
+
     def __init__(self, codec):
         super().__init__()
+        if not isinstance(codec, self.codec_type):
+            raise ConfigError(f"{type(self).__name__} needs a {self.codec_type.__name__} codec, not "
+                              f"{type(codec).__name__}: heatmap losses (HeatmapKL, HeatmapMSE, HeatmapJS, AdaptiveWing, "
+                              f"IntegralLoss) go with heatmap models, coordinate losses (L1, SmoothL1, MSE, Wing) "
+                              f"with regression models")
         self.codec = codec
 
     def activate(self, outputs: torch.Tensor) -> torch.Tensor:
@@ -139,6 +147,8 @@ class IntegralLoss(SoftmaxLoss):
 class CoordinateLoss(CodecLoss):
     """Base for direct regression on normalised coordinates; subclasses define `elementwise`."""
 
+    codec_type = NormalisedCoordinates
+
     def elementwise(self, diff: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -178,3 +188,8 @@ class Wing(CoordinateLoss):
     def elementwise(self, diff: torch.Tensor) -> torch.Tensor:
         x = diff.abs()
         return torch.where(x < self.omega, self.omega * torch.log1p(x / self.epsilon), x - self.c)
+
+
+# The type of a loss setting: a loss class, built by the experiment around its codec.
+LossClass = (type[HeatmapKL] | type[HeatmapMSE] | type[HeatmapJS] | type[AdaptiveWing] | type[IntegralLoss]
+             | type[L1] | type[SmoothL1] | type[MSE] | type[Wing])

@@ -1,9 +1,12 @@
 """Landmark metrics in original-image pixels; one definition used everywhere.
 
-NME per image: mean over visible points of ||p - g|| / normaliser; dataset NME = mean over
-images, in %. FR@t: share of images with NME > t. AUC@t: area under the cumulative error
-curve on [0, t] (Simpson's rule), divided by t. MAE: mean |dx|, |dy| in pixels. RMSE:
-sqrt(mean squared coordinate error), as Kaggle's facial-keypoints score.
+NME per image: mean over visible points of ||p - g|| / normaliser (one normaliser kind for a
+whole split, heatnet.data.Normaliser); dataset NME = mean over images, in %. Images with no
+visible point have no NME: they are left out of every metric and counted. Region NME: the same
+per image over the region's visible points, then the mean over images. FR@t: share of images
+with NME > t. AUC@t: area under the cumulative error curve on [0, t] divided by t, in closed form
+mean(max(0, 1 - e / t)). MAE: mean |dx|, |dy| in pixels. RMSE: sqrt(mean squared coordinate
+error), as Kaggle's facial-keypoints score.
 """
 from __future__ import annotations
 
@@ -11,16 +14,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy.integrate import simpson
 
 from heatnet.schemes import LandmarkScheme
 
 
 def per_image_nme(pred: np.ndarray, gt: np.ndarray, visibility: np.ndarray, normaliser: np.ndarray) -> np.ndarray:
-    """(N, K, 2) predictions and truth, (N, K) visibility, (N,) normalisers -> (N,) NME (fraction)."""
+    """(N, K, 2) predictions and truth, (N, K) visibility, (N,) normalisers -> (N,) NME (fraction);
+    NaN for an image without a visible point."""
     dist = np.linalg.norm(pred - gt, axis=-1)  # (N, K)
-    count = np.maximum(visibility.sum(-1), 1)
-    return (dist * visibility).sum(-1) / count / normaliser
+    count = visibility.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, (dist * visibility).sum(-1) / np.maximum(count, 1) / normaliser, np.nan)
 
 
 def cumulative_error_curve(nme: np.ndarray, threshold: float, steps: int = 1001) -> tuple[np.ndarray, np.ndarray]:
@@ -31,8 +35,9 @@ def cumulative_error_curve(nme: np.ndarray, threshold: float, steps: int = 1001)
 
 
 def auc(nme: np.ndarray, threshold: float) -> float:
-    errors, fraction = cumulative_error_curve(nme, threshold)
-    return float(simpson(fraction, x=errors) / threshold)
+    """(1/t) * integral over [0, t] of the share of images with NME <= e; each image adds
+    (t - e_i) / t when e_i < t, so this is exact."""
+    return float(np.maximum(0.0, 1.0 - nme / threshold).mean())
 
 
 def failure_rate(nme: np.ndarray, threshold: float) -> float:
@@ -59,9 +64,11 @@ class LandmarkErrors:
 
     def summary(self, threshold: float = 0.10) -> dict[str, float]:
         pred, gt, vis, norm = self.arrays()
+        scored = vis.sum(-1) > 0
+        without = int((~scored).sum())
+        pred, gt, vis, norm = pred[scored], gt[scored], vis[scored], norm[scored]
         nme = per_image_nme(pred, gt, vis, norm)
         diff = np.abs(pred - gt)[vis > 0]  # (visible points, 2)
-        dist = np.linalg.norm(pred - gt, axis=-1) / norm[:, None]  # (N, K)
         out = {
             "nme": 100 * float(nme.mean()),
             "nme_median": 100 * float(np.median(nme)),
@@ -70,15 +77,19 @@ class LandmarkErrors:
             "mae_px": float(diff.mean()),
             "rmse_px": float(np.sqrt((diff**2).mean())),
             "images": float(len(nme)),
+            "images_without_points": float(without),
         }
         for region, idx in self.scheme.regions.items():
             idx = list(idx)
-            out[f"nme_{region}"] = 100 * float((dist[:, idx] * vis[:, idx]).sum() / max(vis[:, idx].sum(), 1))
+            region_nme = per_image_nme(pred[:, idx], gt[:, idx], vis[:, idx], norm)  # NaN: region not visible
+            out[f"nme_{region}"] = 100 * float(np.nanmean(region_nme)) if np.isfinite(region_nme).any() else float("nan")
         return out
 
     def per_image(self) -> np.ndarray:
+        """(N,) NME of the images that have a visible point."""
         pred, gt, vis, norm = self.arrays()
-        return per_image_nme(pred, gt, vis, norm)
+        nme = per_image_nme(pred, gt, vis, norm)
+        return nme[np.isfinite(nme)]
 
     def per_point(self) -> np.ndarray:
         """(K,) NME of each point, in %."""

@@ -20,6 +20,11 @@ from torch import nn
 from heatnet.data import MEAN, STD
 
 
+# The type of an architecture setting: the smp architectures heatnet is tested with.
+Architecture = (type[smp.Unet] | type[smp.FPN] | type[smp.UnetPlusPlus] | type[smp.Linknet] | type[smp.MAnet]
+                | type[smp.PAN] | type[smp.DeepLabV3Plus])
+
+
 class ModelConfigError(ValueError):
     """A model cannot be built as asked; the message says why and what to do."""
 

@@ -1,8 +1,11 @@
-"""Process-level settings for training and benchmarks: threads, seeds, device, allocator."""
+"""Process-level settings for training and benchmarks: threads, seeds and random states,
+device, numeric precision, allocator."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import random
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,9 +38,57 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def rng_state() -> dict:
+    """Every global generator training may touch (Python, NumPy, torch CPU and CUDA), as plain
+    values and tensors a weights-only checkpoint can hold."""
+    numpy_state = np.random.get_state(legacy=False)
+    return {"python": random.getstate(),
+            "numpy_key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+            "numpy_pos": numpy_state["state"]["pos"], "numpy_gauss": (numpy_state["has_gauss"], numpy_state["gauss"]),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def restore_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state({"bit_generator": "MT19937",
+                         "state": {"key": state["numpy_key"].numpy().astype(np.uint32), "pos": state["numpy_pos"]},
+                         "has_gauss": state["numpy_gauss"][0], "gauss": state["numpy_gauss"][1]})
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def choose_device(name: str = "") -> torch.device:
     if name:
         if name.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} asked for, but CUDA is not available here")
-        return torch.device(name)
+            raise ValueError(f"--device={name} asked for, but CUDA is not available here (use --device=cpu)")
+        try:
+            return torch.device(name)
+        except RuntimeError:
+            raise ValueError(f"--device={name} is not a device (cpu, cuda, cuda:1, ...)") from None
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass(frozen=True)
+class Precision:
+    """One mixed-precision policy for training and evaluation: float32 on CPU; on CUDA bf16
+    autocast where the GPU supports it, else float16 autocast with a gradient scaler."""
+
+    device_type: str
+    dtype: torch.dtype | None  # None: plain float32
+
+    def autocast(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler | None:
+        """A scaler for float16 (its range is too small for raw gradients); None otherwise."""
+        return torch.amp.GradScaler(self.device_type) if self.dtype is torch.float16 else None
+
+
+def choose_precision(device: torch.device, amp: bool) -> Precision:
+    if not amp or device.type != "cuda":
+        return Precision(device.type, None)
+    return Precision(device.type, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)

@@ -13,7 +13,7 @@ import math
 import cv2
 import numpy as np
 
-from heatnet.data import Sample, normaliser_for
+from heatnet.data import Normaliser, Sample
 from heatnet.schemes import IBUG68
 from heatnet.shape_model import ShapeModel
 
@@ -49,6 +49,8 @@ class SyntheticFaces:
     """A deterministic, lazily drawn set of `length` faces on `image_size` square canvases."""
 
     scheme = IBUG68
+    normaliser = Normaliser.INTER_OCULAR  # every point of a drawn face is annotated
+    has_annotation_boxes = False
 
     def __init__(self, length: int, seed: int = 0, image_size: int = 160, shape_model: ShapeModel | None = None):
         self.length, self.seed, self.image_size = length, seed, image_size
@@ -65,7 +67,7 @@ class SyntheticFaces:
         image = self._draw(points, rng)
         visibility = np.ones(len(points), np.float32)
         return Sample(image, points.astype(np.float32), visibility,
-                      normaliser_for(points, visibility, self.scheme), self.name_of(index))
+                      self.normaliser.of(points, visibility, self.scheme), self.name_of(index))
 
     def name_of(self, index: int) -> str:
         return f"synthetic_{self.seed}_{index:06d}"

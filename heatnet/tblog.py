@@ -1,13 +1,11 @@
 """TensorBoard logging of a validation pass: metrics, drawn predictions, heatmaps, error curve."""
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from heatnet.config import Method, Settings
+from heatnet.config import Method, Settings, settings_dict
 from heatnet.data import LandmarkDataset
 from heatnet.drawing import draw_points, error_curve_figure, grid, heatmap_overlay
 from heatnet.evaluation import Evaluation, to_device_batch
@@ -55,8 +53,10 @@ def _draw_scaled(image: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def log_hparams(writer: SummaryWriter, settings: Settings, final: dict) -> None:
-    hparams = {k: v for k, v in dataclasses.asdict(settings).items() if isinstance(v, (int, float, str, bool))}
+    hparams = {k: v for k, v in settings_dict(settings).items() if isinstance(v, (int, float, str, bool))}
     last = final.get("final", {})
     results = {f"hparam/{k}": float(last[k]) for k in METRIC_KEYS if k in last}
     results["hparam/best_nme"] = float(final["best_nme"])
+    if "test" in final:
+        results["hparam/test_nme"] = float(final["test"]["nme"])
     writer.add_hparams(hparams, results, run_name=".")

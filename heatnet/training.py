@@ -1,91 +1,140 @@
-"""The training loop: one explicit function, read top to bottom.
+"""Training, in stages that read top to bottom:
 
-    run = train("experiments/unet_kl.py", overrides=["--epochs=3"])
+    run = start_run("experiments/unet_kl.py", ["--epochs=3"])  # settings, data, model; or resume
+    while not run.finished:
+        train_epoch(run)         # optimizer steps to the end of the epoch or of the step budget
+        validate_and_save(run)   # val metrics, best.pt (chosen on val), last.pt, early stopping
+    finish(run)                  # the test split, once, on the chosen checkpoint -> metrics.json
 
-Writes runs/<experiment>/<time>/ with settings.json, a copy of the experiment file, run.json
-(git commit, command, device), TensorBoard events, metrics.json, best.pt and last.pt.
+`train(...)` does all of it. The protocol: only the validation split chooses (best.pt, early
+stopping); the test split is read once, after training. The budget is a number of steps fixed
+before the first one (a wall-clock budget is converted once, by timing a few steps on a copy,
+and recorded), and the learning rate is a function of the step, so a run, or a run killed and
+resumed, ends with the same weights.
+
+Writes runs/<experiment>/<time>/: settings.json, experiment.py, run.json (git commit, command,
+device, budget), TensorBoard events, metrics.json, best.pt and last.pt.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
-import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from heatnet.augment import Augmentation
-from heatnet.checkpoint import (check_compatible, load_checkpoint, load_matching_weights, make_checkpoint,
-                                save_atomic)
-from heatnet.config import ConfigError, Method, Settings, apply_overrides, load_experiment
-from heatnet.data import FirstN, LandmarkDataset
-from heatnet.datasets import load_split
-from heatnet.evaluation import evaluate, to_device_batch
-from heatnet.runtime import choose_device, seed_everything, set_threads, tune_allocator
 from heatnet import tblog
+from heatnet.checkpoint import check_compatible, load_checkpoint, load_matching_weights, make_checkpoint, save_atomic
+from heatnet.config import ConfigError, Method, Settings, apply_overrides, from_plain, settings_dict
+from heatnet.data import LandmarkDataset
+from heatnet.evaluation import evaluate, to_device_batch
+from heatnet.experiment import ExperimentSource, experiment_source, load_experiment, module_from_sources
+from heatnet.loading import EpochSampler, make_dataset, make_loader
+from heatnet.runtime import (Precision, choose_device, choose_precision, restore_rng_state, rng_state, seed_everything,
+                             set_threads, tune_allocator)
+from heatnet.schedules import lr_factor
 
 
 class NonFiniteLoss(RuntimeError):
     """Training diverged; the last good checkpoint is kept."""
 
 
-class EpochSampler(torch.utils.data.Sampler):
-    """A permutation fixed by (seed, epoch), from sample `start` on: a resumed epoch sees the
-    same order as an uninterrupted one."""
+@dataclass
+class Progress:
+    """What --resume restores besides weights, optimizer and random generators."""
 
-    def __init__(self, length: int, seed: int, epoch: int, start: int = 0):
-        self.length, self.seed, self.epoch, self.start = length, seed, epoch, start
+    epoch: int = 0  # epochs finished
+    batch: int = 0  # batches done in the current epoch
+    step: int = 0
+    best_nme: float = math.inf
+    best_epoch: int = 0
+    history: list = field(default_factory=list)
+    epoch_loss_sum: float = 0.0  # over the current epoch's samples so far
+    epoch_samples: int = 0
+    epoch_time_s: float = 0.0
+    train_time_s: float = 0.0  # optimizer steps and data loading only: not validation or saving
+    stopped_by: str = ""
 
-    def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.length, generator=g)[self.start :].tolist())
 
-    def __len__(self) -> int:
-        return self.length - self.start
+@dataclass
+class Run:
+    s: Settings
+    run_dir: Path
+    experiment: ExperimentSource
+    method: Method
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None
+    precision: Precision
+    device: torch.device
+    train_set: LandmarkDataset
+    val_set: LandmarkDataset | None
+    total_steps: int
+    budget: dict  # how the step budget was fixed
+    progress: Progress
+    writer: SummaryWriter
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.train_set) // self.s.batch_size
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.progress.stopped_by)
 
 
-def lr_factor(s: Settings, epoch_progress: float, progress: float) -> float:
-    """Multiplier of the base LR: linear warm-up over `warmup_epochs`, then the schedule.
-    `progress` in [0, 1] is the larger of the step and wall-clock fractions of the budget."""
-    warm = min(1.0, (epoch_progress + 1e-9) / s.warmup_epochs) if s.warmup_epochs > 0 else 1.0
-    if s.schedule == "cosine":
-        decay = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-    elif s.schedule == "step":
-        decay = s.gamma ** int(epoch_progress // s.step_epochs)
-    elif s.schedule == "exponential":
-        decay = s.gamma**epoch_progress
+def make_optimizer(model: torch.nn.Module, s: Settings) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+
+
+def training_step(method: Method, optimizer, scaler, precision: Precision, grad_clip: float, batch: dict,
+                  lr: float, device: torch.device) -> float:
+    """One optimizer step on a batch; returns its loss. Raises NonFiniteLoss before the update."""
+    images, points, visibility = to_device_batch(batch, device)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    with precision.autocast():
+        outputs = method.model(images)  # (B, K, H, W) heatmaps or (B, K, 2) coordinates
+    loss = method.loss(outputs, points, visibility)
+    if not torch.isfinite(loss):
+        raise NonFiniteLoss(f"loss became {loss.item()}")
+    optimizer.zero_grad(set_to_none=True)
+    (scaler.scale(loss) if scaler else loss).backward()
+    if scaler:
+        scaler.unscale_(optimizer)  # clip the true gradients
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(method.model.parameters(), grad_clip)
+    if scaler:
+        scaler.step(optimizer)
+        scaler.update()
     else:
-        decay = 1.0
-    return warm * decay
+        optimizer.step()
+    return loss.item()
 
 
-def make_dataset(s: Settings, split: str, limit: int = 0, augment: bool = False) -> LandmarkDataset:
-    """One split of the settings' dataset as fixed-size crops (the first `limit` samples when
-    limit > 0), with the training augmentation when `augment` and the settings allow it."""
-    source = load_split(s.dataset, split, Path(s.data_root) if s.data_root else None, s.strict_data)
-    if limit:
-        source = FirstN(source, limit)
-    augmentation = Augmentation(rotation_deg=s.rotation_deg) if augment and s.augment else None
-    return LandmarkDataset(source, s.input_size, s.channels, s.box_scale, augmentation, s.seed)
-
-
-def make_loader(dataset, s: Settings, sampler=None, drop_last: bool = False):
-    return torch.utils.data.DataLoader(
-        dataset, batch_size=s.batch_size, sampler=sampler, num_workers=s.workers, drop_last=drop_last,
-        pin_memory=torch.cuda.is_available(), persistent_workers=False,
-        multiprocessing_context="fork" if s.workers and sys.platform == "linux" else None)
-
-
-def build_method(module, s: Settings, scheme) -> Method:
-    method = module.build(s, scheme)
-    method.model.check_input_size(s.input_size)
-    return method
+def measure_samples_per_s(method: Method, s: Settings, train_set, device, precision: Precision,
+                          warmup: int = 3, steps: int = 10) -> float:
+    """Training throughput (data loading included) timed on a copy of the model and optimizer;
+    the run's own weights and random generators are left as they were."""
+    saved = rng_state()
+    probe = copy.deepcopy(method)
+    optimizer, scaler = make_optimizer(probe.model, s), precision.grad_scaler()
+    loader = make_loader(train_set, s, EpochSampler(len(train_set), s.seed, 0), drop_last=True)
+    batches = (batch for _ in range(warmup + steps) for batch in loader)
+    for i, batch in zip(range(warmup + steps), batches):
+        if i == warmup:
+            start = time.perf_counter()
+        training_step(probe, optimizer, scaler, precision, s.grad_clip, batch, s.lr * 1e-3, device)
+    rate = steps * s.batch_size / (time.perf_counter() - start)
+    restore_rng_state(saved)
+    return rate
 
 
 def _git_commit() -> str:
@@ -98,162 +147,218 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def new_run_dir(experiment: Path, runs_root: Path = Path("runs")) -> Path:
-    run_dir = runs_root / experiment.stem / time.strftime("%Y%m%d-%H%M%S")
+def new_run_dir(experiment: str, runs_root: Path = Path("runs")) -> Path:
+    run_dir = runs_root / Path(experiment).stem / time.strftime("%Y%m%d-%H%M%S")
     n = 1
     while run_dir.exists():
         run_dir = run_dir.with_name(run_dir.name.split("_")[0] + f"_{n}")
         n += 1
-    run_dir.mkdir(parents=True)
     return run_dir
 
 
-def train(experiment: str | Path, overrides: list[str] | None = None, run_dir: Path | None = None,
-          resume: Path | None = None, runs_root: Path = Path("runs"), progress: bool = True) -> dict:
-    """Train an experiment; returns the final metrics (also in run_dir/metrics.json)."""
-    experiment = Path(experiment).resolve()  # checkpoints record where to rebuild the model from
-    module = load_experiment(experiment)
-    experiment_source = experiment.read_text()
+def _settings_and_experiment(experiment, overrides, resume_state) -> tuple[Settings, ExperimentSource, object]:
+    """A new run's settings come from its experiment file; a resumed one's from its checkpoint,
+    rebuilt from the experiment sources it stored."""
+    if resume_state is None:
+        module = load_experiment(experiment)
+        return apply_overrides(module.settings, overrides), experiment_source(module), module
+    stored = ExperimentSource(**resume_state["experiment"])
+    if experiment is not None and Path(experiment).resolve() != Path(stored.path):
+        raise ConfigError(f"--resume: that run trained {stored.path}, not {Path(experiment).resolve()}; "
+                          f"leave the experiment out to resume it")
+    return apply_overrides(from_plain(Settings, resume_state["settings"]), overrides), stored, module_from_sources(stored)
+
+
+def start_run(experiment: str | Path | None, overrides: list[str] | None = None, run_dir: Path | None = None,
+              resume: Path | None = None, runs_root: Path = Path("runs")) -> Run:
+    """Set-up: settings, data, model and optimizer; the run folder is made only once all of
+    that worked, so a configuration error leaves nothing behind. With `resume` (a run folder),
+    everything is restored from its last.pt."""
     state = None
     if resume is not None:
         run_dir = Path(resume)
         for stale in run_dir.glob(".*.tmp-*"):  # left by a save that was killed mid-write
             stale.unlink()
         state = load_checkpoint(run_dir / "last.pt")
-        s = apply_overrides(Settings(**state["settings"]), overrides or [])
-    else:
-        s = apply_overrides(module.settings, overrides or [])
-        run_dir = Path(run_dir) if run_dir else new_run_dir(experiment, runs_root)
-        run_dir.mkdir(parents=True, exist_ok=True)
+    s, source, module = _settings_and_experiment(experiment, overrides or [], state)
     tune_allocator()
     set_threads(s.threads)
     seed_everything(s.seed)
-    device = choose_device(s.device)
-    amp = s.amp and device.type == "cuda"
-
+    try:
+        device = choose_device(s.device)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    precision = choose_precision(device, s.amp)
     train_set = make_dataset(s, s.train_split, s.train_limit, augment=True)
-    val_set = make_dataset(s, s.val_split, s.val_limit)
-    scheme = train_set.scheme
-    method = build_method(module, s, scheme)
-    model = method.model.to(device, memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-    epoch, start_batch, step, best, best_epoch, history = 0, 0, 0, math.inf, -1, []
-    elapsed_before = 0.0
-    if state is not None:
-        check_compatible(state, scheme, run_dir / "last.pt")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        epoch, start_batch, step = state["epoch"], state["batch"], state["step"]
-        best, best_epoch, history = state["best_nme"], state["best_epoch"], json.loads(state["history"])
-        elapsed_before = state["elapsed_s"]
-        torch.set_rng_state(state["torch_rng"])
-        print(f"resumed {run_dir} at epoch {epoch}, batch {start_batch}")
-    else:
-        if s.init_from:
-            init = load_checkpoint(Path(s.init_from))
-            loaded, skipped = load_matching_weights(model, init["model"])
-            print(f"initialised {len(loaded)} tensors from {s.init_from}; {len(skipped)} left as built")
-        (run_dir / "settings.json").write_text(json.dumps(dataclasses.asdict(s), indent=2))
-        shutil.copy(experiment, run_dir / "experiment.py")
-        (run_dir / "run.json").write_text(json.dumps({
-            "experiment": str(experiment), "git_commit": _git_commit(), "command": sys.argv,
-            "device": str(device), "torch": torch.__version__, "train_samples": len(train_set),
-            "val_samples": len(val_set)}, indent=2))
+    val_set = make_dataset(s, s.val_split, s.val_limit) if s.val_split else None
+    method = module.build(s, train_set.scheme)
+    method.model.check_input_size(s.input_size)
+    method.model.to(device, memory_format=torch.channels_last)
+    optimizer, scaler = make_optimizer(method.model, s), precision.grad_scaler()
     steps_per_epoch = len(train_set) // s.batch_size
     if steps_per_epoch == 0:
         raise ConfigError(f"{len(train_set)} training samples is fewer than one batch of {s.batch_size}; "
                           f"lower --batch_size or raise --train_limit")
-    total_steps = steps_per_epoch * s.epochs
-    log_every = min(10, steps_per_epoch)  # train scalars every 10 steps, or each epoch when shorter
-    budget_s = s.time_budget_min * 60
-    writer = SummaryWriter(str(run_dir))
-    val_loader = make_loader(val_set, s)
+    if state is not None:
+        check_compatible(state, train_set.scheme, run_dir / "last.pt")
+        training = state["training"]
+        method.model.load_state_dict(state["model"])
+        optimizer.load_state_dict(training["optimizer"])
+        if scaler is not None and training["scaler"]:
+            scaler.load_state_dict(training["scaler"])
+        progress, budget = Progress(**training["progress"]), training["budget"]
+        print(f"resumed {run_dir} at epoch {progress.epoch + 1}, batch {progress.batch}, step {progress.step}")
+    else:
+        progress, budget = Progress(), {"epochs": s.epochs, "max_steps": s.max_steps}
+        if s.time_budget_min and not s.max_steps:
+            rate = measure_samples_per_s(method, s, train_set, device, precision)
+            s = dataclasses.replace(s, max_steps=max(1, round(s.time_budget_min * 60 * rate / s.batch_size)))
+            budget.update(time_budget_min=s.time_budget_min, measured_samples_per_s=rate, max_steps=s.max_steps)
+            print(f"time budget {s.time_budget_min:g} min at {rate:.1f} samples/s measured -> {s.max_steps} steps")
+        if s.init_from:
+            loaded, skipped = load_matching_weights(method.model, load_checkpoint(Path(s.init_from))["model"])
+            print(f"initialised {len(loaded)} tensors from {s.init_from}; {len(skipped)} left as built")
+        run_dir = Path(run_dir) if run_dir else new_run_dir(source.path, runs_root)
+        _write_run_files(run_dir, s, source, device, precision, budget, len(train_set), len(val_set or []))
+    total_steps = min(s.epochs * steps_per_epoch, s.max_steps or math.inf)
+    budget["total_steps"] = total_steps
+    run = Run(s, run_dir, source, method, optimizer, scaler, precision, device, train_set, val_set, total_steps,
+              budget, progress, SummaryWriter(str(run_dir)))
+    if state is not None:  # last: building the model and data above drew from the generators
+        restore_rng_state(state["training"]["rng"])
+    return run
 
-    def checkpoint(name: str, batch: int) -> None:
-        save_atomic(make_checkpoint(
-            model, s, experiment, experiment_source, scheme, method.codec, optimizer=optimizer.state_dict(), epoch=epoch,
-            batch=batch, step=step, best_nme=best, best_epoch=best_epoch, history=json.dumps(history),
-            elapsed_s=elapsed_before + time.monotonic() - started, torch_rng=torch.get_rng_state()),
-            run_dir / name)
 
-    started = time.monotonic()
-    last_save = started
-    stop_reason = "epochs"
-    batches_done = start_batch
+def _write_run_files(run_dir: Path, s: Settings, source: ExperimentSource, device, precision: Precision,
+                     budget: dict, train_samples: int, val_samples: int) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "settings.json").write_text(json.dumps(settings_dict(s), indent=2))
+    (run_dir / "experiment.py").write_text(source.sources[source.module])
+    (run_dir / "run.json").write_text(json.dumps({
+        "experiment": source.path, "git_commit": _git_commit(), "command": sys.argv, "device": str(device),
+        "precision": str(precision.dtype or torch.float32), "torch": torch.__version__, "budget": budget,
+        "train_samples": train_samples, "val_samples": val_samples}, indent=2))
+
+
+def save_checkpoint(run: Run, name: str) -> None:
+    """last.pt: everything --resume needs; best.pt: the weights and how to rebuild them."""
+    training = None
+    if name == "last.pt":
+        training = {"optimizer": run.optimizer.state_dict(),
+                    "scaler": run.scaler.state_dict() if run.scaler else None,
+                    "progress": dataclasses.asdict(run.progress), "budget": run.budget, "rng": rng_state()}
+    save_atomic(make_checkpoint(run.method.model, run.s, run.experiment, run.train_set.scheme, run.method.codec,
+                                training), run.run_dir / name)
+
+
+def train_epoch(run: Run, show_progress: bool = True) -> None:
+    """Optimizer steps from the saved position to the end of the epoch, or of the step budget."""
+    s, p = run.s, run.progress
+    last_batch = min(run.steps_per_epoch, run.total_steps - p.epoch * run.steps_per_epoch)
+    run.train_set.set_epoch(p.epoch)
+    sampler = EpochSampler(len(run.train_set), s.seed, p.epoch, p.batch * s.batch_size)
+    loader = make_loader(run.train_set, s, sampler, drop_last=True)
+    bar = tqdm(total=last_batch, initial=p.batch, desc=f"epoch {p.epoch + 1}", disable=not show_progress,
+               mininterval=2, dynamic_ncols=True, unit="batch")
+    run.method.model.train()
+    tick = last_save = time.monotonic()
+    for batch in loader:
+        if p.batch >= last_batch:
+            break
+        lr = s.lr * lr_factor(s.schedule, s.warmup_epochs, p.step, run.total_steps, run.steps_per_epoch)
+        try:
+            loss = training_step(run.method, run.optimizer, run.scaler, run.precision, s.grad_clip, batch, lr, run.device)
+        except NonFiniteLoss as e:
+            raise NonFiniteLoss(f"{e} at epoch {p.epoch + 1}, step {p.step}; the last good checkpoint "
+                                f"{run.run_dir / 'last.pt'} is kept. Try a lower --lr or --grad_clip.") from None
+        p.step, p.batch = p.step + 1, p.batch + 1
+        p.epoch_loss_sum += loss * len(batch["image"])
+        p.epoch_samples += len(batch["image"])
+        now = time.monotonic()
+        p.train_time_s += now - tick  # this step and the wait for its batch
+        p.epoch_time_s += now - tick
+        tick = now
+        bar.update()
+        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        if p.step % min(10, run.steps_per_epoch) == 0:
+            run.writer.add_scalar("train/loss", loss, p.step)
+            run.writer.add_scalar("train/lr", lr, p.step)
+        if now - last_save > s.checkpoint_minutes * 60:
+            save_checkpoint(run, "last.pt")
+            tick = last_save = time.monotonic()
+    bar.close()
+
+
+def validate_and_save(run: Run) -> None:
+    """End of an epoch (or of the budget): validate, keep best.pt by val NME, save last.pt,
+    and decide whether to stop."""
+    s, p = run.s, run.progress
+    rate = p.epoch_samples / max(p.epoch_time_s, 1e-9)
+    entry = {"epoch": p.epoch + 1, "step": p.step, "train_loss": p.epoch_loss_sum / max(p.epoch_samples, 1),
+             "samples_per_s": rate}
+    run.writer.add_scalar("train/epoch_loss", entry["train_loss"], p.step)
+    run.writer.add_scalar("train/samples_per_s", rate, p.step)
+    improved = False
+    if run.val_set is not None:
+        result = evaluate(run.method, make_loader(run.val_set, s), run.device, flip_test=s.flip_test,
+                          precision=run.precision)
+        entry.update(result.summary())
+        tblog.log_validation(run.writer, run.method, run.val_set, result, entry, p.step, run.device, s.log_images)
+        improved = entry["nme"] < p.best_nme
+        print(f"epoch {entry['epoch']}: train loss {entry['train_loss']:.4f}, val NME {entry['nme']:.2f}%, "
+              f"MAE {entry['mae_px']:.2f} px, {rate:.1f} img/s")
+    else:
+        print(f"epoch {entry['epoch']}: train loss {entry['train_loss']:.4f}, {rate:.1f} img/s (no validation split)")
+    p.history.append(entry)
+    p.epoch, p.batch, p.epoch_loss_sum, p.epoch_samples, p.epoch_time_s = p.epoch + 1, 0, 0.0, 0, 0.0
+    if improved:
+        p.best_nme, p.best_epoch = entry["nme"], p.epoch
+        save_checkpoint(run, "best.pt")
+    if p.step >= run.total_steps:
+        p.stopped_by = "step budget" if run.total_steps < s.epochs * run.steps_per_epoch else "epochs"
+    elif s.early_stop_patience and run.val_set is not None and p.epoch - p.best_epoch >= s.early_stop_patience:
+        p.stopped_by = "early stopping"
+    save_checkpoint(run, "last.pt")
+
+
+def finish(run: Run) -> dict:
+    """Evaluate the test split once, on the chosen checkpoint; write metrics.json."""
+    s, p = run.s, run.progress
+    chosen = "best.pt" if run.val_set is not None and (run.run_dir / "best.pt").is_file() else "last.pt"
+    result = {"final": p.history[-1] if p.history else {}, "best_nme": p.best_nme, "best_epoch": p.best_epoch,
+              "selection": {"checkpoint": chosen, "rule": "lowest validation NME" if chosen == "best.pt"
+                            else "last checkpoint (no validation split)"},
+              "stopped_by": p.stopped_by, "steps": p.step, "samples": p.step * s.batch_size,
+              "train_time_s": p.train_time_s, "budget": run.budget, "history": p.history, "run_dir": str(run.run_dir)}
+    if s.test_split:
+        run.method.model.load_state_dict(load_checkpoint(run.run_dir / chosen)["model"])
+        test_set = make_dataset(s, s.test_split, s.test_limit)
+        evaluation = evaluate(run.method, make_loader(test_set, s), run.device, flip_test=s.flip_test,
+                              precision=run.precision)
+        result["test"] = {"split": s.test_split, "checkpoint": chosen, "normaliser": test_set.source.normaliser.value,
+                          "flip_test": s.flip_test, **evaluation.summary(),
+                          "per_image_nme": evaluation.errors.per_image().tolist()}
+        print(f"test ({s.dataset}/{s.test_split}, {chosen}): NME {result['test']['nme']:.2f}%")
+    path = run.run_dir / "metrics.json"
+    path.with_name(".metrics.json.tmp").write_text(json.dumps(result, indent=2))
+    path.with_name(".metrics.json.tmp").replace(path)
+    tblog.log_hparams(run.writer, s, result)
+    run.writer.close()
+    return result
+
+
+def train(experiment: str | Path | None, overrides: list[str] | None = None, run_dir: Path | None = None,
+          resume: Path | None = None, runs_root: Path = Path("runs"), progress: bool = True) -> dict:
+    """Train an experiment (or resume a run folder); returns the final metrics (also in
+    run_dir/metrics.json)."""
+    run = start_run(experiment, overrides, run_dir, resume, runs_root)
     try:
-        while epoch < s.epochs:
-            train_set.set_epoch(epoch)
-            sampler = EpochSampler(len(train_set), s.seed, epoch, start_batch * s.batch_size)
-            loader = make_loader(train_set, s, sampler, drop_last=True)
-            model.train()
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{s.epochs}", initial=start_batch, total=steps_per_epoch,
-                       disable=not progress, mininterval=2, dynamic_ncols=True, unit="batch")
-            seen, epoch_start, loss_sum = 0, time.monotonic(), 0.0
-            for batch, data in enumerate(bar, start=start_batch):
-                images, points, visibility = to_device_batch(data, device)
-                elapsed = elapsed_before + time.monotonic() - started
-                progress_frac = max(step / total_steps, elapsed / budget_s if budget_s else 0.0)
-                lr = s.lr * lr_factor(s, step / steps_per_epoch, progress_frac)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    outputs = model(images)
-                loss = method.loss(outputs, points, visibility)
-                if not torch.isfinite(loss):
-                    raise NonFiniteLoss(
-                        f"loss became {loss.item()} at epoch {epoch + 1}, step {step}; the last good checkpoint "
-                        f"{run_dir / 'last.pt'} is kept. Try a lower --lr or --grad_clip.")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if s.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
-                optimizer.step()
-                step += 1
-                batches_done = batch + 1
-                seen += len(images)
-                loss_sum += loss.item() * len(images)
-                rate = seen / max(time.monotonic() - epoch_start, 1e-9)
-                bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{rate:.1f}", refresh=False)
-                if step % log_every == 0:
-                    writer.add_scalar("train/loss", loss.item(), step)
-                    writer.add_scalar("train/lr", lr, step)
-                if budget_s and elapsed > budget_s:
-                    stop_reason = "time budget"
-                    break
-                if time.monotonic() - last_save > s.checkpoint_minutes * 60:
-                    checkpoint("last.pt", batches_done)
-                    last_save = time.monotonic()
-            bar.close()
-            writer.add_scalar("train/epoch_loss", loss_sum / max(seen, 1), step)
-            writer.add_scalar("train/samples_per_s", rate if seen else 0.0, step)
-            result = evaluate(method, val_loader, device, amp=amp)
-            metrics = result.summary()
-            history.append({"epoch": epoch + 1, "step": step, "train_loss": loss_sum / max(seen, 1),
-                            "samples_per_s": rate if seen else 0.0, **metrics})
-            tblog.log_validation(writer, method, val_set, result, metrics, step, device, s.log_images)
-            print(f"epoch {epoch + 1}: train loss {loss_sum / max(seen, 1):.4f}, val NME {metrics['nme']:.2f}%, "
-                  f"MAE {metrics['mae_px']:.2f} px, {rate if seen else 0:.1f} img/s")
-            epoch += 1
-            start_batch = batches_done = 0
-            if metrics["nme"] < best:
-                best, best_epoch = metrics["nme"], epoch
-                checkpoint("best.pt", 0)
-            checkpoint("last.pt", 0)
-            last_save = time.monotonic()
-            if stop_reason == "time budget":
-                break
-            if s.early_stop_patience and epoch - best_epoch >= s.early_stop_patience:
-                stop_reason = "early stopping"
-                break
+        while not run.finished:
+            train_epoch(run, progress)
+            validate_and_save(run)
     except KeyboardInterrupt:
-        checkpoint("last.pt", batches_done)
-        writer.close()
-        print(f"\ninterrupted: saved {run_dir / 'last.pt'}; continue with --resume {run_dir}")
+        save_checkpoint(run, "last.pt")
+        run.writer.close()
+        print(f"\ninterrupted: saved {run.run_dir / 'last.pt'}; continue with --resume {run.run_dir}")
         raise
-    final = {"final": history[-1] if history else {}, "best_nme": best, "best_epoch": best_epoch,
-             "stopped_by": stop_reason, "train_time_s": elapsed_before + time.monotonic() - started,
-             "history": history, "run_dir": str(run_dir)}
-    (run_dir / "metrics.json").write_text(json.dumps(final, indent=2))
-    tblog.log_hparams(writer, s, final)
-    writer.close()
-    return final
+    return finish(run)

@@ -106,12 +106,28 @@ def test_real_300w_crop_round_trip(data_root):
 
 
 def test_named_splits_sizes(data_root):
-    sizes = {("300w", "train"): 2012, ("300w", "test"): 224, ("ytf68", "train"): 3462, ("ytf68", "test"): 770,
-             ("imm", "train"): 192, ("imm", "val"): 48, ("imm_nose", "val"): 48}
+    sizes = {("300w", "train"): 1839, ("300w", "val"): 173, ("300w", "trainval"): 2012, ("300w", "test"): 224,
+             ("ytf68", "train"): 3081, ("ytf68", "val"): 381, ("ytf68", "trainval"): 3462, ("ytf68", "test"): 770,
+             ("imm", "train"): 168, ("imm", "val"): 24, ("imm", "test"): 48, ("imm_nose", "test"): 48}
     for (name, split), n in sizes.items():
-        assert len(load_split(name, split, data_root)) == n
-    nose = load_split("imm_nose", "val", data_root)[0]
+        assert len(load_split(name, split, data_root)) == n, (name, split)
+    nose = load_split("imm_nose", "test", data_root)[0]
     assert nose.points.shape == (1, 2) and nose.box is not None and nose.normaliser > 20
+
+
+@pytest.mark.parametrize("name", ["300w", "ytf68"])
+def test_validation_is_a_fixed_part_of_training_apart_from_test(data_root, name):
+    """val and train partition the training images, by whole groups (a ytf68 person, a 300-W
+    image with all its faces); the test split shares no file with either."""
+    from heatnet.datasets import _identity, _image_group
+
+    group = _identity if name == "ytf68" else _image_group
+    parts = {split: load_split(name, split, data_root).records for split in ("train", "val", "trainval", "test")}
+    keys = {split: {r.key for r in records} for split, records in parts.items()}
+    assert keys["train"] | keys["val"] == keys["trainval"] and not keys["train"] & keys["val"]
+    assert not keys["test"] & keys["trainval"]
+    assert not {group(r) for r in parts["train"]} & {group(r) for r in parts["val"]}
+    assert 0.05 < len(keys["val"]) / len(keys["trainval"]) < 0.15
 
 
 def test_kaggle_dlib_wflw_loaders_on_fixture_layouts(tmp_path):
@@ -123,7 +139,7 @@ def test_kaggle_dlib_wflw_loaders_on_fixture_layouts(tmp_path):
     records = [Record(Path(f"{i}.png"), rng.uniform(20, 75, (15, 2)).astype(np.float32), np.ones(15, np.float32),
                       pixels=rng.integers(0, 255, (96, 96)).astype(np.uint8)) for i in range(20)]
     write_kaggle_csv(tmp_path / "kaggle/training.csv", records, KAGGLE15.point_names)
-    assert (len(load_split("kaggle", "train", tmp_path)), len(load_split("kaggle", "val", tmp_path))) == (18, 2)
+    assert [len(load_split("kaggle", split, tmp_path)) for split in ("train", "val", "test", "trainval")] == [16, 2, 2, 18]
     assert load_split("kaggle", "val", tmp_path)[0].image.shape == (96, 96, 3)
 
     (tmp_path / "dlib").mkdir()
@@ -131,17 +147,37 @@ def test_kaggle_dlib_wflw_loaders_on_fixture_layouts(tmp_path):
     parts = "".join(f"<part name='{i:02d}' x='{20 + i % 60}' y='{30 + i % 50}'/>" for i in range(68))
     (tmp_path / "dlib/labels_ibug_300W_test.xml").write_text(
         f"<dataset><images><image file='a.jpg'><box top='1' left='2' width='90' height='90'>{parts}</box>"
-        f"</image></images></dataset>")
-    assert load_split("dlib", "test", tmp_path)[0].points.shape == (68, 2)
+        f"<box top='5' left='6' width='80' height='80'>{parts}</box></image></images></dataset>")
+    faces = load_split("dlib", "test", tmp_path)  # every face counts: two boxes, two samples
+    assert len(faces) == 2 and [faces.name_of(i) for i in range(2)] == ["a.jpg", "a.jpg#1"]
+    assert faces[0].points.shape == (68, 2) and list(faces[1].annotation_box) == [6, 5, 86, 85]
 
     folder = tmp_path / "wflw/WFLW_annotations/list_98pt_rect_attr_train_test"
     folder.mkdir(parents=True)
     (tmp_path / "wflw/WFLW_images/0--Parade").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "wflw/WFLW_images/0--Parade/b.jpg"), rng.integers(0, 255, (200, 200, 3), dtype=np.uint8))
     coords = " ".join(f"{50 + i % 90} {60 + i % 80}" for i in range(98))
-    (folder / "list_98pt_rect_attr_test.txt").write_text(f"{coords} 40 50 150 160 0 0 0 0 0 0 0--Parade/b.jpg\n")
-    sample = load_split("wflw", "test", tmp_path)[0]
-    assert sample.points.shape == (98, 2) and sample.name == "b.jpg"
+    (folder / "list_98pt_rect_attr_test.txt").write_text(f"{coords} 40 50 150 160 0 0 0 0 0 0 0--Parade/b.jpg\n"
+                                                        f"{coords} 30 40 140 150 0 0 0 0 0 0 0--Parade/b.jpg\n")
+    faces = load_split("wflw", "test", tmp_path)
+    assert len(faces) == 2 and faces[0].points.shape == (98, 2) and faces[0].name == "b.jpg" and faces[1].name == "b.jpg#1"
+    assert list(faces[1].annotation_box) == [30, 40, 140, 150]
+
+
+def test_crops_follow_the_annotation_box_when_asked(tmp_path):
+    """--box=annotation centres the crop on the file's face box instead of the landmark box."""
+    from heatnet.data import CropBox, RecordSource
+
+    image = np.zeros((200, 200, 3), np.uint8)
+    points = np.array([[90.0, 90], [110, 110]], np.float32)
+    record = Record(Path("x.png"), points, np.ones(2, np.float32), pixels=image, box=np.array([0, 0, 100, 100], np.float32))
+    scheme = LandmarkScheme("pair", ("a", "b"), (1, 0), None, {"all": (0, 1)})
+    source = RecordSource([record], scheme)
+    by_landmarks = LandmarkDataset(source, 64, box_scale=1.0)[0]["points"]
+    by_box = LandmarkDataset(source, 64, box_scale=1.0, box=CropBox.ANNOTATION)[0]["points"]
+    # landmark box 90..110: the points are at its corners; face box 0..100: near its lower right
+    torch.testing.assert_close(by_landmarks[0], torch.tensor([-0.5, -0.5]), atol=0.02, rtol=0)
+    torch.testing.assert_close(by_box[0], torch.tensor([90 * 0.64 - 0.5] * 2), atol=0.02, rtol=0)
 
 
 def test_flip_test_maps_mirrored_predictions_back():

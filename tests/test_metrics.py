@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from scipy.integrate import simpson
 
 from heatnet.metrics import LandmarkErrors, auc, cumulative_error_curve, failure_rate, per_image_nme
 from heatnet.schemes import LandmarkScheme
@@ -20,12 +19,9 @@ def test_nme_by_hand():
 def test_failure_rate_and_auc_by_hand():
     nme = np.array([0.01, 0.03, 0.05, 0.2])
     assert failure_rate(nme, 0.1) == 0.25
-    # CED: fraction <= e; AUC@0.1 by Simpson on the same curve, divided by 0.1
-    errors = np.linspace(0, 0.1, 1001)
-    fraction = (nme[None, :] <= errors[:, None]).mean(1)
-    assert auc(nme, 0.1) == pytest.approx(simpson(fraction, x=errors) / 0.1)
-    # exact area: steps at .01, .03, .05 of height .25 each -> (.09 + .07 + .05) * .25 / .1 = 0.525
-    assert auc(nme, 0.1) == pytest.approx(0.525, abs=2e-3)
+    # exact area under the step curve: steps at .01, .03, .05 of height .25 -> (.09 + .07 + .05) * .25 / .1
+    assert auc(nme, 0.1) == pytest.approx(0.525, abs=1e-12)
+    assert auc(np.array([0.1, 0.3]), 0.1) == 0.0 and auc(np.zeros(3), 0.1) == 1.0
     e, f = cumulative_error_curve(nme, 0.1)
     assert f[0] == 0 and f[-1] == 0.75
 
@@ -42,3 +38,45 @@ def test_summary_mae_rmse_regions():
     assert s["nme"] == pytest.approx(100 * (5 / 3 / 10 + 0) / 2)
     assert s["nme_eyes"] == pytest.approx(100 * 5 / 10 / 4) and s["nme_mouth"] == 0
     np.testing.assert_allclose(errors.per_point(), [100 * 5 / 10 / 2, 0, 0])
+
+
+def test_region_nme_is_a_mean_over_images_like_the_whole_face():
+    """Image 1 shows one eye point (error 4), image 2 both (errors 0, 0): per image 0.4 and 0,
+    mean 0.2 (pooling the three points would give 4 / 3 / 10)."""
+    errors = LandmarkErrors(TINY)
+    gt = np.zeros((2, 3, 2))
+    pred = gt.copy()
+    pred[0, 0] = [4, 0]
+    vis = np.array([[1.0, 0, 1], [1, 1, 1]])
+    errors.add(pred, gt, vis, np.array([10.0, 10.0]))
+    assert errors.summary()["nme_eyes"] == pytest.approx(100 * (0.4 + 0.0) / 2)
+
+
+def test_images_without_visible_points_are_left_out_and_counted():
+    errors = LandmarkErrors(TINY)
+    gt = np.zeros((3, 3, 2))
+    pred = gt + 1.0  # every point off by sqrt(2)
+    vis = np.array([[1.0, 1, 1], [0, 0, 0], [1, 1, 1]])
+    errors.add(pred, gt, vis, np.array([10.0, 10.0, 10.0]))
+    s = errors.summary()
+    assert s["images"] == 2 and s["images_without_points"] == 1
+    assert s["nme"] == pytest.approx(100 * np.sqrt(2) / 10) and s["fr@0.1"] == pytest.approx(100 * 1.0)
+    assert s["auc@0.1"] == pytest.approx(0.0) and len(errors.per_image()) == 2
+
+
+def test_a_split_uses_one_normaliser_for_all_its_images():
+    """If one face lacks an outer eye corner, the whole split is normalised by box size."""
+    from pathlib import Path
+
+    from heatnet.data import Normaliser, RecordSource
+    from heatnet.formats import Record
+
+    scheme = LandmarkScheme("tiny", ("a", "b", "c"), (1, 0, 2), (0, 1), {"all": (0, 1, 2)})
+    points = np.array([[0.0, 0], [6, 0], [3, 8]], np.float32)
+    full = Record(Path("a.png"), points, np.ones(3, np.float32), pixels=np.zeros((20, 20), np.uint8))
+    partial = Record(Path("b.png"), points, np.array([1, 0, 1], np.float32), pixels=np.zeros((20, 20), np.uint8))
+    assert RecordSource([full], scheme).normaliser is Normaliser.INTER_OCULAR
+    assert RecordSource([full], scheme).normalisers == [6.0]
+    mixed = RecordSource([full, partial], scheme)
+    assert mixed.normaliser is Normaliser.BOX
+    assert mixed.normalisers == pytest.approx([np.sqrt(6 * 8), np.sqrt(3 * 8)])

@@ -70,20 +70,29 @@ def test_bad_sample_is_skipped_with_a_count_or_fails_when_strict(w300_root, prob
         (w300_root / "300w/helen/trainset/unreadable.pts").write_bytes(b"\xff\xfe\x00\x81bad")
         message = "unreadable.pts"
     with pytest.warns(UserWarning, match=r"skipped 1 bad sample"):
-        source = load_split("300w", "train", w300_root)
+        source = load_split("300w", "trainval", w300_root)
     assert len(source) == 4
     with pytest.raises(DatasetError, match=f"{problem}.*" if problem != "unreadable" else "unreadable.pts"):
-        load_split("300w", "train", w300_root, strict=True)
+        load_split("300w", "trainval", w300_root, strict=True)
     try:
-        load_split("300w", "train", w300_root, strict=True)
+        load_split("300w", "trainval", w300_root, strict=True)
     except DatasetError as e:
         assert message.split(".")[0] in str(e)
 
 
-def test_duplicate_names_are_skipped(w300_root):
+def test_same_file_name_in_two_folders_is_two_samples(w300_root):
     _add(w300_root, "good0", folder="lfpw/trainset")
-    with pytest.warns(UserWarning, match="skipped 1 bad sample.*duplicate sample name 'good0.jpg'"):
-        assert len(load_split("300w", "train", w300_root)) == 4
+    assert len(load_split("300w", "trainval", w300_root)) == 5
+
+
+def test_a_face_listed_twice_is_skipped_once(tmp_path):
+    (tmp_path / "dlib").mkdir()
+    cv2.imwrite(str(tmp_path / "dlib/a.jpg"), np.zeros((120, 100, 3), np.uint8))
+    parts = "".join(f"<part name='{i:02d}' x='{20 + i % 60}' y='{30 + i % 50}'/>" for i in range(68))
+    image = f"<image file='a.jpg'><box top='1' left='2' width='90' height='90'>{parts}</box></image>"
+    (tmp_path / "dlib/labels_ibug_300W_test.xml").write_text(f"<dataset><images>{image}{image}</images></dataset>")
+    with pytest.warns(UserWarning, match="skipped 1 bad sample.*a.jpg: face 0 is listed twice"):
+        assert len(load_split("dlib", "test", tmp_path)) == 1
 
 
 def test_empty_split_missing_root_wrong_name(tmp_path, w300_root):
@@ -93,8 +102,8 @@ def test_empty_split_missing_root_wrong_name(tmp_path, w300_root):
         load_split("300w", "train", tmp_path / "nowhere")
     with pytest.raises(DatasetError, match="unknown dataset '300W'; choose one of: synthetic, ytf68, 300w"):
         load_split("300W", "train", w300_root)
-    with pytest.raises(DatasetError, match="no split 'val'"):
-        load_split("300w", "val", w300_root)
+    with pytest.raises(DatasetError, match="no split 'nope'"):
+        load_split("300w", "nope", w300_root)
 
 
 def test_missing_data_root_says_what_to_do(monkeypatch):
@@ -118,7 +127,7 @@ def test_train_tool_config_errors_fail_fast(args, message):
 
 # --- checkpoints -------------------------------------------------------------------------------
 def test_checkpoint_mismatch_and_unsafe_content(tmp_path):
-    state = {"model": {"w": torch.zeros(2)}, "scheme": "imm58", "num_points": 58}
+    state = {"model": {"w": torch.zeros(2)}, "scheme": "imm58", "num_points": 58, "experiment": {}}
     save_atomic(state, tmp_path / "a.pt")
     with pytest.raises(CheckpointError, match="trained for 58 points \\(imm58\\), but the data uses 68 \\(ibug68\\)"):
         check_compatible(load_checkpoint(tmp_path / "a.pt"), IBUG68, tmp_path / "a.pt")
@@ -139,7 +148,7 @@ def test_checkpoint_mismatch_and_unsafe_content(tmp_path):
 
 
 def test_atomic_save_leaves_old_file_when_writing_fails(tmp_path, monkeypatch):
-    save_atomic({"model": {}, "scheme": "ibug68", "num_points": 68, "v": 1}, tmp_path / "c.pt")
+    save_atomic({"model": {}, "scheme": "ibug68", "num_points": 68, "experiment": {}, "v": 1}, tmp_path / "c.pt")
 
     def broken_fsync(fd):
         raise OSError("disk full")

@@ -15,8 +15,8 @@ from heatnet.checkpoint import load_checkpoint
 from heatnet.training import NonFiniteLoss, train
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--input_size=64", "--train_limit=32", "--val_limit=16", "--batch_size=8", "--epochs=2", "--workers=0",
-        "--log_images=4", "--threads=2"]
+TINY = ["--input_size=64", "--train_limit=32", "--val_limit=16", "--test_limit=16", "--batch_size=8", "--epochs=2",
+        "--workers=0", "--log_images=4", "--threads=2"]
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,13 @@ def test_run_folder_holds_everything(tiny_run):
     assert len(json.loads((run_dir / "run.json").read_text())["git_commit"]) >= 7
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert len(metrics["history"]) == 2 and metrics["final"]["nme"] == result["final"]["nme"]
+    assert metrics["selection"]["checkpoint"] == "best.pt" and metrics["steps"] == 8 and metrics["samples"] == 64
+    assert metrics["test"]["split"] == "test" and metrics["test"]["images"] == 16 and len(metrics["test"]["per_image_nme"]) == 16
     state = load_checkpoint(run_dir / "last.pt")
     assert state["scheme"] == "ibug68" and state["codec"]["stride"] == 4 and state["heatnet_version"]
+    assert state["codec"]["decoder"] == "SoftArgmax(window_radius=4, correct_truncation=True, iterations=4)"
+    assert set(state["experiment"]["sources"]) == {"experiments.unet_kl"} and "optimizer" in state["training"]
+    assert "training" not in load_checkpoint(run_dir / "best.pt")  # weights and how to rebuild them only
 
 
 def test_tensorboard_has_scalars_and_images(tiny_run):
@@ -75,43 +80,149 @@ def _train_cmd(run_dir: Path, *extra: str) -> list[str]:
             "--run-dir", str(run_dir), *TINY, "--epochs=3", "--checkpoint_minutes=0.0001", *extra]
 
 
+def _step(run_dir: Path) -> int:
+    """Optimizer steps in a run's last.pt (-1 while there is none)."""
+    try:
+        return load_checkpoint(run_dir / "last.pt")["training"]["progress"]["step"]
+    except Exception:  # not written yet
+        return -1
+
+
+def _wait_for(condition, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _max_relative_difference(a: dict, b: dict) -> float:
+    return max(float((a[k].double() - b[k].double()).abs().max() / b[k].double().abs().max().clamp_min(1e-12))
+               for k in b if b[k].is_floating_point())
+
+
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     reference = train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=3", "--checkpoint_minutes=0.0001"],
                       run_dir=tmp_path / "ref", progress=False)
     run_dir = tmp_path / "killed"
     proc = subprocess.Popen(_train_cmd(run_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:  # kill once a mid-run checkpoint exists (epoch 1 or later)
-        if (run_dir / "last.pt").exists() and load_checkpoint(run_dir / "last.pt")["step"] >= 5:
-            break
-        time.sleep(0.2)
+    _wait_for(lambda: _step(run_dir) >= 6 or proc.poll() is not None)  # mid-epoch 2 (4 steps an epoch)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    state = load_checkpoint(run_dir / "last.pt")
-    assert state["step"] < 12  # it really was interrupted
-    resumed = subprocess.run([sys.executable, str(ROOT / "tools/train.py"), str(ROOT / "experiments/unet_kl.py"),
-                              "--no-progress", "--resume", str(run_dir)], capture_output=True, text=True, timeout=300)
+    assert 0 < _step(run_dir) < 12  # it really was interrupted
+    resumed = subprocess.run([sys.executable, str(ROOT / "tools/train.py"), "--no-progress", "--resume",
+                              str(run_dir / "last.pt")], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    final = json.loads((run_dir / "metrics.json").read_text())["final"]
-    assert final["epoch"] == 3
-    assert final["nme"] == pytest.approx(reference["final"]["nme"], rel=0.02)
+    final = json.loads((run_dir / "metrics.json").read_text())
+    assert final["final"]["epoch"] == 3 and final["steps"] == reference["steps"] == 12
+    weights = load_checkpoint(run_dir / "last.pt")["model"]
+    assert _max_relative_difference(weights, load_checkpoint(tmp_path / "ref/last.pt")["model"]) < 1e-6
+    for key in ("nme", "mae_px", "loss"):
+        assert final["final"][key] == pytest.approx(reference["final"][key], rel=1e-6)
+        assert final["test"][key] == pytest.approx(reference["test"][key], rel=1e-6)
 
 
 def test_ctrl_c_saves_before_exiting(tmp_path):
     run_dir = tmp_path / "interrupted"
     cmd = [sys.executable, str(ROOT / "tools/train.py"), str(ROOT / "experiments/unet_kl.py"), "--no-progress",
-           "--run-dir", str(run_dir), *TINY, "--epochs=50"]
+           "--run-dir", str(run_dir), *TINY, "--epochs=50", "--checkpoint_minutes=0.0001"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not (run_dir / "run.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(3)  # inside the training loop
+    _wait_for(lambda: _step(run_dir) >= 1 or proc.poll() is not None)  # inside the training loop
     proc.send_signal(signal.SIGINT)
     stdout, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130
     assert f"continue with --resume {run_dir}" in stdout
-    state = load_checkpoint(run_dir / "last.pt")
-    assert state["epoch"] < 50 and (state["step"] > 0 or state["epoch"] > 0)
+    assert 1 <= _step(run_dir) < 200
+
+
+def test_training_never_reads_a_test_sample(tmp_path, monkeypatch):
+    """Every sample read is logged with its split, and every checkpoint save too: test samples
+    are read only after the last save, and a run without a test split makes the same choices."""
+    import heatnet.loading as loading
+    import heatnet.training as training
+
+    log = []
+
+    class Spy:
+        def __init__(self, source, split):
+            self.source, self.split = source, split
+            self.scheme, self.normaliser = source.scheme, source.normaliser
+            self.has_annotation_boxes = source.has_annotation_boxes
+
+        def __len__(self):
+            return len(self.source)
+
+        def __getitem__(self, index):
+            log.append(("read", self.split))
+            return self.source[index]
+
+        def name_of(self, index):
+            return self.source.name_of(index)
+
+    real_load, real_save = loading.load_split, training.save_atomic
+    monkeypatch.setattr(loading, "load_split", lambda name, split, *a: Spy(real_load(name, split, *a), split))
+    monkeypatch.setattr(training, "save_atomic", lambda state, path: (log.append(("save", path.name)), real_save(state, path)))
+    with_test = train(ROOT / "experiments/unet_kl.py", TINY, run_dir=tmp_path / "a", progress=False)
+    last_save = max(i for i, (kind, _) in enumerate(log) if kind == "save")
+    assert {split for kind, split in log[:last_save] if kind == "read"} == {"train", "val"}
+    assert {split for kind, split in log[last_save:] if kind == "read"} == {"test"}
+    log.clear()
+    without = train(ROOT / "experiments/unet_kl.py", TINY + ["--test_split="], run_dir=tmp_path / "b", progress=False)
+    assert "test" not in without and ("read", "test") not in log
+    assert [h["nme"] for h in without["history"]] == [h["nme"] for h in with_test["history"]]
+
+
+def test_time_budget_is_converted_once_into_steps(tmp_path):
+    """The budget is timed before the first step and recorded; resume reuses the recorded steps."""
+    result = train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=1000", "--time_budget_min=0.05"],
+                   run_dir=tmp_path, progress=False)
+    budget = json.loads((tmp_path / "run.json").read_text())["budget"]
+    assert budget["measured_samples_per_s"] > 0 and budget["max_steps"] == result["steps"] == result["budget"]["total_steps"]
+    assert json.loads((tmp_path / "settings.json").read_text())["max_steps"] == result["steps"]
+    assert result["stopped_by"] == "step budget"
+
+
+def test_checkpoint_rebuilds_from_stored_sources(tmp_path, monkeypatch):
+    """A variant experiment that imports its base: after both files are edited or deleted, the
+    checkpoint still rebuilds and evaluates to the same numbers, from another directory; the
+    live files are used only when asked, with the differences reported, and the stored codec decodes."""
+    import importlib
+    import shutil
+
+    from heatnet.evaluation import evaluate, load_trained
+    from heatnet.loading import make_dataset, make_loader
+
+    package = f"exps_{tmp_path.name.replace('-', '_')}"
+    folder = tmp_path / "project" / package
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").write_text("")
+    (folder / "base.py").write_text((ROOT / "experiments/unet_kl.py").read_text())
+    (folder / "variant.py").write_text(f"from dataclasses import replace\nfrom {package}.base import build, settings\n"
+                                       "settings = replace(settings, sigma=2.0)\n")
+    run = train(folder / "variant.py", TINY + ["--epochs=1"], run_dir=tmp_path / "run", progress=False)
+    assert set(load_checkpoint(tmp_path / "run/best.pt")["experiment"]["sources"]) == {f"{package}.variant", f"{package}.base"}
+    shutil.rmtree(folder)
+    for name in [m for m in sys.modules if m.startswith(package)]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    monkeypatch.chdir(tmp_path / "project")
+
+    def val_nme(**kwargs) -> float:
+        method, s, _ = load_trained(tmp_path / "run/best.pt", **kwargs)
+        assert s.sigma == 2.0 and method.codec.sigma == 2.0
+        return evaluate(method, make_loader(make_dataset(s, s.val_split, s.val_limit), s), torch.device("cpu")).summary()["nme"]
+
+    assert val_nme() == pytest.approx(run["final"]["nme"], rel=1e-6)
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+    (folder / "base.py").write_text((ROOT / "experiments/unet_kl.py").read_text().replace(
+        "decoder=s.decoder)", "decoder=Argmax())").replace("import GaussianHeatmap", "import Argmax, GaussianHeatmap"))
+    (folder / "variant.py").write_text(f"from dataclasses import replace\nfrom {package}.base import build, settings\n"
+                                       "settings = replace(settings, sigma=2.0)  # edited\n")
+    with pytest.warns(UserWarning) as warned:
+        assert val_nme(live_experiment=True) == pytest.approx(run["final"]["nme"], rel=1e-6)
+    messages = " ".join(str(w.message) for w in warned)
+    assert f"{package}.base: edited since training" in messages and f"{package}.variant: edited" in messages
+    assert "decoding with the stored" in messages and "Argmax()" in messages
 
 
 def test_early_stopping(tmp_path, monkeypatch):
@@ -136,7 +247,7 @@ def test_early_stopping(tmp_path, monkeypatch):
 def test_extra_decoders_score_the_same_forward_pass(tiny_run):
     from heatnet.codecs import Argmax
     from heatnet.evaluation import evaluate, load_trained
-    from heatnet.training import make_dataset, make_loader
+    from heatnet.loading import make_dataset, make_loader
 
     run_dir, result = tiny_run
     method, s, _ = load_trained(run_dir / "last.pt")

@@ -2,8 +2,13 @@
 curve PNG, predictions CSV (original pixels) and metrics JSON.
 
     python tools/evaluate.py runs/unet_kl/<time>/best.pt                       # its own val split
-    python tools/evaluate.py runs/w300_unet_kl/<time>/last.pt --dataset 300w --split test --flip-test
-    python tools/evaluate.py CHECKPOINT --decoder dark --out results/eval
+    python tools/evaluate.py runs/w300_unet_kl/<time>/best.pt --split test --flip-test
+    python tools/evaluate.py CHECKPOINT --decoder "SoftArgmax(window_radius=3)" --out results/eval
+
+The model is rebuilt from the experiment sources stored in the checkpoint (from any folder,
+whatever happened to the experiment files since); --live-experiment uses the file on disk
+instead and warns of each difference. Crops come from the ground-truth landmark box (or the
+annotation's face box if the run used --box=annotation), not from a face detector.
 """
 import argparse
 import json
@@ -14,13 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from heatnet.checkpoint import CheckpointError, check_compatible
-from heatnet.codecs import DECODERS
+from heatnet.codecs import Decoder
+from heatnet.config import ConfigError, parse_value
 from heatnet.datasets import DatasetError
 from heatnet.drawing import error_curve_figure
 from heatnet.evaluation import evaluate, load_trained
 from heatnet.formats import Record, write_ytf_csv
-from heatnet.runtime import choose_device, set_threads, tune_allocator
-from heatnet.training import make_dataset, make_loader
+from heatnet.loading import make_dataset, make_loader
+from heatnet.runtime import choose_device, choose_precision, set_threads, tune_allocator
 
 
 def main() -> int:
@@ -29,7 +35,10 @@ def main() -> int:
     parser.add_argument("--dataset", help="default: the one it was trained on")
     parser.add_argument("--split", help="default: its validation split")
     parser.add_argument("--data-root")
-    parser.add_argument("--decoder", choices=sorted(DECODERS), help="default: the experiment's")
+    parser.add_argument("--decoder", help="Argmax, QuarterOffset, Dark, SoftArgmax, with keywords, e.g. "
+                        "'Dark(blur=True)' (default: the one stored in the checkpoint)")
+    parser.add_argument("--live-experiment", action="store_true",
+                        help="rebuild from the experiment file on disk, not the stored sources; warns of differences")
     parser.add_argument("--flip-test", action="store_true", help="average with the mirrored input's prediction")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=0)
@@ -39,21 +48,24 @@ def main() -> int:
     set_threads(args.threads)
     device = choose_device()
     try:
-        method, s, state = load_trained(args.checkpoint, device)
-        same_data = args.dataset in (None, s.dataset) and args.split in (None, s.val_split)
-        s = replace(s, dataset=args.dataset or s.dataset, val_split=args.split or s.val_split,
+        decoder = parse_value("decoder", args.decoder, Decoder) if args.decoder else None
+        method, s, state = load_trained(args.checkpoint, device, args.live_experiment)
+        split = args.split or s.val_split or s.test_split
+        # the run's own limits (quick runs) apply to its own dataset and splits only
+        limit = {s.val_split: s.val_limit, s.test_split: s.test_limit}.get(split, 0) if args.dataset in (None, s.dataset) else 0
+        s = replace(s, dataset=args.dataset or s.dataset, val_split=split,
                     data_root=args.data_root or s.data_root, batch_size=args.batch_size)
-        dataset = make_dataset(s, s.val_split, s.val_limit if same_data else 0)
+        dataset = make_dataset(s, split, limit)
         check_compatible(state, dataset.scheme, args.checkpoint)
-    except (CheckpointError, DatasetError) as e:
+    except (CheckpointError, ConfigError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    decoder = DECODERS[args.decoder] if args.decoder else None
-    result = evaluate(method, make_loader(dataset, s), device, decoder, args.flip_test, amp=s.amp)
+    result = evaluate(method, make_loader(dataset, s), device, decoder, args.flip_test, choose_precision(device, s.amp))
     metrics = result.summary()
     out = args.out or args.checkpoint.parent / f"eval_{s.dataset}_{s.val_split}"
     out.mkdir(parents=True, exist_ok=True)
-    title = f"{args.checkpoint} on {s.dataset}/{s.val_split} ({len(dataset)} images)"
+    title = (f"{args.checkpoint} on {s.dataset}/{s.val_split} ({len(dataset)} images, "
+             f"{dataset.source.normaliser.value} NME, crops from the {s.box.value} box)")
     print(f"{title}\n\n| metric | value |\n|---|---|")
     for key, value in metrics.items():
         print(f"| {key} | {value:.4g} |")
@@ -63,7 +75,8 @@ def main() -> int:
     records = [Record(Path(n), p.astype(np.float32), np.ones(len(p), np.float32)) for n, p in zip(names, result.predictions)]
     write_ytf_csv(out / "predictions.csv", records)
     (out / "metrics.json").write_text(json.dumps({"checkpoint": str(args.checkpoint), "dataset": s.dataset,
-                                                  "split": s.val_split, "decoder": args.decoder, "flip_test": args.flip_test,
+                                                  "split": s.val_split, "decoder": repr(decoder or method.codec.decoder) if hasattr(method.codec, "decoder") else None,
+                                                  "normaliser": dataset.source.normaliser.value, "flip_test": args.flip_test,
                                                   "metrics": metrics, "per_point_nme": result.errors.per_point().tolist(),
                                                   "per_image_nme": per_image.tolist()}, indent=1))
     print(f"\nwrote {out}/metrics.json, predictions.csv, error_curve.png")

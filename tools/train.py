@@ -1,47 +1,55 @@
 """Train an experiment.
 
     python tools/train.py experiments/unet_kl.py [--key=value ...]
-    python tools/train.py experiments/unet_kl.py --dataset=300w --data_root=../shared/datasets --val_split=test
-    python tools/train.py experiments/unet_kl.py --resume runs/unet_kl/20261122-120000
+    python tools/train.py experiments/w300_unet_kl.py --data-root ../shared/datasets --sigma=2 --decoder=Dark
+    python tools/train.py --resume runs/unet_kl/20261122-120000      # or .../last.pt
 
-Settings are the fields of heatnet.config.Settings; `--dataset NAME` and `--data-root PATH` are
-accepted as shorthands. Progress goes to the terminal and TensorBoard (`tensorboard --logdir runs`).
+Settings are the fields of heatnet.config.Settings (`--key=value`); `--dataset NAME` and
+`--data-root PATH` are shorthands. The validation split chooses best.pt; the test split is read
+once, at the end, on that checkpoint. Progress goes to the terminal and TensorBoard
+(`tensorboard --logdir runs`).
 """
 import argparse
 import sys
 from pathlib import Path
 
-from heatnet.checkpoint import CheckpointError
-from heatnet.config import ConfigError
-from heatnet.datasets import DatasetError
-from heatnet.models import ModelConfigError
-from heatnet.training import NonFiniteLoss, train
-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("experiment", type=Path)
-    parser.add_argument("--resume", type=Path, default=None, help="run folder whose last.pt to continue")
+    parser.add_argument("experiment", type=Path, nargs="?", help="experiment file (not needed with --resume)")
+    parser.add_argument("--resume", type=Path, default=None, help="run folder (or its last.pt) to continue")
     parser.add_argument("--run-dir", type=Path, default=None, help="where to write the run (default runs/<exp>/<time>)")
     parser.add_argument("--dataset", default=None, help="shorthand for --dataset=NAME")
     parser.add_argument("--data-root", default=None, help="shorthand for --data_root=PATH")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args, overrides = parser.parse_known_args()
+    if args.experiment is None and args.resume is None:
+        parser.error("give an experiment file, or --resume RUN")
     if args.dataset:
         overrides.append(f"--dataset={args.dataset}")
     if args.data_root:
         overrides.append(f"--data_root={args.data_root}")
+    resume = args.resume.parent if args.resume and args.resume.is_file() else args.resume
+
+    from heatnet.checkpoint import CheckpointError  # imported after parsing: --help answers at once
+    from heatnet.config import ConfigError
+    from heatnet.datasets import DatasetError
+    from heatnet.models import ModelConfigError
+    from heatnet.training import NonFiniteLoss, train
+
     try:
-        result = train(args.experiment, overrides, run_dir=args.run_dir, resume=args.resume,
-                       progress=not args.no_progress)
+        result = train(args.experiment, overrides, run_dir=args.run_dir, resume=resume, progress=not args.no_progress)
     except (ConfigError, DatasetError, ModelConfigError, CheckpointError, NonFiniteLoss) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    final = result["final"]
-    print(f"done ({result['stopped_by']}): val NME {final.get('nme', float('nan')):.2f}% "
-          f"(best {result['best_nme']:.2f}% at epoch {result['best_epoch']}), run: {result['run_dir']}")
+    final, test = result["final"], result.get("test")
+    print(f"done ({result['stopped_by']}, {result['steps']} steps): "
+          + (f"val NME {final['nme']:.2f}% (best {result['best_nme']:.2f}% at epoch {result['best_epoch']}), "
+             if "nme" in final else "")
+          + (f"test NME {test['nme']:.2f}% on {result['selection']['checkpoint']}, " if test else "")
+          + f"run: {result['run_dir']}")
     return 0
 
 

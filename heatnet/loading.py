@@ -1,0 +1,56 @@
+"""From settings to datasets and data loaders, the same for training, evaluation and benchmarks."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from heatnet.augment import Augmentation
+from heatnet.config import ConfigError, Settings
+from heatnet.data import CropBox, FirstN, LandmarkDataset
+from heatnet.datasets import load_split
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """A permutation fixed by (seed, epoch), from sample `start` on: a resumed epoch sees the
+    same order as an uninterrupted one."""
+
+    def __init__(self, length: int, seed: int, epoch: int, start: int = 0):
+        self.length, self.seed, self.epoch, self.start = length, seed, epoch, start
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.length, generator=g)[self.start :].tolist())
+
+    def __len__(self) -> int:
+        return max(self.length - self.start, 0)
+
+
+def augmentation_for(s: Settings) -> Augmentation:
+    return Augmentation(rotation_deg=s.rotation_deg, scale_range=(1 - s.scale_jitter, 1 + s.scale_jitter),
+                        shift=s.shift, mirror_prob=s.mirror_prob, color_prob=s.color_prob, blur_prob=s.blur_prob,
+                        noise_prob=s.noise_prob, occlusion_prob=s.occlusion_prob, gray_prob=s.gray_prob)
+
+
+def make_dataset(s: Settings, split: str, limit: int = 0, augment: bool = False) -> LandmarkDataset:
+    """One split of the settings' dataset as fixed-size crops (the first `limit` samples when
+    limit > 0), with the training augmentation when `augment` and the settings allow it."""
+    source = load_split(s.dataset, split, Path(s.data_root) if s.data_root else None, s.strict_data)
+    if limit:
+        source = FirstN(source, limit)
+    if s.box is CropBox.ANNOTATION and not source.has_annotation_boxes:
+        raise ConfigError(f"--box=annotation: {s.dataset}/{split} has no face boxes in its annotation "
+                          f"(dlib XML and WFLW have them); use --box=landmarks")
+    augmentation = augmentation_for(s) if augment and s.augment else None
+    return LandmarkDataset(source, s.input_size, s.channels, s.box_scale, augmentation, s.seed, s.box)
+
+
+def make_loader(dataset, s: Settings, sampler=None, drop_last: bool = False) -> torch.utils.data.DataLoader:
+    # Its own generator: a DataLoader otherwise draws its worker seed from torch's global
+    # generator each time it is iterated, which a resumed run would replay differently.
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=s.batch_size, sampler=sampler, num_workers=s.workers, drop_last=drop_last,
+        pin_memory=torch.cuda.is_available(), persistent_workers=False,
+        generator=torch.Generator().manual_seed(s.seed),
+        multiprocessing_context="fork" if s.workers and sys.platform == "linux" else None)

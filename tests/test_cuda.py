@@ -1,0 +1,33 @@
+"""CUDA smoke test (`-m cuda`; skipped where no GPU): train a few steps under the precision
+policy (bf16 autocast, or fp16 with a gradient scaler), resume, evaluate."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from heatnet.evaluation import evaluate, load_trained
+from heatnet.loading import make_dataset, make_loader
+from heatnet.runtime import choose_precision
+from heatnet.training import train
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+TINY = ["--input_size=64", "--train_limit=64", "--val_limit=32", "--test_limit=32", "--batch_size=16", "--workers=2",
+        "--device=cuda", "--log_images=2"]
+
+
+def test_train_resume_and_evaluate_on_cuda(tmp_path):
+    device = torch.device("cuda")
+    precision = choose_precision(device, amp=True)
+    assert precision.dtype in (torch.bfloat16, torch.float16)
+    assert (precision.grad_scaler() is None) == (precision.dtype is torch.bfloat16)
+    first = train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=1"], run_dir=tmp_path, progress=False)
+    assert first["steps"] == 4
+    resumed = train(None, ["--epochs=3"], resume=tmp_path, progress=False)  # continue to 3 epochs
+    assert resumed["steps"] == 12 and len(resumed["history"]) == 3
+    assert resumed["history"][-1]["nme"] < resumed["history"][0]["nme"]
+    method, s, _ = load_trained(tmp_path / "best.pt", device)
+    result = evaluate(method, make_loader(make_dataset(s, s.val_split, s.val_limit), s), device, precision=precision)
+    best = json.loads((tmp_path / "metrics.json").read_text())["best_nme"]
+    assert result.summary()["nme"] == pytest.approx(best, rel=1e-3)
