@@ -42,9 +42,10 @@ def load_experiment(path: str | Path) -> ModuleType:
     path = Path(path).resolve()
     if not path.is_file():
         raise ConfigError(f"experiment file {path} not found (try one of experiments/*.py)")
-    for root in (str(path.parent.parent), str(REPO_ROOT)):
-        if root not in sys.path:
-            sys.path.append(root) if root == str(REPO_ROOT) else sys.path.insert(0, root)
+    if str(path.parent.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent.parent))
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.append(str(REPO_ROOT))
     name = f"{path.parent.name}.{path.stem}" if (path.parent / "__init__.py").is_file() else path.stem
     try:
         if "." in name:
