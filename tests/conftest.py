@@ -21,3 +21,9 @@ def data_root() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def max_relative_difference(ours: dict, theirs: dict) -> float:
+    """Largest |a - b| / max|b| over the floating-point tensors of two state dicts."""
+    return max(float((ours[k].double() - v.double()).abs().max() / v.double().abs().max().clamp_min(1e-12))
+               for k, v in theirs.items() if v.is_floating_point())

@@ -11,6 +11,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from conftest import max_relative_difference
 from heatnet.checkpoint import load_checkpoint
 from heatnet.training import NonFiniteLoss, train
 
@@ -95,11 +96,6 @@ def _wait_for(condition, timeout: float = 240) -> None:
         time.sleep(0.05)
 
 
-def _max_relative_difference(a: dict, b: dict) -> float:
-    return max(float((a[k].double() - b[k].double()).abs().max() / b[k].double().abs().max().clamp_min(1e-12))
-               for k in b if b[k].is_floating_point())
-
-
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     reference = train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=3", "--checkpoint_minutes=0.0001"],
                       run_dir=tmp_path / "ref", progress=False)
@@ -115,7 +111,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     final = json.loads((run_dir / "metrics.json").read_text())
     assert final["final"]["epoch"] == 3 and final["steps"] == reference["steps"] == 12
     weights = load_checkpoint(run_dir / "last.pt")["model"]
-    assert _max_relative_difference(weights, load_checkpoint(tmp_path / "ref/last.pt")["model"]) < 1e-6
+    assert max_relative_difference(weights, load_checkpoint(tmp_path / "ref/last.pt")["model"]) < 1e-6
     for key in ("nme", "mae_px", "loss"):
         assert final["final"][key] == pytest.approx(reference["final"][key], rel=1e-6)
         assert final["test"][key] == pytest.approx(reference["test"][key], rel=1e-6)
