@@ -15,7 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from heatnet.codecs import DECODERS, GaussianHeatmap
 from heatnet.config import ConfigError, Method
-from heatnet.data import to_original
+from heatnet.data import has_samples, to_original
 from heatnet.drawing import error_curve_figure, region_bars_figure
 from heatnet.evaluation import evaluate, load_trained
 from heatnet.loading import make_dataset, make_loader
@@ -55,7 +55,7 @@ def model_cost(method: Method, size: int, channels: int, device: torch.device,
 def codec_floor(codec: GaussianHeatmap, loader, decoder=None) -> float:
     """NME (%) of encoding the ground truth and decoding it again: what the codec alone costs."""
     errors = LandmarkErrors(loader.dataset.scheme)
-    for batch in loader:
+    for batch in filter(has_samples, loader):
         targets, _ = codec.encode(batch["points"], batch["visibility"])
         decoded, _ = codec.decode(targets, decoder)
         errors.add(to_original(decoded, batch["affine"]), batch["orig_points"], batch["orig_visibility"], batch["normaliser"])

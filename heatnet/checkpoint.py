@@ -3,14 +3,14 @@
 Every checkpoint holds the model weights, the resolved settings, the experiment (its path,
 module name and the source of every experiment module it imports: enough to rebuild the model
 after the files changed), the landmark scheme, the codec settings used to decode, and the
-heatnet version, all as tensors and plain values. `last.pt` adds the training state for
---resume (optimizer, gradient scaler, progress, random generators); `best.pt` does not need it.
+heatnet version, all as tensors and plain values, and the run's position (progress, budget).
+`last.pt` adds the rest of the training state for --resume (optimizer, gradient scaler, random
+generators); `best.pt` leaves it out (a third of the size with AdamW).
 """
 from __future__ import annotations
 
 import dataclasses
 import io
-import os
 from pathlib import Path
 
 import torch
@@ -19,6 +19,7 @@ import heatnet
 from heatnet.codecs import GaussianHeatmap, NormalisedCoordinates
 from heatnet.config import from_plain, settings_dict, to_plain
 from heatnet.experiment import ExperimentSource
+from heatnet.files import write_atomic
 
 
 class CheckpointError(ValueError):
@@ -44,27 +45,15 @@ def codec_from_description(description: dict):
 
 
 def save_atomic(state: dict, path: Path) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`: a reader
-    sees the old checkpoint or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """torch.save through heatnet.files.write_atomic: the old checkpoint stays until the new one
+    is complete; SaveError when it cannot be written."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(buffer.getbuffer())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomic(path, buffer.getbuffer())
 
 
 def make_checkpoint(model, settings, experiment: ExperimentSource, scheme, codec, training: dict | None = None) -> dict:
-    """A checkpoint's contents; `training` (optimizer, progress, random states) only for last.pt."""
+    """A checkpoint's contents; `training`: the position, plus optimizer and random states for last.pt."""
     state = {
         "model": model.state_dict(),
         "settings": settings_dict(settings),

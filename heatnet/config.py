@@ -40,55 +40,56 @@ class Settings:
     # data
     dataset: str = "synthetic"  # a name in heatnet.datasets.DATASETS
     data_root: str = ""  # empty: $HEATNET_DATA
-    train_split: str = "train"
+    train_split: str = "train"  # the split trained on (train = trainval minus val)
     val_split: str = "val"  # chooses best.pt and early stopping; empty: no validation, the last checkpoint is kept
     test_split: str = "test"  # read once after training, on the chosen checkpoint; empty: not evaluated
     train_limit: int = 0  # use only the first N training samples (0: all)
-    val_limit: int = 0
+    val_limit: int = 0  # use only the first N validation samples (0: all)
     test_limit: int = 0  # quick runs only: figures are reported on the whole test split
-    input_size: int = 128
+    input_size: int = 128  # side of the square face crop the model sees, in pixels
     channels: int = 3  # 1 for grayscale input
     box: CropBox = CropBox.LANDMARKS  # crop around the landmark box or the annotation's face box
     box_scale: float = 1.25  # crop side = box_scale x the longer side of the box
     strict_data: bool = False  # fail on the first bad sample instead of skipping it
     # augmentation (training split only)
-    augment: bool = True
+    augment: bool = True  # False: no augmentation at all
     rotation_deg: float = 30.0  # uniform in +-rotation_deg
     scale_jitter: float = 0.15  # zoom uniform in 1 +- scale_jitter
     shift: float = 0.08  # uniform in +-shift of the crop side, per axis
     mirror_prob: float = 0.5  # mirrored with the scheme's flip map
-    color_prob: float = 0.8
-    gray_prob: float = 0.1
-    blur_prob: float = 0.2
-    noise_prob: float = 0.3
-    occlusion_prob: float = 0.3
+    color_prob: float = 0.8  # probability of brightness, contrast, saturation and hue jitter
+    gray_prob: float = 0.1  # probability of turning the crop grayscale
+    blur_prob: float = 0.2  # probability of a Gaussian or motion blur
+    noise_prob: float = 0.3  # probability of Gaussian sensor noise
+    occlusion_prob: float = 0.3  # probability of one or two random rectangles hiding part of the face
     # method: what an experiment's build() reads
     architecture: Architecture = smp.Unet  # heatmap models
     encoder: str = "resnet18"  # any smp encoder name
     stride: int = 4  # heatmap stride: 1, 2 or 4
     sigma: float = 1.5  # target Gaussian std in heatmap pixels
-    loss: LossClass = HeatmapKL
-    decoder: Decoder = SoftArgmax(window_radius=4)
+    loss: LossClass = HeatmapKL  # heatmap losses (KL, MSE, JS, AdaptiveWing, Integral) or coordinate ones
+    decoder: Decoder = SoftArgmax(window_radius=4)  # heatmaps -> points; keywords allowed: "Dark(blur=True)"
     flip_test: bool = False  # validate and test on the mean of the image's and its mirror's predictions
     # optimisation
-    batch_size: int = 16
-    epochs: int = 10
+    batch_size: int = 16  # samples per optimizer step
+    epochs: int = 10  # passes over the training split (the budget when max_steps is 0)
     max_steps: int = 0  # stop after this many optimizer steps (0: epochs decide)
     time_budget_min: float = 0.0  # converted once into max_steps by timing training steps (0: off)
-    lr: float = 1e-3
+    lr: float = 1e-3  # peak learning rate (AdamW)
     weight_decay: float = 1e-4  # AdamW; 0 gives Adam
-    schedule: Schedule = Cosine()
-    warmup_epochs: float = 0.5
+    schedule: Schedule = Cosine()  # learning-rate factor as a function of the step, after warm-up
+    warmup_epochs: float = 0.5  # linear warm-up length
     grad_clip: float = 5.0  # max gradient norm (0: off)
     early_stop_patience: int = 0  # validations without a better NME before stopping (0: off)
     # run
-    seed: int = 0
+    seed: int = 0  # weights, data order and augmentation all follow from it
     threads: int = 0  # torch intra-op threads (0: all cores)
     workers: int = 2  # data-loader processes
     amp: bool = True  # mixed precision on CUDA: bf16 where supported, else fp16 with a gradient scaler
     device: str = ""  # empty: cuda when available, else cpu
     init_from: str = ""  # heatnet checkpoint whose matching weights initialise the model
     checkpoint_minutes: float = 5.0  # also save `last.pt` mid-epoch this often
+    keep_last: bool = True  # keep last.pt (weights + optimizer state, ~3x best.pt) once the run has finished
     log_images: int = 8  # validation images drawn to TensorBoard per epoch
 
     def __post_init__(self) -> None:

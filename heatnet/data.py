@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -25,6 +26,12 @@ cv2.setNumThreads(1)  # data-loader workers are the parallelism; cv2's own threa
 
 class ImageError(OSError):
     """An image file is missing, unreadable or unusable; the message names the file."""
+
+
+def warn_skipped(where: str, problems: list[str]) -> None:
+    """The one warning for skipped samples: where, how many, and the first reason."""
+    if problems:
+        warnings.warn(f"{where}: skipped {len(problems)} bad sample(s); first: {problems[0]}", stacklevel=3)
 
 
 class CropBox(enum.Enum):
@@ -200,6 +207,18 @@ class LandmarkDataset(torch.utils.data.Dataset):
         center = np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + np.array(jitter.shift) * side
         return crop_affine(center, side, self.size, jitter.angle_deg, jitter.mirror)
 
+    def __getitems__(self, indices: list[int]) -> list[dict]:
+        """What a DataLoader fetches for a batch. An image that passed the header check at load
+        time but fails to decode now (a truncated JPEG) becomes {"index", "error"}, which
+        `collate` drops from the batch and reports, instead of ending the run."""
+        items = []
+        for index in indices:
+            try:
+                items.append(self[index])
+            except ImageError as e:
+                items.append({"index": torch.tensor(index), "error": str(e)})
+        return items
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         sample = self.source[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
@@ -229,6 +248,19 @@ class LandmarkDataset(torch.utils.data.Dataset):
             "normaliser": torch.tensor(sample.normaliser, dtype=torch.float32),
             "index": torch.tensor(index),
         }
+
+
+def collate(items: list[dict]) -> dict:
+    """Stack the items that loaded; batch["skipped"] lists why the others did not. A batch whose
+    every item failed holds only "skipped" (see `has_samples`)."""
+    loaded = [item for item in items if "error" not in item]
+    batch = torch.utils.data.default_collate(loaded) if loaded else {}
+    batch["skipped"] = [item["error"] for item in items if "error" in item]
+    return batch
+
+
+def has_samples(batch: dict) -> bool:
+    return "image" in batch
 
 
 def to_original(points: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from heatnet.data import Normaliser, RecordSource
+from heatnet.data import Normaliser, RecordSource, warn_skipped
 from heatnet.geometry import landmark_box
 from heatnet.formats import (AnnotationError, Record, read_asf, read_dlib_xml, read_kaggle_csv, read_pts,
                              read_wflw, read_ytf_csv)
@@ -39,10 +39,14 @@ def default_data_root() -> Path:
 
 
 class BadSamples:
-    """Collects skipped samples for one split: warn once with a count, or raise when strict."""
+    """Collects skipped samples for one split: warn once with a count (unless `quiet`: a caller
+    that lists them itself), or raise when strict. Also collects the images found beside the
+    annotations that have none (tools/check_data.py reports them; training ignores them)."""
 
-    def __init__(self, split: str, strict: bool):
-        self.split, self.strict, self.problems = split, strict, []
+    def __init__(self, split: str, strict: bool = False, quiet: bool = False):
+        self.split, self.strict, self.quiet = split, strict, quiet
+        self.problems: list[str] = []
+        self.unannotated: list[Path] = []
 
     def report(self, message: str) -> None:
         if self.strict:
@@ -64,15 +68,16 @@ class BadSamples:
                 self.report(f"{r.image_path}: {problem}")
                 continue
             usable.append(r)
-        if self.problems:
-            warnings.warn(f"{self.split}: skipped {len(self.problems)} bad sample(s); first: {self.problems[0]}",
-                          stacklevel=3)
+        if not self.quiet:
+            warn_skipped(self.split, self.problems)
         if not usable:
             raise DatasetError(f"{self.split}: no usable samples" + (f" ({self.problems[0]})" if self.problems else ""))
         return usable
 
 
 MIN_IMAGE_SIDE = 8
+MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS  # 89.5 Mpx: a larger image is skipped rather than decoded every epoch
+IMAGE_SUFFIXES = (".jpg", ".png", ".jpeg", ".JPG", ".PNG", ".bmp")
 
 
 def _image_problem(record: Record) -> str | None:
@@ -81,12 +86,19 @@ def _image_problem(record: Record) -> str | None:
         size = record.pixels.shape[1::-1]
     else:
         try:
-            with Image.open(record.image_path) as im:
-                size = im.size
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # judged below, in one message
+                with Image.open(record.image_path) as im:
+                    size = im.size
         except FileNotFoundError:
             return "image file not found"
+        except Image.DecompressionBombError:
+            return f"image is larger than twice Pillow's decompression-bomb limit of {MAX_IMAGE_PIXELS / 1e6:.0f} Mpx"
         except (OSError, UnidentifiedImageError) as e:
             return f"cannot read image ({e})"
+    if size[0] * size[1] > MAX_IMAGE_PIXELS:
+        return (f"image is {size[0]} x {size[1]} px, above the {MAX_IMAGE_PIXELS / 1e6:.0f} Mpx limit for decoding "
+                f"(Pillow's decompression-bomb limit); downscale it and its points")
     if min(size) < MIN_IMAGE_SIDE:
         return f"image is {size[0]} x {size[1]} px, smaller than {MIN_IMAGE_SIDE} px"
     visible = record.points[record.visibility > 0]
@@ -99,7 +111,7 @@ def _image_problem(record: Record) -> str | None:
 
 
 def _image_next_to(annotation: Path) -> Path | None:
-    for ext in (".jpg", ".png", ".jpeg", ".JPG", ".PNG", ".bmp"):
+    for ext in IMAGE_SUFFIXES:
         if annotation.with_suffix(ext).is_file():
             return annotation.with_suffix(ext)
     return None
@@ -121,7 +133,15 @@ def _pts_folder(folders: list[Path], bad: BadSamples) -> list[Record]:
                 bad.report(f"{pts}: no image beside it")
                 continue
             records.append(Record(image, points, np.ones(len(points), np.float32)))
+        bad.unannotated += _images_without(folder, ".pts")
     return records
+
+
+def _images_without(folder: Path, annotation_suffix: str, people: range | None = None) -> list[Path]:
+    """Images in `folder` with no annotation file of the same stem (of the given IMM people)."""
+    return [image for image in sorted(folder.iterdir())
+            if image.suffix in IMAGE_SUFFIXES and not image.with_suffix(annotation_suffix).is_file()
+            and (people is None or _imm_person(image) in people)]
 
 
 # Validation splits are a fixed part of the training images: the groups (an identity, or an image
@@ -179,6 +199,9 @@ def _ytf68(root: Path, split: str, bad: BadSamples) -> RecordSource:
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: not found (see the README for the ytf68 layout)")
     records = read_ytf_csv(csv_path, root / "ytf68" / folder, on_error=bad.report)
+    listed = {r.image_path for r in records}
+    bad.unannotated += [image for image in sorted((root / "ytf68" / folder).iterdir())
+                        if image.suffix in IMAGE_SUFFIXES and image not in listed]
     if split in HOLDOUT_SPLITS:
         records = holdout(records, split, _identity)
     return RecordSource(bad.finish(records), IBUG68)
@@ -195,18 +218,29 @@ def _imm_records(root: Path, split: str, bad: BadSamples) -> list[Record]:
     if not folder.is_dir():
         raise DatasetError(f"{folder}: folder not found (see the README for the IMM layout)")
     for asf in sorted(folder.glob("*.asf")):
+        person = _imm_person(asf)
+        if person is None:
+            bad.report(f"{asf}: name is not '<person>-<pose>.asf'")
+            continue
+        if person not in people:
+            continue
         try:
-            if int(asf.stem.split("-")[0]) not in people:
-                continue
             points, image_name = read_asf(asf)
-        except (AnnotationError, ValueError) as e:
-            bad.report(str(e) if isinstance(e, AnnotationError) else f"{asf}: name is not '<person>-<pose>.asf'")
+        except AnnotationError as e:
+            bad.report(str(e))
             continue
         if len(points) != IMM58.num_points:
             bad.report(f"{asf}: expected {IMM58.num_points} points, found {len(points)}")
             continue
         records.append(Record(folder / image_name, points, np.ones(len(points), np.float32)))
+    bad.unannotated += _images_without(folder, ".asf", people)
     return bad.finish(records)
+
+
+def _imm_person(path: Path) -> int | None:
+    """The person number of an IMM file named <person>-<pose>.<ext>."""
+    head = path.stem.split("-")[0]
+    return int(head) if head.isdigit() else None
 
 
 def _imm(root: Path, split: str, bad: BadSamples) -> RecordSource:
@@ -276,8 +310,9 @@ DATASETS: dict[str, tuple[Callable, tuple[str, ...]]] = {
 }
 
 
-def load_split(name: str, split: str, root: Path | None = None, strict: bool = False):
-    """A source (sequence of heatnet.data.Sample) for one split of a named dataset."""
+def load_split(name: str, split: str, root: Path | None = None, strict: bool = False, bad: BadSamples | None = None):
+    """A source (sequence of heatnet.data.Sample) for one split of a named dataset; `bad`
+    collects what was skipped (default: a warning with the count)."""
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     loader, splits = DATASETS[name]
@@ -287,4 +322,4 @@ def load_split(name: str, split: str, root: Path | None = None, strict: bool = F
         root = Path(root) if root is not None else default_data_root()
         if not root.is_dir():
             raise DatasetError(f"data root {root} is not a folder (set --data-root or HEATNET_DATA)")
-    return loader(root, split, BadSamples(f"{name}/{split}", strict))
+    return loader(root, split, bad or BadSamples(f"{name}/{split}", strict))

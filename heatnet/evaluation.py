@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from heatnet.checkpoint import CheckpointError, codec_description, codec_from_description, load_checkpoint
 from heatnet.config import ConfigError, Method, Settings, from_plain
-from heatnet.data import to_original
+from heatnet.data import ImageError, has_samples, to_original, warn_skipped
 from heatnet.experiment import (ExperimentSource, experiment_source, load_experiment, module_from_sources,
                                 source_differences)
 from heatnet.metrics import LandmarkErrors
@@ -40,6 +41,7 @@ class Evaluation:
     predictions: np.ndarray  # (N, K, 2) original pixels
     indices: np.ndarray  # (N,) dataset indices
     by_decoder: dict[str, LandmarkErrors]  # errors of each extra decoder on the same outputs
+    skipped: list[str]  # samples whose image failed to decode, with the reason
 
     def summary(self) -> dict[str, float]:
         return {**self.errors.summary(), "loss": self.loss}
@@ -47,10 +49,12 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(method: Method, loader, device: torch.device, decoder=None, flip_test: bool = False,
-             precision: Precision | None = None, extra_decoders: dict | None = None) -> Evaluation:
+             precision: Precision | None = None, extra_decoders: dict | None = None,
+             progress: str = "") -> Evaluation:
     """Metrics of `method` over `loader` with its codec's decoder (or `decoder`), under the
     training's precision policy; each of `extra_decoders` is scored on the same forward passes
-    (no flip test for those)."""
+    (no flip test for those). Samples that fail to decode are left out and warned of; a
+    progress bar is shown when `progress` names what is evaluated."""
     precision = precision or Precision(device.type, None)
     model = method.model
     was_training = model.training
@@ -58,8 +62,11 @@ def evaluate(method: Method, loader, device: torch.device, decoder=None, flip_te
     scheme = loader.dataset.scheme
     errors = LandmarkErrors(scheme)
     by_decoder = {name: LandmarkErrors(scheme) for name in extra_decoders or {}}
-    losses, predictions, indices = [], [], []
-    for batch in loader:
+    losses, predictions, indices, skipped = [], [], [], []
+    for batch in tqdm(loader, desc=progress, disable=not progress, leave=False, unit="batch", dynamic_ncols=True):
+        skipped += batch["skipped"]
+        if not has_samples(batch):
+            continue
         images, points, visibility = to_device_batch(batch, device)
         with precision.autocast():
             outputs = model(images)
@@ -79,9 +86,12 @@ def evaluate(method: Method, loader, device: torch.device, decoder=None, flip_te
         predictions.append(original.cpu().numpy())
         indices.append(batch["index"].numpy())
     model.train(was_training)
+    warn_skipped(progress or "evaluation", skipped)
+    if not indices:
+        raise ImageError(f"no image of the {len(loader.dataset)} could be read; first: {skipped[0] if skipped else '-'}")
     count = sum(len(i) for i in indices)
     return Evaluation(errors, sum(losses) / max(count, 1), np.concatenate(predictions), np.concatenate(indices),
-                      by_decoder)
+                      by_decoder, skipped)
 
 
 def load_trained(checkpoint_path, device: torch.device | str = "cpu", live_experiment: bool = False):

@@ -155,6 +155,19 @@ def write_ytf_csv(path: Path, records: list[Record]) -> None:
             w.writerow([r.name] + [repr(float(v)) for v in r.points.reshape(-1)])
 
 
+def write_points_csv(path: Path, names: list[str], points: np.ndarray, scores: np.ndarray | None = None) -> None:
+    """Predictions, one row per face: name, x0, y0, x1, y1, ... (pixels of the original image),
+    then s0, s1, ... when per-point scores are given. points (N, K, 2), scores (N, K)."""
+    k = points.shape[1]
+    header = ["name"] + [f"{axis}{i}" for i in range(k) for axis in "xy"] + ([f"s{i}" for i in range(k)] if scores is not None else [])
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for n, name in enumerate(names):
+            extra = [f"{float(v):.4f}" for v in scores[n]] if scores is not None else []
+            w.writerow([name] + [f"{float(v):.3f}" for v in points[n].reshape(-1)] + extra)
+
+
 # --- Kaggle facial keypoints CSV: 30 coordinate columns (blank = missing) + "Image" ------------
 KAGGLE_SIZE = 96
 

@@ -8,7 +8,7 @@ import torch
 
 from heatnet.augment import Augmentation
 from heatnet.config import ConfigError, Settings
-from heatnet.data import CropBox, FirstN, LandmarkDataset
+from heatnet.data import CropBox, FirstN, LandmarkDataset, collate
 from heatnet.datasets import load_split
 
 
@@ -47,10 +47,12 @@ def make_dataset(s: Settings, split: str, limit: int = 0, augment: bool = False)
 
 
 def make_loader(dataset, s: Settings, sampler=None, drop_last: bool = False) -> torch.utils.data.DataLoader:
+    """Batches of `dataset` (heatnet.data.collate: an image that fails to decode is dropped from
+    its batch and listed in batch["skipped"])."""
     # Its own generator: a DataLoader otherwise draws its worker seed from torch's global
     # generator each time it is iterated, which a resumed run would replay differently.
     return torch.utils.data.DataLoader(
-        dataset, batch_size=s.batch_size, sampler=sampler, num_workers=s.workers, drop_last=drop_last,
+        dataset, batch_size=s.batch_size, sampler=sampler, num_workers=s.workers, drop_last=drop_last, collate_fn=collate,
         pin_memory=torch.cuda.is_available(), persistent_workers=False,
         generator=torch.Generator().manual_seed(s.seed),
         multiprocessing_context="fork" if s.workers and sys.platform == "linux" else None)

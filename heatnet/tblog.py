@@ -6,7 +6,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from heatnet.config import Method, Settings, settings_dict
-from heatnet.data import LandmarkDataset
+from heatnet.data import LandmarkDataset, collate, has_samples
 from heatnet.drawing import draw_points, error_curve_figure, grid, heatmap_overlay
 from heatnet.evaluation import Evaluation, to_device_batch
 
@@ -22,9 +22,9 @@ def log_validation(writer: SummaryWriter, method: Method, dataset: LandmarkDatas
         if key.startswith("nme_") and key != "nme_median":
             writer.add_scalar(f"val_region/{key[4:]}", value, step)
     writer.add_figure("val/error_curve", error_curve_figure({"val": result.errors.per_image()}), step)
-    if num_images <= 0:
+    batch = collate(dataset.__getitems__(list(range(min(num_images, len(dataset))))))  # unreadable images left out
+    if not has_samples(batch):
         return
-    batch = torch.utils.data.default_collate([dataset[i] for i in range(min(num_images, len(dataset)))])
     images, points, visibility = to_device_batch(batch, device)
     model = method.model
     was_training = model.training

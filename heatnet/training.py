@@ -24,19 +24,23 @@ import math
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from heatnet import tblog
-from heatnet.checkpoint import check_compatible, load_checkpoint, load_matching_weights, make_checkpoint, save_atomic
+from heatnet.checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_matching_weights, make_checkpoint,
+                                save_atomic)
 from heatnet.config import ConfigError, Method, Settings, apply_overrides, from_plain, settings_dict
-from heatnet.data import LandmarkDataset
+from heatnet.data import LandmarkDataset, has_samples, warn_skipped
 from heatnet.evaluation import evaluate, to_device_batch
 from heatnet.experiment import ExperimentSource, experiment_source, load_experiment, module_from_sources
+from heatnet.files import SaveError, check_writable, lock_folder, write_atomic
 from heatnet.loading import EpochSampler, make_dataset, make_loader
 from heatnet.runtime import (Precision, choose_device, choose_precision, restore_rng_state, rng_state, seed_everything,
                              set_threads, tune_allocator)
@@ -60,6 +64,7 @@ class Progress:
     epoch_loss_sum: float = 0.0  # over the current epoch's samples so far
     epoch_samples: int = 0
     epoch_time_s: float = 0.0
+    epoch_skipped: int = 0  # training samples whose image failed to decode this epoch
     train_time_s: float = 0.0  # optimizer steps and data loading only: not validation or saving
     stopped_by: str = ""
 
@@ -80,6 +85,7 @@ class Run:
     budget: dict  # how the step budget was fixed
     progress: Progress
     writer: SummaryWriter
+    lock: IO  # held open: no second training writes into run_dir
 
     @property
     def steps_per_epoch(self) -> int:
@@ -128,6 +134,7 @@ def measure_samples_per_s(method: Method, s: Settings, train_set, device, precis
     optimizer, scaler = make_optimizer(probe.model, s), precision.grad_scaler()
     loader = make_loader(train_set, s, EpochSampler(len(train_set), s.seed, 0), drop_last=True)
     batches = (batch for _ in range(warmup + steps) for batch in loader)
+    batches = (batch for batch in batches if has_samples(batch))
     for i, batch in zip(range(warmup + steps), batches):
         if i == warmup:
             start = time.perf_counter()
@@ -174,12 +181,19 @@ def start_run(experiment: str | Path | None, overrides: list[str] | None = None,
     """Set-up: settings, data, model and optimizer; the run folder is made only once all of
     that worked, so a configuration error leaves nothing behind. With `resume` (a run folder),
     everything is restored from its last.pt."""
-    state = None
+    state, lock = None, None
     if resume is not None:
         run_dir = Path(resume)
+        if not run_dir.is_dir():
+            raise ConfigError(f"--resume {run_dir}: no such run folder")
+        lock = lock_folder(run_dir)
         for stale in run_dir.glob(".*.tmp-*"):  # left by a save that was killed mid-write
             stale.unlink()
-        state = load_checkpoint(run_dir / "last.pt")
+        state = _resume_state(run_dir)
+    elif run_dir is not None and _holds_a_run(Path(run_dir)):
+        raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
+                          f"or choose another --run-dir")
+    check_writable(run_dir or runs_root, "run folder")
     s, source, module = _settings_and_experiment(experiment, overrides or [], state)
     tune_allocator()
     set_threads(s.threads)
@@ -200,12 +214,13 @@ def start_run(experiment: str | Path | None, overrides: list[str] | None = None,
         raise ConfigError(f"{len(train_set)} training samples is fewer than one batch of {s.batch_size}; "
                           f"lower --batch_size or raise --train_limit")
     if state is not None:
-        check_compatible(state, train_set.scheme, run_dir / "last.pt")
+        check_compatible(state, train_set.scheme, run_dir)
         training = state["training"]
         method.model.load_state_dict(state["model"])
-        optimizer.load_state_dict(training["optimizer"])
-        if scaler is not None and training["scaler"]:
-            scaler.load_state_dict(training["scaler"])
+        if "optimizer" in training:
+            optimizer.load_state_dict(training["optimizer"])
+            if scaler is not None and training["scaler"]:
+                scaler.load_state_dict(training["scaler"])
         progress, budget = Progress(**training["progress"]), training["budget"]
         print(f"resumed {run_dir} at epoch {progress.epoch + 1}, batch {progress.batch}, step {progress.step}")
     else:
@@ -219,14 +234,37 @@ def start_run(experiment: str | Path | None, overrides: list[str] | None = None,
             loaded, skipped = load_matching_weights(method.model, load_checkpoint(Path(s.init_from))["model"])
             print(f"initialised {len(loaded)} tensors from {s.init_from}; {len(skipped)} left as built")
         run_dir = Path(run_dir) if run_dir else new_run_dir(source.path, runs_root)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = lock_folder(run_dir)
+        if _holds_a_run(run_dir):  # another training started here while this one set up
+            raise ConfigError(f"{run_dir} already holds a run; choose another --run-dir")
         _write_run_files(run_dir, s, source, device, precision, budget, len(train_set), len(val_set or []))
     total_steps = min(s.epochs * steps_per_epoch, s.max_steps or math.inf)
     budget["total_steps"] = total_steps
     run = Run(s, run_dir, source, method, optimizer, scaler, precision, device, train_set, val_set, total_steps,
-              budget, progress, SummaryWriter(str(run_dir)))
-    if state is not None:  # last: building the model and data above drew from the generators
+              budget, progress, SummaryWriter(str(run_dir)), lock)
+    if state is not None and "rng" in state["training"]:  # last: building the model and data drew from them
         restore_rng_state(state["training"]["rng"])
     return run
+
+
+def _holds_a_run(run_dir: Path) -> bool:
+    return any((run_dir / name).exists() for name in ("run.json", "last.pt", "best.pt"))
+
+
+def _resume_state(run_dir: Path) -> dict:
+    """last.pt's state; when it is missing, best.pt's (weights and position, not the optimizer:
+    the continued run differs from an uninterrupted one, and says so)."""
+    if (run_dir / "last.pt").is_file() or not (run_dir / "best.pt").is_file():
+        return load_checkpoint(run_dir / "last.pt")
+    state = load_checkpoint(run_dir / "best.pt")
+    if "training" not in state:
+        raise CheckpointError(f"{run_dir}: no last.pt, and its best.pt (from an older heatnet) holds no training "
+                              f"position; start a new run with --init_from={run_dir / 'best.pt'}")
+    progress = state["training"]["progress"]
+    warnings.warn(f"{run_dir}: no last.pt; resuming from best.pt (epoch {progress['epoch']}, step {progress['step']}) "
+                  f"with a fresh optimizer state, so the result will differ from an uninterrupted run", stacklevel=3)
+    return state
 
 
 def _write_run_files(run_dir: Path, s: Settings, source: ExperimentSource, device, precision: Precision,
@@ -241,14 +279,21 @@ def _write_run_files(run_dir: Path, s: Settings, source: ExperimentSource, devic
 
 
 def save_checkpoint(run: Run, name: str) -> None:
-    """last.pt: everything --resume needs; best.pt: the weights and how to rebuild them."""
-    training = None
+    """last.pt: everything --resume needs; best.pt: the weights, how to rebuild them, and the
+    run's position (--resume falls back to it when last.pt is lost). A failed save keeps the
+    previous file and stops the run with a message naming the newest good checkpoint."""
+    training = {"progress": dataclasses.asdict(run.progress), "budget": run.budget}
     if name == "last.pt":
-        training = {"optimizer": run.optimizer.state_dict(),
-                    "scaler": run.scaler.state_dict() if run.scaler else None,
-                    "progress": dataclasses.asdict(run.progress), "budget": run.budget, "rng": rng_state()}
-    save_atomic(make_checkpoint(run.method.model, run.s, run.experiment, run.train_set.scheme, run.method.codec,
-                                training), run.run_dir / name)
+        training.update(optimizer=run.optimizer.state_dict(), scaler=run.scaler.state_dict() if run.scaler else None,
+                        rng=rng_state())
+    state = make_checkpoint(run.method.model, run.s, run.experiment, run.train_set.scheme, run.method.codec, training)
+    try:
+        save_atomic(state, run.run_dir / name)
+    except SaveError as e:
+        kept = sorted((p for p in (run.run_dir / "last.pt", run.run_dir / "best.pt") if p.is_file()),
+                      key=lambda p: p.stat().st_mtime)
+        raise SaveError(e.errno, f"{e.strerror}; the newest good checkpoint is {kept[-1] if kept else 'none yet'}; "
+                        f"free space, then --resume {run.run_dir}") from None
 
 
 def train_epoch(run: Run, show_progress: bool = True) -> None:
@@ -258,51 +303,59 @@ def train_epoch(run: Run, show_progress: bool = True) -> None:
     run.train_set.set_epoch(p.epoch)
     sampler = EpochSampler(len(run.train_set), s.seed, p.epoch, p.batch * s.batch_size)
     loader = make_loader(run.train_set, s, sampler, drop_last=True)
-    bar = tqdm(total=last_batch, initial=p.batch, desc=f"epoch {p.epoch + 1}", disable=not show_progress,
-               mininterval=2, dynamic_ncols=True, unit="batch")
+    # one bar over the whole budget, so its ETA is the run's (a time budget may end mid-epoch)
+    epochs = math.ceil(run.total_steps / run.steps_per_epoch)
+    bar = tqdm(total=run.total_steps, initial=p.step, desc=f"epoch {p.epoch + 1}/{epochs}", disable=not show_progress,
+               mininterval=2, dynamic_ncols=True, unit="step")
     run.method.model.train()
     tick = last_save = time.monotonic()
+    skipped, loss = [], math.nan
     for batch in loader:
         if p.batch >= last_batch:
             break
         lr = s.lr * lr_factor(s.schedule, s.warmup_epochs, p.step, run.total_steps, run.steps_per_epoch)
-        try:
-            loss = training_step(run.method, run.optimizer, run.scaler, run.precision, s.grad_clip, batch, lr, run.device)
-        except NonFiniteLoss as e:
-            raise NonFiniteLoss(f"{e} at epoch {p.epoch + 1}, step {p.step}; the last good checkpoint "
-                                f"{run.run_dir / 'last.pt'} is kept. Try a lower --lr or --grad_clip.") from None
+        skipped += batch["skipped"]
+        if has_samples(batch):  # else every image of the batch failed to decode: its step passes without an update
+            try:
+                loss = training_step(run.method, run.optimizer, run.scaler, run.precision, s.grad_clip, batch, lr,
+                                     run.device)
+            except NonFiniteLoss as e:
+                raise NonFiniteLoss(f"{e} at epoch {p.epoch + 1}, step {p.step}; the last good checkpoint "
+                                    f"{run.run_dir / 'last.pt'} is kept. Try a lower --lr or --grad_clip.") from None
+            p.epoch_loss_sum += loss * len(batch["image"])
+            p.epoch_samples += len(batch["image"])
         p.step, p.batch = p.step + 1, p.batch + 1
-        p.epoch_loss_sum += loss * len(batch["image"])
-        p.epoch_samples += len(batch["image"])
         now = time.monotonic()
         p.train_time_s += now - tick  # this step and the wait for its batch
         p.epoch_time_s += now - tick
         tick = now
         bar.update()
         bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-        if p.step % min(10, run.steps_per_epoch) == 0:
+        if p.step % min(10, run.steps_per_epoch) == 0 and has_samples(batch):
             run.writer.add_scalar("train/loss", loss, p.step)
             run.writer.add_scalar("train/lr", lr, p.step)
         if now - last_save > s.checkpoint_minutes * 60:
             save_checkpoint(run, "last.pt")
             tick = last_save = time.monotonic()
     bar.close()
+    p.epoch_skipped += len(skipped)
+    warn_skipped(f"{s.dataset}/{s.train_split} epoch {p.epoch + 1}", skipped)
 
 
-def validate_and_save(run: Run) -> None:
+def validate_and_save(run: Run, show_progress: bool = True) -> None:
     """End of an epoch (or of the budget): validate, keep best.pt by val NME, save last.pt,
     and decide whether to stop."""
     s, p = run.s, run.progress
     rate = p.epoch_samples / max(p.epoch_time_s, 1e-9)
     entry = {"epoch": p.epoch + 1, "step": p.step, "train_loss": p.epoch_loss_sum / max(p.epoch_samples, 1),
-             "samples_per_s": rate}
+             "samples_per_s": rate, "train_skipped": p.epoch_skipped}
     run.writer.add_scalar("train/epoch_loss", entry["train_loss"], p.step)
     run.writer.add_scalar("train/samples_per_s", rate, p.step)
     improved = False
     if run.val_set is not None:
         result = evaluate(run.method, make_loader(run.val_set, s), run.device, flip_test=s.flip_test,
-                          precision=run.precision)
-        entry.update(result.summary())
+                          precision=run.precision, progress=f"{s.dataset}/{s.val_split}" if show_progress else "")
+        entry.update(result.summary(), val_skipped=len(result.skipped))
         tblog.log_validation(run.writer, run.method, run.val_set, result, entry, p.step, run.device, s.log_images)
         improved = entry["nme"] < p.best_nme
         print(f"epoch {entry['epoch']}: train loss {entry['train_loss']:.4f}, val NME {entry['nme']:.2f}%, "
@@ -310,7 +363,7 @@ def validate_and_save(run: Run) -> None:
     else:
         print(f"epoch {entry['epoch']}: train loss {entry['train_loss']:.4f}, {rate:.1f} img/s (no validation split)")
     p.history.append(entry)
-    p.epoch, p.batch, p.epoch_loss_sum, p.epoch_samples, p.epoch_time_s = p.epoch + 1, 0, 0.0, 0, 0.0
+    p.epoch, p.batch, p.epoch_loss_sum, p.epoch_samples, p.epoch_time_s, p.epoch_skipped = p.epoch + 1, 0, 0.0, 0, 0.0, 0
     if improved:
         p.best_nme, p.best_epoch = entry["nme"], p.epoch
         save_checkpoint(run, "best.pt")
@@ -321,7 +374,7 @@ def validate_and_save(run: Run) -> None:
     save_checkpoint(run, "last.pt")
 
 
-def finish(run: Run) -> dict:
+def finish(run: Run, show_progress: bool = True) -> dict:
     """Evaluate the test split once, on the chosen checkpoint; write metrics.json."""
     s, p = run.s, run.progress
     chosen = "best.pt" if run.val_set is not None and (run.run_dir / "best.pt").is_file() else "last.pt"
@@ -334,14 +387,14 @@ def finish(run: Run) -> dict:
         run.method.model.load_state_dict(load_checkpoint(run.run_dir / chosen)["model"])
         test_set = make_dataset(s, s.test_split, s.test_limit)
         evaluation = evaluate(run.method, make_loader(test_set, s), run.device, flip_test=s.flip_test,
-                              precision=run.precision)
+                              precision=run.precision, progress=f"{s.dataset}/{s.test_split}" if show_progress else "")
         result["test"] = {"split": s.test_split, "checkpoint": chosen, "normaliser": test_set.source.normaliser.value,
-                          "flip_test": s.flip_test, **evaluation.summary(),
+                          "flip_test": s.flip_test, **evaluation.summary(), "skipped": evaluation.skipped,
                           "per_image_nme": evaluation.errors.per_image().tolist()}
         print(f"test ({s.dataset}/{s.test_split}, {chosen}): NME {result['test']['nme']:.2f}%")
-    path = run.run_dir / "metrics.json"
-    path.with_name(".metrics.json.tmp").write_text(json.dumps(result, indent=2))
-    path.with_name(".metrics.json.tmp").replace(path)
+    write_atomic(run.run_dir / "metrics.json", json.dumps(result, indent=2).encode())
+    if not s.keep_last and chosen != "last.pt":
+        (run.run_dir / "last.pt").unlink()
     tblog.log_hparams(run.writer, s, result)
     run.writer.close()
     return result
@@ -355,10 +408,12 @@ def train(experiment: str | Path | None, overrides: list[str] | None = None, run
     try:
         while not run.finished:
             train_epoch(run, progress)
-            validate_and_save(run)
+            validate_and_save(run, progress)
+        return finish(run, progress)
     except KeyboardInterrupt:
         save_checkpoint(run, "last.pt")
-        run.writer.close()
         print(f"\ninterrupted: saved {run.run_dir / 'last.pt'}; continue with --resume {run.run_dir}")
         raise
-    return finish(run)
+    finally:
+        run.writer.close()
+        run.lock.close()

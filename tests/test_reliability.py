@@ -1,4 +1,6 @@
 """Bad input gets a clear error naming the file, or is skipped with a counted warning."""
+import errno
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,39 +14,14 @@ from hypothesis import strategies as st
 
 from heatnet.checkpoint import CheckpointError, check_compatible, load_checkpoint, save_atomic
 from heatnet.datasets import DatasetError, load_split
+from heatnet.files import SaveError
 from heatnet.formats import (AnnotationError, read_asf, read_dlib_xml, read_kaggle_csv, read_pts, read_wflw,
                              read_ytf_csv, write_pts)
 from heatnet.schemes import IBUG68, IMM58
 
+from conftest import add_300w_face as _add
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _face_points(rng, w=200, h=200):
-    return np.column_stack([rng.uniform(0.2 * w, 0.8 * w, 68), rng.uniform(0.2 * h, 0.8 * h, 68)])
-
-
-@pytest.fixture
-def w300_root(tmp_path):
-    """A small 300-W layout: 4 good faces in afw, helen/trainset and lfpw/trainset (train)."""
-    rng = np.random.default_rng(0)
-    for folder in ("afw", "helen/trainset", "lfpw/trainset", "lfpw/testset"):
-        (tmp_path / "300w" / folder).mkdir(parents=True)
-    for i in range(4):
-        cv2.imwrite(str(tmp_path / "300w/afw" / f"good{i}.jpg"), rng.integers(0, 255, (200, 200, 3), dtype=np.uint8))
-        write_pts(tmp_path / "300w/afw" / f"good{i}.pts", _face_points(rng))
-    return tmp_path
-
-
-def _add(root: Path, name: str, pts_text: str | None = None, image: bytes | None = None, folder="helen/trainset"):
-    rng = np.random.default_rng(1)
-    if pts_text is None:
-        write_pts(root / "300w" / folder / f"{name}.pts", _face_points(rng))
-    else:
-        (root / "300w" / folder / f"{name}.pts").write_text(pts_text)
-    if image is None:
-        cv2.imwrite(str(root / "300w" / folder / f"{name}.jpg"), rng.integers(0, 255, (200, 200, 3), dtype=np.uint8))
-    elif image != b"":
-        (root / "300w" / folder / f"{name}.jpg").write_bytes(image)
 
 
 GOOD_68 = "\n".join(f"{50 + i} {60 + i}" for i in range(68))
@@ -151,13 +128,14 @@ def test_atomic_save_leaves_old_file_when_writing_fails(tmp_path, monkeypatch):
     save_atomic({"model": {}, "scheme": "ibug68", "num_points": 68, "experiment": {}, "v": 1}, tmp_path / "c.pt")
 
     def broken_fsync(fd):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("heatnet.checkpoint.os.fsync", broken_fsync)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr("heatnet.files.os.fsync", broken_fsync)
+    with pytest.raises(SaveError, match="could not write .*c.pt \\(No space left on device\\)"):
         save_atomic({"model": {}, "scheme": "ibug68", "num_points": 68, "v": 2}, tmp_path / "c.pt")
     monkeypatch.undo()
     assert load_checkpoint(tmp_path / "c.pt")["v"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # the temporary file is gone
 
 
 # --- property-based: readers raise AnnotationError and nothing else -------------------------------

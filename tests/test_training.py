@@ -41,7 +41,8 @@ def test_run_folder_holds_everything(tiny_run):
     assert state["scheme"] == "ibug68" and state["codec"]["stride"] == 4 and state["heatnet_version"]
     assert state["codec"]["decoder"] == "SoftArgmax(window_radius=4, correct_truncation=True, iterations=4)"
     assert set(state["experiment"]["sources"]) == {"experiments.unet_kl"} and "optimizer" in state["training"]
-    assert "training" not in load_checkpoint(run_dir / "best.pt")  # weights and how to rebuild them only
+    best = load_checkpoint(run_dir / "best.pt")  # weights, how to rebuild them, the position: no optimizer
+    assert set(best["training"]) == {"progress", "budget"} and best["training"]["progress"]["epoch"] >= 1
 
 
 def test_tensorboard_has_scalars_and_images(tiny_run):
@@ -65,7 +66,9 @@ def test_evaluate_tool_matches_training_validation(tiny_run, tmp_path):
     assert metrics["nme"] == pytest.approx(result["final"]["nme"], rel=1e-4)
     assert metrics["mae_px"] == pytest.approx(result["final"]["mae_px"], rel=1e-4)
     assert (tmp_path / "error_curve.png").stat().st_size > 1000
-    assert len((tmp_path / "predictions.csv").read_text().splitlines()) == 17
+    rows = (tmp_path / "predictions.csv").read_text().splitlines()
+    assert len(rows) == 17 and rows[0].startswith("name,x0,y0,x1,y1,") and rows[0].endswith(",x67,y67")
+    assert "synthetic/val" in out.stderr  # the progress bar
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):

@@ -89,25 +89,31 @@ def main() -> int:
     from heatnet.benchmark import run_method, write_report  # imported after parsing: --help answers at once
     from heatnet.checkpoint import CheckpointError
     from heatnet.config import ConfigError
-    from heatnet.datasets import DatasetError, DATASETS
+    from heatnet.data import ImageError
+    from heatnet.datasets import DatasetError, load_split
+    from heatnet.files import SaveError, check_writable
     from heatnet.models import ModelConfigError
 
-    if args.dataset not in DATASETS:
-        print(f"error: unknown dataset {args.dataset!r}; choose one of {', '.join(DATASETS)}", file=sys.stderr)
+    out = args.out or ROOT / "results" / f"benchmark_{args.dataset}_{time.strftime('%Y%m%d-%H%M%S')}"
+    try:  # what can be checked before the first method trains for minutes
+        load_split(args.dataset, "test", args.data_root)
+        check_writable(out)
+    except (ConfigError, DatasetError) as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    overrides = [f"--dataset={args.dataset}", f"--input_size={args.input_size}", "--train_limit=0", "--log_images=4"]
+    overrides = [f"--dataset={args.dataset}", f"--input_size={args.input_size}", "--train_limit=0", "--log_images=4",
+                 "--keep_last=False"]  # each run keeps best.pt (what the tables measure), not the optimizer state
     if args.data_root:
         overrides.append(f"--data_root={args.data_root}")
     if args.quick:
         overrides += ["--input_size=64", "--train_limit=96", "--val_limit=48", "--test_limit=48", "--workers=0"]
-    out = args.out or ROOT / "results" / f"benchmark_{args.dataset}_{time.strftime('%Y%m%d-%H%M%S')}"
     results = {}
     try:
         for name in names:
             experiment = METHODS.get(name, Path(name))
             results[Path(name).stem] = run_method(experiment, overrides + budget_overrides(args, Path(name).stem, recorded),
                                                   args.seeds, out / "runs" / Path(name).stem)
-    except (ConfigError, DatasetError, ModelConfigError, CheckpointError) as e:
+    except (ConfigError, DatasetError, ModelConfigError, CheckpointError, SaveError, ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     budget = ("quick profile" if args.quick else f"step budgets from {args.budget_from}" if args.budget_from

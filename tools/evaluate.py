@@ -13,20 +13,14 @@ annotation's face box if the run used --box=annotation), not from a face detecto
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 
-from heatnet.checkpoint import CheckpointError, check_compatible
-from heatnet.codecs import Decoder
-from heatnet.config import ConfigError, parse_value
-from heatnet.datasets import DatasetError
-from heatnet.drawing import error_curve_figure
-from heatnet.evaluation import evaluate, load_trained
-from heatnet.formats import Record, write_ytf_csv
-from heatnet.loading import make_dataset, make_loader
-from heatnet.runtime import choose_device, choose_precision, set_threads, tune_allocator
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def main() -> int:
@@ -40,13 +34,34 @@ def main() -> int:
     parser.add_argument("--live-experiment", action="store_true",
                         help="rebuild from the experiment file on disk, not the stored sources; warns of differences")
     parser.add_argument("--flip-test", action="store_true", help="average with the mirrored input's prediction")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=positive, default=32)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--out", type=Path, help="output folder (default: beside the checkpoint)")
+    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
+
+    from dataclasses import replace  # imported after parsing: --help answers at once
+
+    from heatnet.checkpoint import CheckpointError, check_compatible
+    from heatnet.codecs import Decoder
+    from heatnet.config import ConfigError, parse_value
+    from heatnet.data import ImageError
+    from heatnet.datasets import DatasetError
+    from heatnet.drawing import error_curve_figure
+    from heatnet.evaluation import evaluate, load_trained
+    from heatnet.files import check_writable
+    from heatnet.formats import write_points_csv
+    from heatnet.loading import make_dataset, make_loader
+    from heatnet.runtime import choose_device, choose_precision, set_threads, tune_allocator
+
     tune_allocator()
     set_threads(args.threads)
-    device = choose_device()
+    try:
+        device = choose_device(args.device)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     try:
         decoder = parse_value("decoder", args.decoder, Decoder) if args.decoder else None
         method, s, state = load_trained(args.checkpoint, device, args.live_experiment)
@@ -55,30 +70,33 @@ def main() -> int:
         limit = {s.val_split: s.val_limit, s.test_split: s.test_limit}.get(split, 0) if args.dataset in (None, s.dataset) else 0
         s = replace(s, dataset=args.dataset or s.dataset, val_split=split,
                     data_root=args.data_root or s.data_root, batch_size=args.batch_size)
+        out = args.out or args.checkpoint.parent / f"eval_{s.dataset}_{s.val_split}"
+        check_writable(out)
         dataset = make_dataset(s, split, limit)
         check_compatible(state, dataset.scheme, args.checkpoint)
-    except (CheckpointError, ConfigError, DatasetError) as e:
+        result = evaluate(method, make_loader(dataset, s), device, decoder, args.flip_test, choose_precision(device, s.amp),
+                          progress="" if args.no_progress else f"{s.dataset}/{split}")
+    except (CheckpointError, ConfigError, DatasetError, ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    result = evaluate(method, make_loader(dataset, s), device, decoder, args.flip_test, choose_precision(device, s.amp))
     metrics = result.summary()
-    out = args.out or args.checkpoint.parent / f"eval_{s.dataset}_{s.val_split}"
     out.mkdir(parents=True, exist_ok=True)
-    title = (f"{args.checkpoint} on {s.dataset}/{s.val_split} ({len(dataset)} images, "
-             f"{dataset.source.normaliser.value} NME, crops from the {s.box.value} box)")
+    title = (f"{args.checkpoint} on {s.dataset}/{s.val_split} ({len(result.indices)} images"
+             + (f", {len(result.skipped)} unreadable left out" if result.skipped else "")
+             + f", {dataset.source.normaliser.value} NME, crops from the {s.box.value} box)")
     print(f"{title}\n\n| metric | value |\n|---|---|")
     for key, value in metrics.items():
         print(f"| {key} | {value:.4g} |")
     per_image = result.errors.per_image()
-    error_curve_figure({Path(args.checkpoint).parent.name: per_image}, title=f"{s.dataset}/{s.val_split}").savefig(out / "error_curve.png", dpi=120)
-    names = [dataset.source.name_of(int(i)) for i in result.indices]
-    records = [Record(Path(n), p.astype(np.float32), np.ones(len(p), np.float32)) for n, p in zip(names, result.predictions)]
-    write_ytf_csv(out / "predictions.csv", records)
-    (out / "metrics.json").write_text(json.dumps({"checkpoint": str(args.checkpoint), "dataset": s.dataset,
-                                                  "split": s.val_split, "decoder": repr(decoder or method.codec.decoder) if hasattr(method.codec, "decoder") else None,
-                                                  "normaliser": dataset.source.normaliser.value, "flip_test": args.flip_test,
-                                                  "metrics": metrics, "per_point_nme": result.errors.per_point().tolist(),
-                                                  "per_image_nme": per_image.tolist()}, indent=1))
+    error_curve_figure({Path(args.checkpoint).parent.name: per_image}, title=f"{s.dataset}/{s.val_split}").savefig(
+        out / "error_curve.png", dpi=120)
+    write_points_csv(out / "predictions.csv", [dataset.source.name_of(int(i)) for i in result.indices], result.predictions)
+    decoder_used = decoder or getattr(method.codec, "decoder", None)
+    (out / "metrics.json").write_text(json.dumps({
+        "checkpoint": str(args.checkpoint), "dataset": s.dataset, "split": s.val_split,
+        "decoder": repr(decoder_used) if decoder_used else None, "normaliser": dataset.source.normaliser.value,
+        "flip_test": args.flip_test, "skipped": result.skipped, "metrics": metrics,
+        "per_point_nme": result.errors.per_point().tolist(), "per_image_nme": per_image.tolist()}, indent=1))
     print(f"\nwrote {out}/metrics.json, predictions.csv, error_curve.png")
     return 0
 

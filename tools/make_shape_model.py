@@ -6,22 +6,28 @@ Each training shape is used with its mirror image too (re-indexed by the iBUG fl
 model is left-right symmetric.
 """
 import argparse
+import sys
 from pathlib import Path
 
-import numpy as np
 
-from heatnet.datasets import default_data_root, load_split
-from heatnet.schemes import IBUG68
-from heatnet.shape_model import SHIPPED_68, ShapeModel
-
-
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=SHIPPED_68)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "heatnet/data/shape_model_68.npz")
     parser.add_argument("--modes", type=int, default=12)
     args = parser.parse_args()
-    source = load_split("300w", "train", args.data_root or default_data_root())
+
+    import numpy as np  # imported after parsing: --help answers at once
+
+    from heatnet.datasets import DatasetError, load_split
+    from heatnet.schemes import IBUG68
+    from heatnet.shape_model import ShapeModel
+
+    try:
+        source = load_split("300w", "train", args.data_root)
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     shapes = np.stack([r.points for r in source.records]).astype(np.float64)  # (N, 68, 2)
     mirrored = shapes[:, IBUG68.flip_map] * np.array([-1.0, 1.0])
     model = ShapeModel.fit(np.concatenate([shapes, mirrored]), args.modes)
@@ -30,7 +36,8 @@ def main() -> None:
     explained = model.stddev**2 / model.stddev[0] ** 2
     print(f"{len(shapes)} shapes (+ mirrors) -> {args.out}; mode variances relative to the first: "
           + " ".join(f"{v:.3f}" for v in explained))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,19 +8,12 @@ The codec reference re-implements the published per-sample algorithms that mmpos
 blur per heatmap) in NumPy, and times them in the same run, on one thread, for the ratio.
 """
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-
-from heatnet.augment import Augmentation
-from heatnet.codecs import DECODERS, GaussianHeatmap
-from heatnet.data import LandmarkDataset
-from heatnet.datasets import load_split
-from heatnet.runtime import tune_allocator
-from heatnet.synthetic import SyntheticFaces
 
 
 def rate(fn, count: int, repeats: int = 3) -> float:
@@ -34,11 +27,18 @@ def rate(fn, count: int, repeats: int = 3) -> float:
 
 
 def bench_data(root: Path | None, workers: int, samples: int) -> None:
+    import torch
+
+    from heatnet.augment import Augmentation
+    from heatnet.data import LandmarkDataset, collate
+    from heatnet.datasets import load_split
+    from heatnet.synthetic import SyntheticFaces
+
     torch.set_num_threads(1)
     source = load_split("300w", "train", root)
     dataset = LandmarkDataset(source, 128, augmentation=Augmentation())
     loader = torch.utils.data.DataLoader(dataset, batch_size=32, shuffle=True, num_workers=workers, drop_last=True,
-                                         persistent_workers=True)
+                                         persistent_workers=workers > 0, collate_fn=collate)
 
     def run():
         seen = 0
@@ -94,6 +94,11 @@ def reference_decode_dark(heatmaps: np.ndarray, blur_kernel: int = 11) -> np.nda
 
 
 def bench_codec(batch: int, k: int, size: int) -> None:
+    import torch
+
+    from heatnet.codecs import DECODERS, GaussianHeatmap
+    from heatnet.runtime import tune_allocator
+
     torch.set_num_threads(1)
     codec = GaussianHeatmap(size * 4, stride=4, sigma=2.0)
     points = torch.rand(batch, k, 2) * (size * 4 - 1)
@@ -114,24 +119,34 @@ def bench_codec(batch: int, k: int, size: int) -> None:
     ref_encode = per_ms(rate(lambda: reference_encode_unbiased(sample_points, size, 2.0), 1, 10))
     sample_heatmaps = heatmaps[0].numpy()
     ref_dark = per_ms(rate(lambda: reference_decode_dark(sample_heatmaps), 1, 10))
-    print(f"  reference (mmpose-style) encode unbiased: {ref_encode:.3f}   (published on this machine: 3.2)")
-    print(f"  reference (mmpose-style) argmax + DARK  : {ref_dark:.3f}   (published on this machine: 5.3)")
+    print(f"  reference (mmpose-style) encode unbiased: {ref_encode:.3f}")
+    print(f"  reference (mmpose-style) argmax + DARK  : {ref_dark:.3f}")
     print(f"  speed-up: encode {ref_encode / encode:.1f}x, DARK decode {ref_dark / ms['dark']:.1f}x "
           f"(DARK with blur {ref_dark / ms['dark_blur']:.1f}x)")
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["data", "codec"])
     parser.add_argument("--data-root", type=Path)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--samples", type=int, default=1024)
     args = parser.parse_args()
-    if args.what == "data":
-        bench_data(args.data_root, args.workers, args.samples)
-    else:
-        bench_codec(32, 68, 64)
+    if args.workers < 0 or args.samples < 32:
+        print("error: --workers must be 0 or more and --samples at least 32 (one batch)", file=sys.stderr)
+        return 2
+    from heatnet.datasets import DatasetError  # imported after parsing: --help answers at once
+
+    try:
+        if args.what == "data":
+            bench_data(args.data_root, args.workers, args.samples)
+        else:
+            bench_codec(32, 68, 64)
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -15,7 +15,10 @@ from pathlib import Path
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from heatnet.settings_help import settings_help  # reads the settings' source: no torch import
+
+    parser = argparse.ArgumentParser(description=__doc__, epilog=settings_help(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", type=Path, nargs="?", help="experiment file (not needed with --resume)")
     parser.add_argument("--resume", type=Path, default=None, help="run folder (or its last.pt) to continue")
     parser.add_argument("--run-dir", type=Path, default=None, help="where to write the run (default runs/<exp>/<time>)")
@@ -33,13 +36,15 @@ def main() -> int:
 
     from heatnet.checkpoint import CheckpointError  # imported after parsing: --help answers at once
     from heatnet.config import ConfigError
+    from heatnet.data import ImageError
     from heatnet.datasets import DatasetError
+    from heatnet.files import SaveError
     from heatnet.models import ModelConfigError
     from heatnet.training import NonFiniteLoss, train
 
     try:
         result = train(args.experiment, overrides, run_dir=args.run_dir, resume=resume, progress=not args.no_progress)
-    except (ConfigError, DatasetError, ModelConfigError, CheckpointError, NonFiniteLoss) as e:
+    except (ConfigError, DatasetError, ModelConfigError, CheckpointError, NonFiniteLoss, SaveError, ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,283 @@
+"""A newcomer's first hour: bad files mixed into the data and ordinary command-line mistakes end
+in one clear message (exit code 2) or a counted warning, and nothing already written is lost."""
+import contextlib
+import dataclasses
+import io
+import json
+import resource
+import runpy
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import add_300w_face
+from heatnet.checkpoint import load_checkpoint
+from heatnet.config import Settings
+from heatnet.datasets import MAX_IMAGE_PIXELS, is_validation_group, load_split
+from heatnet.training import train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--input_size=64", "--train_limit=32", "--val_limit=16", "--test_limit=16", "--batch_size=8", "--epochs=1",
+        "--workers=0", "--log_images=2", "--threads=2"]
+
+
+def _tool(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def _in_process(*argv: str) -> subprocess.CompletedProcess:
+    """A tool's main() run in this process (its imports are already paid for), with sys.argv set
+    and its output captured: the same code path as the command line, in a fraction of the time."""
+    module = runpy.run_path(str(ROOT / argv[0]))  # not as __main__: defines main() only
+    saved, sys.argv = sys.argv, list(argv)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
+            try:
+                code = module["main"]()
+            except SystemExit as e:  # argparse
+                code = e.code
+    finally:
+        sys.argv = saved
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+def _one_line_error(out: subprocess.CompletedProcess, message: str) -> None:
+    """Exit code 2 and a single `error: ...` line holding `message`, no traceback."""
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert len(errors) == 1 and message in errors[0], out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+
+
+def _truncated_jpeg(seed: int) -> bytes:
+    """A JPEG whose header reads (size known) but whose data stops half-way."""
+    image = np.random.default_rng(seed).integers(0, 255, (200, 200, 3), dtype=np.uint8)
+    data = cv2.imencode(".jpg", image)[1].tobytes()
+    return data[: len(data) // 2]
+
+
+def _names(count: int, validation: bool, prefix: str) -> list[str]:
+    """Face names in helen/trainset whose image groups land in (or out of) the validation split."""
+    found = (f"{prefix}{i}" for i in range(10_000))
+    return [n for n in found if is_validation_group(f"trainset/{n}") == validation][:count]
+
+
+@pytest.fixture
+def w300_with_truncated_jpegs(w300_root):
+    """12 good training faces, 2 good validation and 3 good test faces, and one truncated JPEG in
+    each of train, val and test."""
+    for name in _names(12, False, "good_train"):
+        add_300w_face(w300_root, name)
+    for name in _names(2, True, "good_val"):
+        add_300w_face(w300_root, name)
+    for i in range(3):
+        add_300w_face(w300_root, f"good_test{i}", folder="lfpw/testset")
+    add_300w_face(w300_root, _names(1, False, "trunc_train")[0], image=_truncated_jpeg(0))
+    add_300w_face(w300_root, _names(1, True, "trunc_val")[0], image=_truncated_jpeg(1))
+    add_300w_face(w300_root, "trunc_test", image=_truncated_jpeg(2), folder="lfpw/testset")
+    return w300_root
+
+
+def test_truncated_jpegs_are_skipped_and_counted_in_training_and_evaluation(w300_with_truncated_jpegs, tmp_path):
+    root = w300_with_truncated_jpegs
+    run_dir = tmp_path / "run"
+    overrides = TINY + ["--dataset=300w", f"--data_root={root}", "--batch_size=4", "--workers=1", "--epochs=2"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = train(ROOT / "experiments/unet_kl.py", overrides, run_dir=run_dir, progress=False)
+    messages = [str(w.message) for w in caught if "bad sample" in str(w.message)]
+    for where, name in (("300w/train epoch 1", "trunc_train"), ("300w/train epoch 2", "trunc_train"),
+                        ("evaluation", "trunc_val"), ("evaluation", "trunc_test")):
+        assert any(m.startswith(f"{where}: skipped 1 bad sample") and name in m and "cannot decode" in m
+                   for m in messages), (where, messages)
+    assert [h["train_skipped"] for h in result["history"]] == [1, 1]
+    assert [h["val_skipped"] for h in result["history"]] == [1, 1]
+    assert len(result["test"]["skipped"]) == 1 and result["test"]["images"] == 3
+    assert (run_dir / "last.pt").is_file() and (run_dir / "best.pt").is_file()
+
+    out = _tool("tools/evaluate.py", str(run_dir / "best.pt"), "--split", "test", "--out", str(tmp_path / "eval"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "3 images, 1 unreadable left out" in out.stdout and "skipped 1 bad sample" in out.stderr
+    metrics = json.loads((tmp_path / "eval/metrics.json").read_text())
+    assert metrics["metrics"]["nme"] == pytest.approx(result["test"]["nme"], rel=1e-5)
+
+
+def test_a_batch_keeps_its_readable_samples(w300_with_truncated_jpegs):
+    from heatnet.data import LandmarkDataset, collate
+
+    dataset = LandmarkDataset(load_split("300w", "test", w300_with_truncated_jpegs), 64)
+    batch = collate(dataset.__getitems__(list(range(len(dataset)))))
+    assert batch["image"].shape == (3, 3, 64, 64) and len(batch["skipped"]) == 1
+    assert "trunc_test.jpg: cannot decode" in batch["skipped"][0]
+
+
+def test_images_above_the_decompression_bomb_limit_are_skipped_with_a_message(w300_root):
+    side = int(np.sqrt(MAX_IMAGE_PIXELS)) + 100  # above the limit: Pillow would warn
+    huge = w300_root / "300w/helen/trainset/huge.png"
+    Image.new("1", (side, side)).save(huge)
+    add_300w_face(w300_root, "huge", image=b"")  # its .pts; the image is the PNG above
+    side2 = int(np.sqrt(2 * MAX_IMAGE_PIXELS)) + 100  # above twice the limit: Pillow would raise
+    Image.new("1", (side2, side2)).save(w300_root / "300w/helen/trainset/bomb.png")
+    add_300w_face(w300_root, "bomb", image=b"")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        source = load_split("300w", "trainval", w300_root)
+    assert len(source) == 4
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and "skipped 2 bad sample(s)" in messages[0], messages
+    assert "DecompressionBomb" not in " ".join(type(w.message).__name__ for w in caught)
+    from heatnet.datasets import BadSamples
+
+    bad = BadSamples("300w/trainval", quiet=True)
+    load_split("300w", "trainval", w300_root, bad=bad)
+    assert any("bomb.png: image is larger than twice Pillow's decompression-bomb limit" in p for p in bad.problems)
+    assert any(f"huge.png: image is {side} x {side} px, above the" in p and "downscale it" in p for p in bad.problems)
+
+
+def test_check_data_lists_every_skipped_sample_and_unannotated_image(w300_with_truncated_jpegs):
+    root = w300_with_truncated_jpegs
+    add_300w_face(root, "broken", pts_text="version: 1\n{\n1 2 3\n}\n")
+    cv2.imwrite(str(root / "300w/helen/trainset/no_points.jpg"), np.zeros((50, 50, 3), np.uint8))
+    out = _tool("tools/check_data.py", "--dataset", "300w", "--split", "trainval", "--data-root", str(root),
+                "--no-progress")
+    assert out.returncode == 1, out.stderr
+    assert "broken.pts" in out.stdout and "expected 'x y'" in out.stdout
+    assert "trunc_train" in out.stdout and "trunc_val" in out.stdout and "cannot decode" in out.stdout
+    assert "no_points.jpg" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == ("300w/trainval: 18 usable sample(s); skipped 1 at load and 2 that "
+                                                   "do not decode; 1 image(s) without annotation")
+    clean = _tool("tools/check_data.py", "--dataset", "300w", "--split", "test", "--data-root", str(root), "--no-progress")
+    assert clean.returncode == 1 and "skipped 0 at load and 1 that do not decode" in clean.stdout
+
+
+# --- run folders ---------------------------------------------------------------------------------
+def _train_cmd(run_dir: Path, *extra: str) -> list[str]:
+    return ["tools/train.py", "experiments/unet_kl.py", "--no-progress", "--run-dir", str(run_dir), *TINY, *extra]
+
+
+def test_a_second_training_into_the_same_run_folder_is_refused(tmp_path):
+    run_dir = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, *_train_cmd(run_dir, "--epochs=1000")], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (run_dir / "run.json").exists():  # set-up done, lock held: it is training
+            assert first.poll() is None and time.monotonic() < deadline, "the first training did not start"
+            time.sleep(0.05)
+        _one_line_error(_in_process(*_train_cmd(run_dir)), f"{run_dir} already holds a run; continue it with --resume")
+        _one_line_error(_in_process("tools/train.py", "--resume", str(run_dir)),
+                        "another training is writing to this run folder")
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=120)
+    assert first.returncode == 130 and (run_dir / "last.pt").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch_size=0"], "--batch_size must be positive, got 0"),
+    (["--channels=2"], "--channels must be 1 (grayscale) or 3 (RGB), got 2"),
+    (["--epochs=0"], "--epochs must be positive, got 0"),
+    (["--device=cuda:7"], "--device=cuda:7"),
+    (["--dataset=300w", "--data_root=/nowhere"], "data root /nowhere is not a folder"),
+])
+def test_train_errors_are_one_line_and_leave_no_run_folder(tmp_path, args, message):
+    if args == ["--device=cuda:7"] and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    _one_line_error(_in_process(*_train_cmd(tmp_path / "run", *args)), message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_unwritable_run_folder_is_reported_at_start_up(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    _one_line_error(_in_process(*_train_cmd(tmp_path / "file" / "run")), "is a file, not a folder")
+
+
+def test_resume_of_a_run_with_another_experiment_is_refused(tmp_path):
+    run_dir = tmp_path / "run"
+    train(ROOT / "experiments/unet_kl.py", TINY, run_dir=run_dir, progress=False)
+    _one_line_error(_in_process("tools/train.py", "experiments/fpn_kl.py", "--resume", str(run_dir)),
+                    "leave the experiment out to resume it")
+
+
+def test_an_experiment_outside_the_repository_may_import_the_shipped_ones(tmp_path):
+    (tmp_path / "my_idea.py").write_text("from dataclasses import replace\n"
+                                         "from experiments.unet_kl import build, settings as base  # noqa: F401\n"
+                                         "settings = replace(base, sigma=2.0)\n")
+    out = subprocess.run([sys.executable, str(ROOT / "tools/train.py"), str(tmp_path / "my_idea.py"), "--no-progress",
+                          "--run-dir", str(tmp_path / "run"), *TINY], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads((tmp_path / "run/settings.json").read_text())["sigma"] == 2.0
+
+
+def _limit_file_size(limit: int):
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_failed_save_stops_with_the_newest_good_checkpoint_and_resume_falls_back_to_best(tmp_path):
+    """A real failed write: the process may not write files larger than best.pt (weights only),
+    so last.pt (with AdamW's moments, about 3x bigger) cannot be written."""
+    run_dir = tmp_path / "run"
+    limit = 100 * 2**20  # between best.pt (~57 MB for Unet-ResNet18) and last.pt (~172 MB)
+    out = subprocess.run([sys.executable, *_train_cmd(run_dir, "--epochs=2")], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, preexec_fn=_limit_file_size(limit))
+    _one_line_error(out, f"could not write {run_dir / 'last.pt'} (File too large); the newest good checkpoint is "
+                         f"{run_dir / 'best.pt'}; free space, then --resume {run_dir}")
+    assert sorted(p.name for p in run_dir.glob("*.pt*")) == ["best.pt"] and not list(run_dir.glob(".*tmp*"))
+    assert (run_dir / "best.pt").stat().st_size < limit
+    resumed = _tool("tools/train.py", "--no-progress", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "no last.pt; resuming from best.pt (epoch 1, step 4)" in resumed.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["final"]["epoch"] == 2 and metrics["steps"] == 8
+
+
+# --- tools that explain themselves ------------------------------------------------------------------
+def test_train_help_lists_every_setting_without_importing_torch():
+    probe = ("import runpy, sys\nsys.argv = ['tools/train.py', '--help']\n"
+             "try:\n    runpy.run_path('tools/train.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "print('TORCH IMPORTED' if 'torch' in sys.modules else 'no torch')")
+    out = _tool("-c", probe)
+    assert out.returncode == 0 and out.stdout.strip().endswith("no torch"), out.stdout[-500:]
+    for field in dataclasses.fields(Settings):
+        assert f"--{field.name}=" in out.stdout, field.name
+    assert "--box=landmarks  (landmarks | annotation)" in out.stdout
+    assert "--architecture=Unet  (Unet | FPN |" in out.stdout and "--loss=HeatmapKL  (HeatmapKL | HeatmapMSE" in out.stdout
+    assert "--decoder=SoftArgmax(window_radius=4)  (Argmax | QuarterOffset | Dark | SoftArgmax)" in out.stdout
+
+
+@pytest.mark.parametrize("tool", ["train", "evaluate", "benchmark", "visualize", "speed", "check_data",
+                                  "make_shape_model"])
+def test_every_tool_answers_help_without_importing_torch(tool):
+    probe = (f"import runpy, sys\nsys.argv = ['tools/{tool}.py', '--help']\n"
+             f"try:\n    runpy.run_path('tools/{tool}.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "print('TORCH IMPORTED' if 'torch' in sys.modules else 'no torch')")
+    out = _tool("-c", probe)
+    assert out.returncode == 0 and out.stdout.strip().endswith("no torch") and "usage:" in out.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["tools/benchmark.py", "--seeds", "0"], "--seeds must be at least 1"),
+    (["tools/benchmark.py", "--dataset", "celeb"], "unknown dataset 'celeb'"),
+    (["tools/benchmark.py", "--dataset", "300w", "--data-root", "/nowhere"], "data root /nowhere is not a folder"),
+    (["tools/benchmark.py", "--quick", "--out", "/dev/null/results"], "is a file, not a folder"),
+    (["tools/evaluate.py", "/nowhere/best.pt"], "/nowhere/best.pt: checkpoint not found"),
+    (["tools/evaluate.py", "/nowhere/best.pt", "--device=cuda:7"], "--device=cuda:7"),
+    (["tools/visualize.py", "dataset", "--out", "/tmp/heatnet_view.txt"], "not an image file name"),
+    (["tools/visualize.py", "dataset", "--dataset", "300w", "--data-root", "/nowhere"], "data root /nowhere"),
+    (["tools/speed.py", "data", "--data-root", "/nowhere"], "data root /nowhere is not a folder"),
+    (["tools/check_data.py", "--dataset", "celeb"], "unknown dataset 'celeb'"),
+])
+def test_other_tools_turn_known_errors_into_one_line(args, message):
+    if "--device=cuda:7" in args and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    _one_line_error(_in_process(*args), message)
