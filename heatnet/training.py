@@ -179,8 +179,9 @@ def _settings_and_experiment(experiment, overrides, resume_state) -> tuple[Setti
 def start_run(experiment: str | Path | None, overrides: list[str] | None = None, run_dir: Path | None = None,
               resume: Path | None = None, runs_root: Path = Path("runs")) -> Run:
     """Set-up: settings, data, model and optimizer; the run folder is made only once all of
-    that worked, so a configuration error leaves nothing behind. With `resume` (a run folder),
-    everything is restored from its last.pt."""
+    that worked, so a configuration error leaves nothing behind, and it is locked for this
+    process. With `resume` (a run folder), everything is restored from its last.pt (or, when
+    that is lost, the weights and position from best.pt)."""
     state, lock = None, None
     if resume is not None:
         run_dir = Path(resume)
@@ -190,7 +191,7 @@ def start_run(experiment: str | Path | None, overrides: list[str] | None = None,
         for stale in run_dir.glob(".*.tmp-*"):  # left by a save that was killed mid-write
             stale.unlink()
         state = _resume_state(run_dir)
-    elif run_dir is not None and _holds_a_run(Path(run_dir)):
+    elif run_dir is not None and _checkpoints(Path(run_dir)):
         raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
                           f"or choose another --run-dir")
     check_writable(run_dir or runs_root, "run folder")
@@ -236,8 +237,9 @@ def start_run(experiment: str | Path | None, overrides: list[str] | None = None,
         run_dir = Path(run_dir) if run_dir else new_run_dir(source.path, runs_root)
         run_dir.mkdir(parents=True, exist_ok=True)
         lock = lock_folder(run_dir)
-        if _holds_a_run(run_dir):  # another training started here while this one set up
+        if _checkpoints(run_dir):  # another training started here while this one set up
             raise ConfigError(f"{run_dir} already holds a run; choose another --run-dir")
+        _clear_unsaved_start(run_dir)
         _write_run_files(run_dir, s, source, device, precision, budget, len(train_set), len(val_set or []))
     total_steps = min(s.epochs * steps_per_epoch, s.max_steps or math.inf)
     budget["total_steps"] = total_steps
@@ -248,8 +250,17 @@ def start_run(experiment: str | Path | None, overrides: list[str] | None = None,
     return run
 
 
-def _holds_a_run(run_dir: Path) -> bool:
-    return any((run_dir / name).exists() for name in ("run.json", "last.pt", "best.pt"))
+def _checkpoints(run_dir: Path) -> list[Path]:
+    return [path for path in (run_dir / "last.pt", run_dir / "best.pt") if path.is_file()]
+
+
+def _clear_unsaved_start(run_dir: Path) -> None:
+    """A run stopped before its first checkpoint left files but nothing to resume: start over
+    there, without its TensorBoard events mixed into the new run's."""
+    if (run_dir / "run.json").exists():
+        print(f"{run_dir}: the run there stopped before its first checkpoint; starting it over")
+        for events in run_dir.glob("events.out.tfevents.*"):
+            events.unlink()
 
 
 def _resume_state(run_dir: Path) -> dict:
@@ -290,8 +301,7 @@ def save_checkpoint(run: Run, name: str) -> None:
     try:
         save_atomic(state, run.run_dir / name)
     except SaveError as e:
-        kept = sorted((p for p in (run.run_dir / "last.pt", run.run_dir / "best.pt") if p.is_file()),
-                      key=lambda p: p.stat().st_mtime)
+        kept = sorted(_checkpoints(run.run_dir), key=lambda path: path.stat().st_mtime)
         raise SaveError(e.errno, f"{e.strerror}; the newest good checkpoint is {kept[-1] if kept else 'none yet'}; "
                         f"free space, then --resume {run.run_dir}") from None
 
@@ -315,6 +325,7 @@ def train_epoch(run: Run, show_progress: bool = True) -> None:
             break
         lr = s.lr * lr_factor(s.schedule, s.warmup_epochs, p.step, run.total_steps, run.steps_per_epoch)
         skipped += batch["skipped"]
+        p.epoch_skipped += len(batch["skipped"])
         if has_samples(batch):  # else every image of the batch failed to decode: its step passes without an update
             try:
                 loss = training_step(run.method, run.optimizer, run.scaler, run.precision, s.grad_clip, batch, lr,
@@ -338,7 +349,6 @@ def train_epoch(run: Run, show_progress: bool = True) -> None:
             save_checkpoint(run, "last.pt")
             tick = last_save = time.monotonic()
     bar.close()
-    p.epoch_skipped += len(skipped)
     warn_skipped(f"{s.dataset}/{s.train_split} epoch {p.epoch + 1}", skipped)
 
 

@@ -164,15 +164,21 @@ def _train_cmd(run_dir: Path, *extra: str) -> list[str]:
     return ["tools/train.py", "experiments/unet_kl.py", "--no-progress", "--run-dir", str(run_dir), *TINY, *extra]
 
 
+def _wait_for(condition, process: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None and time.monotonic() < deadline, "the training ended or stalled"
+        time.sleep(0.05)
+
+
 def test_a_second_training_into_the_same_run_folder_is_refused(tmp_path):
     run_dir = tmp_path / "run"
     first = subprocess.Popen([sys.executable, *_train_cmd(run_dir, "--epochs=1000")], cwd=ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 240
-        while not (run_dir / "run.json").exists():  # set-up done, lock held: it is training
-            assert first.poll() is None and time.monotonic() < deadline, "the first training did not start"
-            time.sleep(0.05)
+        _wait_for(lambda: (run_dir / "run.json").exists(), first)  # set-up done, lock held: it is training
+        _one_line_error(_in_process(*_train_cmd(run_dir)), "another training is writing to this run folder")
+        _wait_for(lambda: (run_dir / "last.pt").exists(), first)
         _one_line_error(_in_process(*_train_cmd(run_dir)), f"{run_dir} already holds a run; continue it with --resume")
         _one_line_error(_in_process("tools/train.py", "--resume", str(run_dir)),
                         "another training is writing to this run folder")
@@ -180,6 +186,16 @@ def test_a_second_training_into_the_same_run_folder_is_refused(tmp_path):
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=120)
     assert first.returncode == 130 and (run_dir / "last.pt").is_file()
+
+
+def test_a_run_stopped_before_its_first_checkpoint_is_started_over(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text("{}")
+    (run_dir / "events.out.tfevents.1.old").write_bytes(b"stale")
+    train(ROOT / "experiments/unet_kl.py", TINY, run_dir=run_dir, progress=False)
+    assert not (run_dir / "events.out.tfevents.1.old").exists() and (run_dir / "last.pt").is_file()
+    assert json.loads((run_dir / "run.json").read_text())["train_samples"] == 32
 
 
 @pytest.mark.parametrize("args, message", [
