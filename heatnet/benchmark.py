@@ -21,7 +21,7 @@ from heatnet.evaluation import evaluate, load_trained
 from heatnet.loading import make_dataset, make_loader
 from heatnet.metrics import LandmarkErrors
 from heatnet.runtime import choose_device
-from heatnet.training import train
+from heatnet.training import train_seeds
 
 
 def model_cost(method: Method, size: int, channels: int, device: torch.device,
@@ -88,18 +88,15 @@ def markdown_table(results: dict[str, dict[str, tuple[float, float]]], columns: 
 
 
 def run_method(experiment: Path, overrides: list[str], seeds: int, runs_dir: Path) -> dict:
-    """Train one method for each seed under the same step budget (a time budget is converted on
-    seed 0 and reused); per seed the test metrics of the checkpoint validation chose; on seed 0
-    the decoders compared on the validation split, the codec floor and the model's cost."""
-    rows, curves, steps, extras = [], [], None, {}
+    """Train one method for each seed under the same step budget (heatnet.training.train_seeds);
+    per seed the test metrics of the checkpoint validation chose; on seed 0 the decoders compared
+    on the validation split, the codec floor and the model's cost."""
+    rows, curves = [], []
     device = choose_device()
-    for seed in range(seeds):
-        fixed = [f"--max_steps={steps}"] if steps else []
-        run = train(experiment, overrides + [f"--seed={seed}"] + fixed, run_dir=runs_dir / f"seed{seed}",
-                    progress=sys.stderr.isatty())
+    runs = train_seeds(experiment, overrides, seeds, runs_dir, progress=sys.stderr.isatty())
+    for seed, run in enumerate(runs):
         if "test" not in run:
             raise ConfigError(f"{experiment}: the benchmark needs a test split (--test_split is empty)")
-        steps = run["steps"]
         test = run["test"]
         rows.append({**{k: v for k, v in test.items() if isinstance(v, float)}, "steps": float(run["steps"]),
                      "samples": float(run["samples"]), "train_time_s": run["train_time_s"],
@@ -107,18 +104,19 @@ def run_method(experiment: Path, overrides: list[str], seeds: int, runs_dir: Pat
         curves.append(np.array(test["per_image_nme"]))
         print(f"{Path(experiment).stem} seed {seed}: test NME {test['nme']:.2f}% after {run['steps']} steps "
               f"({run['train_time_s']:.0f} s training)")
-        if seed == 0:
-            method, s, _ = load_trained(Path(run["run_dir"]) / run["selection"]["checkpoint"], device)
-            extras = {"cost": model_cost(method, s.input_size, s.channels, device), "budget": run["budget"],
-                      "normaliser": test["normaliser"], "selection": run["selection"], "decoders": {}}
-            if isinstance(method.codec, GaussianHeatmap) and s.val_split:
-                loader = make_loader(make_dataset(s, s.val_split, s.val_limit), s)
-                evaluation = evaluate(method, loader, device, extra_decoders=DECODERS)
-                extras["decoders"] = {**{d: e.summary()["nme"] for d, e in evaluation.by_decoder.items()},
-                                      "codec floor": codec_floor(method.codec, loader)}
+    first = runs[0]
+    method, s, _ = load_trained(Path(first["run_dir"]) / first["selection"]["checkpoint"], device)
+    extras = {"cost": model_cost(method, s.input_size, s.channels, device), "budget": first["budget"],
+              "normaliser": first["test"]["normaliser"], "selection": first["selection"], "decoders": {}}
+    if isinstance(method.codec, GaussianHeatmap) and s.val_split:
+        loader = make_loader(make_dataset(s, s.val_split, s.val_limit), s)
+        evaluation = evaluate(method, loader, device, extra_decoders=DECODERS)
+        extras["decoders"] = {**{d: e.summary()["nme"] for d, e in evaluation.by_decoder.items()},
+                              "codec floor": codec_floor(method.codec, loader)}
     for row in rows:
         row.update(extras["cost"])
-    return {"rows": rows, "stats": mean_and_spread(rows), "curve": curves[0], "step_budget": steps, **extras}
+    return {"rows": rows, "stats": mean_and_spread(rows), "curve": curves[0],
+            "step_budget": first["budget"]["total_steps"], **extras}
 
 
 def write_report(results: dict[str, dict], out: Path, dataset: str, seeds: int, budget: str, overrides: list[str],

@@ -427,3 +427,25 @@ def train(experiment: str | Path | None, overrides: list[str] | None = None, run
     finally:
         run.writer.close()
         run.lock.close()
+
+
+def train_seeds(experiment: str | Path, overrides: list[str], seeds: int, runs_dir: Path,
+                progress: bool = False) -> list[dict]:
+    """Train seeds 0..seeds-1 into runs_dir/seed<N> under one step budget: a time budget is
+    converted into steps on seed 0 and replayed on the others. A seed whose run finished is read
+    back from its metrics.json and one that was interrupted is resumed, so a killed benchmark or
+    sweep continues where it stopped. Returns each run's metrics (see `finish`)."""
+    results, steps = [], None
+    for seed in range(seeds):
+        run_dir = Path(runs_dir) / f"seed{seed}"
+        if (run_dir / "metrics.json").is_file():
+            result = json.loads((run_dir / "metrics.json").read_text())
+        elif (run_dir / "last.pt").is_file():
+            result = train(None, [], resume=run_dir, progress=progress)
+        else:
+            fixed = [f"--max_steps={steps}"] if steps else []
+            result = train(experiment, overrides + [f"--seed={seed}"] + fixed, run_dir=run_dir, progress=progress)
+        steps = steps or result["budget"]["total_steps"]
+        results.append(result)
+    return results
+

@@ -271,7 +271,7 @@ def test_train_help_lists_every_setting_without_importing_torch():
     assert "--decoder=SoftArgmax(window_radius=4)  (Argmax | QuarterOffset | Dark | SoftArgmax)" in out.stdout
 
 
-@pytest.mark.parametrize("tool", ["train", "evaluate", "benchmark", "visualize", "speed", "check_data",
+@pytest.mark.parametrize("tool", ["train", "evaluate", "benchmark", "visualize", "speed", "check_data", "sweep",
                                   "make_shape_model"])
 def test_every_tool_answers_help_without_importing_torch(tool):
     probe = (f"import runpy, sys\nsys.argv = ['tools/{tool}.py', '--help']\n"
@@ -292,6 +292,8 @@ def test_every_tool_answers_help_without_importing_torch(tool):
     (["tools/visualize.py", "dataset", "--dataset", "300w", "--data-root", "/nowhere"], "data root /nowhere"),
     (["tools/speed.py", "data", "--data-root", "/nowhere"], "data root /nowhere is not a folder"),
     (["tools/check_data.py", "--dataset", "celeb"], "unknown dataset 'celeb'"),
+    (["tools/sweep.py", "experiments/unet_kl.py", "--grid", "sigma=1,x"], "--sigma expects float, got 'x'"),
+    (["tools/sweep.py", "experiments/unet_kl.py", "--grid", "sigmaa=1,2"], "unknown setting --sigmaa"),
 ])
 def test_other_tools_turn_known_errors_into_one_line(args, message):
     if "--device=cuda:7" in args and torch.cuda.device_count() > 7:

@@ -1,0 +1,58 @@
+"""tools/sweep.py: a grid run one run after another; a killed sweep finishes only what is missing."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from heatnet.config import ConfigError
+from heatnet.sweep import grid_points, parse_grid, point_name
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--input_size=64", "--train_limit=32", "--val_limit=16", "--batch_size=8", "--workers=0", "--log_images=0",
+        "--threads=2"]
+
+
+def test_grid_parsing_keeps_commas_inside_parentheses():
+    grid = parse_grid(["sigma=1,1.5", "decoder=Dark(),SoftArgmax(window_radius=3, iterations=2)"])
+    assert grid == [("sigma", ["1", "1.5"]), ("decoder", ["Dark()", "SoftArgmax(window_radius=3, iterations=2)"])]
+    points = grid_points(grid)
+    assert len(points) == 4 and points[1] == {"sigma": "1", "decoder": "SoftArgmax(window_radius=3, iterations=2)"}
+    assert point_name(points[1]) == "sigma=1_decoder=SoftArgmax-window_radius=3-iterations=2"
+    for bad in (["sigma"], ["sigma="], ["sigma=1", "sigma=2"]):
+        with pytest.raises(ConfigError):
+            parse_grid(bad)
+
+
+def _sweep(out: Path) -> list[str]:
+    return [sys.executable, "tools/sweep.py", "experiments/unet_kl.py", "--grid", "sigma=1.5,2", "--grid", "stride=2,4",
+            "--epochs", "1", "--out", str(out), "--no-progress", *TINY]
+
+
+def test_a_killed_sweep_finishes_only_the_missing_runs(tmp_path):
+    out = tmp_path / "sweep"
+    runs = out / "runs"
+    proc = subprocess.Popen(_sweep(out), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while len(list(runs.glob("*/seed0/metrics.json"))) < 2:  # two of the four runs done
+        assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended or stalled"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = {p: p.stat().st_mtime_ns for p in runs.glob("*/seed0/metrics.json")}
+    assert 2 <= len(done) < 4 and not (out / "sweep.md").exists()
+    again = subprocess.run(_sweep(out), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert all(p.stat().st_mtime_ns == mtime for p, mtime in done.items())  # finished runs were not redone
+    table = (out / "sweep.md").read_text()
+    for point in ("| 1.5 | 2 |", "| 1.5 | 4 |", "| 2 | 2 |", "| 2 | 4 |"):
+        assert point in table
+    rows = json.loads((out / "sweep.json").read_text())["rows"]
+    assert len(rows) == 4 and all(len(r["val_nme_per_seed"]) == 1 and r["steps"] == 4 for r in rows)
+    assert all("test_nme_per_seed" not in r for r in rows)  # a sweep reads no test data unless asked
+    assert len(list(runs.glob("*/seed0/best.pt"))) == 4 and not list(runs.glob("*/seed0/last.pt"))
+    assert (out / "sweep.png").stat().st_size > 1000 and len((out / "sweep.csv").read_text().splitlines()) == 5
