@@ -200,8 +200,8 @@ def _ytf68(root: Path, split: str, bad: BadSamples) -> RecordSource:
         raise DatasetError(f"{csv_path}: not found (see the README for the ytf68 layout)")
     records = read_ytf_csv(csv_path, root / "ytf68" / folder, on_error=bad.report)
     listed = {r.image_path for r in records}
-    bad.unannotated += [image for image in sorted((root / "ytf68" / folder).iterdir())
-                        if image.suffix in IMAGE_SUFFIXES and image not in listed]
+    images = sorted((root / "ytf68" / folder).iterdir()) if (root / "ytf68" / folder).is_dir() else []
+    bad.unannotated += [image for image in images if image.suffix in IMAGE_SUFFIXES and image not in listed]
     if split in HOLDOUT_SPLITS:
         records = holdout(records, split, _identity)
     return RecordSource(bad.finish(records), IBUG68)
