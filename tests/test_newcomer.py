@@ -258,27 +258,29 @@ def test_a_failed_save_stops_with_the_newest_good_checkpoint_and_resume_falls_ba
 
 
 # --- tools that explain themselves ------------------------------------------------------------------
-def test_train_help_lists_every_setting_without_importing_torch():
-    probe = ("import runpy, sys\nsys.argv = ['tools/train.py', '--help']\n"
-             "try:\n    runpy.run_path('tools/train.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+def _help_without_torch(tool: str) -> str:
+    """`tools/<tool>.py --help` in a fresh interpreter; asserts it never imported torch (seconds)."""
+    probe = (f"import runpy, sys\nsys.argv = ['tools/{tool}.py', '--help']\n"
+             f"try:\n    runpy.run_path('tools/{tool}.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
              "print('TORCH IMPORTED' if 'torch' in sys.modules else 'no torch')")
     out = _tool("-c", probe)
-    assert out.returncode == 0 and out.stdout.strip().endswith("no torch"), out.stdout[-500:]
+    assert out.returncode == 0 and out.stdout.strip().endswith("no torch") and "usage:" in out.stdout, out.stdout[-500:]
+    return out.stdout
+
+
+def test_train_help_lists_every_setting_without_importing_torch():
+    text = _help_without_torch("train")
     for field in dataclasses.fields(Settings):
-        assert f"--{field.name}=" in out.stdout, field.name
-    assert "--box=landmarks  (landmarks | annotation)" in out.stdout
-    assert "--architecture=Unet  (Unet | FPN |" in out.stdout and "--loss=HeatmapKL  (HeatmapKL | HeatmapMSE" in out.stdout
-    assert "--decoder=SoftArgmax(window_radius=4)  (Argmax | QuarterOffset | Dark | SoftArgmax)" in out.stdout
+        assert f"--{field.name}=" in text, field.name
+    assert "--box=landmarks  (landmarks | annotation)" in text
+    assert "--architecture=Unet  (Unet | FPN |" in text and "--loss=HeatmapKL  (HeatmapKL | HeatmapMSE" in text
+    assert "--decoder=SoftArgmax(window_radius=4)  (Argmax | QuarterOffset | Dark | SoftArgmax)" in text
 
 
 @pytest.mark.parametrize("tool", ["train", "evaluate", "benchmark", "visualize", "speed", "check_data", "sweep",
                                   "make_shape_model"])
 def test_every_tool_answers_help_without_importing_torch(tool):
-    probe = (f"import runpy, sys\nsys.argv = ['tools/{tool}.py', '--help']\n"
-             f"try:\n    runpy.run_path('tools/{tool}.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-             "print('TORCH IMPORTED' if 'torch' in sys.modules else 'no torch')")
-    out = _tool("-c", probe)
-    assert out.returncode == 0 and out.stdout.strip().endswith("no torch") and "usage:" in out.stdout
+    _help_without_torch(tool)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -289,6 +291,8 @@ def test_every_tool_answers_help_without_importing_torch(tool):
     (["tools/evaluate.py", "/nowhere/best.pt"], "/nowhere/best.pt: checkpoint not found"),
     (["tools/evaluate.py", "/nowhere/best.pt", "--device=cuda:7"], "--device=cuda:7"),
     (["tools/visualize.py", "dataset", "--out", "/tmp/heatnet_view.txt"], "not an image file name"),
+    (["tools/visualize.py", "dataset", "--count", "0"], "--count must be at least 1"),
+    (["tools/evaluate.py", "/nowhere/best.pt", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
     (["tools/visualize.py", "dataset", "--dataset", "300w", "--data-root", "/nowhere"], "data root /nowhere"),
     (["tools/speed.py", "data", "--data-root", "/nowhere"], "data root /nowhere is not a folder"),
     (["tools/check_data.py", "--dataset", "celeb"], "unknown dataset 'celeb'"),

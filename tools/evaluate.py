@@ -16,13 +16,6 @@ import sys
 from pathlib import Path
 
 
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path)
@@ -34,12 +27,15 @@ def main() -> int:
     parser.add_argument("--live-experiment", action="store_true",
                         help="rebuild from the experiment file on disk, not the stored sources; warns of differences")
     parser.add_argument("--flip-test", action="store_true", help="average with the mirrored input's prediction")
-    parser.add_argument("--batch-size", type=positive, default=32)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--out", type=Path, help="output folder (default: beside the checkpoint)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
+    if args.batch_size < 1:
+        print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
+        return 2
 
     from dataclasses import replace  # imported after parsing: --help answers at once
 

@@ -9,13 +9,6 @@ import sys
 from pathlib import Path
 
 
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def dataset_view(name: str, split: str, root, count: int, size: int, seed: int):
     """Two rows per group: plain crops, then the same samples augmented (H x W x 3 uint8).
     Images that do not decode are left out with a warning."""
@@ -57,11 +50,15 @@ def main() -> int:
     parser.add_argument("--dataset", default="synthetic")
     parser.add_argument("--split", default="train")
     parser.add_argument("--data-root", type=Path)
-    parser.add_argument("--count", type=positive, default=16)
-    parser.add_argument("--size", type=positive, default=128)
+    parser.add_argument("--count", type=int, default=16)
+    parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("results/dataset.png"))
     args = parser.parse_args()
+    if args.count < 1 or args.size < 8:
+        print(f"error: --count must be at least 1 and --size at least 8 px, got {args.count} and {args.size}",
+              file=sys.stderr)
+        return 2
 
     import cv2  # imported after parsing: --help answers at once
 
