@@ -280,7 +280,6 @@ def _resume_state(run_dir: Path) -> dict:
 
 def _write_run_files(run_dir: Path, s: Settings, source: ExperimentSource, device, precision: Precision,
                      budget: dict, train_samples: int, val_samples: int) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "settings.json").write_text(json.dumps(settings_dict(s), indent=2))
     (run_dir / "experiment.py").write_text(source.sources[source.module])
     (run_dir / "run.json").write_text(json.dumps({

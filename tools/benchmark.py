@@ -90,13 +90,13 @@ def main() -> int:
     from heatnet.checkpoint import CheckpointError
     from heatnet.config import ConfigError
     from heatnet.data import ImageError
-    from heatnet.datasets import DatasetError, load_split
+    from heatnet.datasets import BadSamples, DatasetError, load_split
     from heatnet.files import SaveError, check_writable
     from heatnet.models import ModelConfigError
 
     out = args.out or ROOT / "results" / f"benchmark_{args.dataset}_{time.strftime('%Y%m%d-%H%M%S')}"
     try:  # what can be checked before the first method trains for minutes
-        load_split(args.dataset, "test", args.data_root)
+        load_split(args.dataset, "test", args.data_root, bad=BadSamples("", quiet=True))  # the runs warn of bad samples
         check_writable(out)
     except (ConfigError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -38,7 +38,7 @@ def dataset_view(name: str, split: str, root, count: int, size: int, seed: int):
                                          radius=2, scale=2))
             if cells:
                 cells += [np.full_like(cells[-1], 255)] * ((-len(cells)) % columns)
-    warn_skipped(f"{name}/{split}", skipped[: len(skipped) // 2])  # each one failed in both rows
+    warn_skipped(f"{name}/{split}", list(dict.fromkeys(skipped)))  # each one failed in both rows: once each
     if not cells:
         raise ImageError(f"{name}/{split}: none of the {len(picks)} images picked could be read")
     return grid(cells, columns)
