@@ -16,6 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from heatnet.codecs import DECODERS, GaussianHeatmap
 from heatnet.config import ConfigError, Method
 from heatnet.data import has_samples, to_original
+from heatnet.distributed import world_from_environment
 from heatnet.drawing import error_curve_figure, region_bars_figure
 from heatnet.evaluation import evaluate, load_trained
 from heatnet.loading import make_dataset, make_loader
@@ -90,10 +91,13 @@ def markdown_table(results: dict[str, dict[str, tuple[float, float]]], columns: 
 def run_method(experiment: Path, overrides: list[str], seeds: int, runs_dir: Path) -> dict:
     """Train one method for each seed under the same step budget (heatnet.training.train_seeds);
     per seed the test metrics of the checkpoint validation chose; on seed 0 the decoders compared
-    on the validation split, the codec floor and the model's cost."""
+    on the validation split, the codec floor and the model's cost (rank 0 of a torchrun; {} on
+    the others)."""
     rows, curves = [], []
     device = choose_device()
     runs = train_seeds(experiment, overrides, seeds, runs_dir, progress=sys.stderr.isatty())
+    if not world_from_environment().is_main:  # under torchrun the other processes only help train
+        return {}
     for seed, run in enumerate(runs):
         if "test" not in run:
             raise ConfigError(f"{experiment}: the benchmark needs a test split (--test_split is empty)")
@@ -125,6 +129,8 @@ def write_report(results: dict[str, dict], out: Path, dataset: str, seeds: int, 
     out.mkdir(parents=True, exist_ok=True)
     device = choose_device()
     device_text = device.type + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else "")
+    processes = world_from_environment().size
+    device_text += f", {processes} processes (torchrun)" if processes > 1 else ""
     first = next(iter(results.values()))
     header = (f"Dataset {dataset}: test split, read once per run on the checkpoint chosen by validation NME; "
               f"{first['normaliser']} NME; crops from the ground-truth landmark box. {seeds} seed(s), {budget}, "

@@ -94,6 +94,28 @@ def evaluate(method: Method, loader, device: torch.device, decoder=None, flip_te
                       by_decoder, skipped)
 
 
+def merge_evaluations(parts: list[Evaluation | None]) -> Evaluation:
+    """One Evaluation from the shards that several processes evaluated (None: an empty shard),
+    in dataset order, as one process evaluating everything would give it."""
+    parts = [part for part in parts if part is not None]
+    if len(parts) == 1:
+        return parts[0]
+    indices = np.concatenate([part.indices for part in parts])
+    order = np.argsort(indices, kind="stable")
+
+    def merged(errors: list[LandmarkErrors]) -> LandmarkErrors:
+        result = LandmarkErrors(errors[0].scheme)
+        result.add(*(np.concatenate(arrays)[order] for arrays in zip(*(e.arrays() for e in errors))))
+        return result
+
+    counts = [len(part.indices) for part in parts]
+    return Evaluation(merged([part.errors for part in parts]),
+                      sum(part.loss * count for part, count in zip(parts, counts)) / sum(counts),
+                      np.concatenate([part.predictions for part in parts])[order], indices[order],
+                      {name: merged([part.by_decoder[name] for part in parts]) for name in parts[0].by_decoder},
+                      [reason for part in parts for reason in part.skipped])
+
+
 def load_trained(checkpoint_path, device: torch.device | str = "cpu", live_experiment: bool = False):
     """(method, settings, checkpoint state) from a heatnet checkpoint, from any directory.
 

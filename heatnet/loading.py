@@ -10,21 +10,33 @@ from heatnet.augment import Augmentation
 from heatnet.config import ConfigError, Settings
 from heatnet.data import CropBox, FirstN, LandmarkDataset, collate
 from heatnet.datasets import load_split
+from heatnet.distributed import World
 
 
 class EpochSampler(torch.utils.data.Sampler):
     """A permutation fixed by (seed, epoch), from sample `start` on: a resumed epoch sees the
-    same order as an uninterrupted one."""
+    same order as an uninterrupted one. In a distributed run each process takes its rank's
+    share of every global batch (of `batch_size`) of that same order."""
 
-    def __init__(self, length: int, seed: int, epoch: int, start: int = 0):
+    def __init__(self, length: int, seed: int, epoch: int, start: int = 0, world: World = World(),
+                 batch_size: int = 1):
         self.length, self.seed, self.epoch, self.start = length, seed, epoch, start
+        self.world, self.batch_size = world, batch_size
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.length, generator=g)[self.start :].tolist())
+        order = torch.randperm(self.length, generator=g)[self.start :]
+        if self.world.distributed:  # whole global batches only, (batches, processes, local batch) -> this rank's
+            local = self.world.local_batch(self.batch_size)
+            order = order[: len(order) // self.batch_size * self.batch_size].view(-1, self.world.size, local)
+            order = order[:, self.world.rank].flatten()
+        return iter(order.tolist())
 
     def __len__(self) -> int:
-        return max(self.length - self.start, 0)
+        remaining = max(self.length - self.start, 0)
+        if self.world.distributed:
+            return remaining // self.batch_size * self.world.local_batch(self.batch_size)
+        return remaining
 
 
 def augmentation_for(s: Settings) -> Augmentation:
@@ -46,13 +58,14 @@ def make_dataset(s: Settings, split: str, limit: int = 0, augment: bool = False)
     return LandmarkDataset(source, s.input_size, s.channels, s.box_scale, augmentation, s.seed, s.box)
 
 
-def make_loader(dataset, s: Settings, sampler=None, drop_last: bool = False) -> torch.utils.data.DataLoader:
+def make_loader(dataset, s: Settings, sampler=None, drop_last: bool = False,
+                batch_size: int = 0) -> torch.utils.data.DataLoader:
     """Batches of `dataset` (heatnet.data.collate: an image that fails to decode is dropped from
-    its batch and listed in batch["skipped"])."""
+    its batch and listed in batch["skipped"]) of `batch_size` (default: the settings')."""
     # Its own generator: a DataLoader otherwise draws its worker seed from torch's global
     # generator each time it is iterated, which a resumed run would replay differently.
     return torch.utils.data.DataLoader(
-        dataset, batch_size=s.batch_size, sampler=sampler, num_workers=s.workers, drop_last=drop_last, collate_fn=collate,
+        dataset, batch_size=batch_size or s.batch_size, sampler=sampler, num_workers=s.workers, drop_last=drop_last, collate_fn=collate,
         pin_memory=torch.cuda.is_available(), persistent_workers=False,
         generator=torch.Generator().manual_seed(s.seed),
         multiprocessing_context="fork" if s.workers and sys.platform == "linux" else None)

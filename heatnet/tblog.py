@@ -14,6 +14,16 @@ HEATMAP_POINTS = {"ibug68": [30, 36, 45, 48], "wflw98": [54, 60, 72, 76], "imm58
 METRIC_KEYS = ("nme", "nme_median", "fr@0.1", "auc@0.1", "mae_px", "rmse_px", "loss")
 
 
+class NoEvents:
+    """What the processes other than rank 0 of a distributed run log to: nothing."""
+
+    def add_scalar(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def log_validation(writer: SummaryWriter, method: Method, dataset: LandmarkDataset, result: Evaluation,
                    metrics: dict, step: int, device: torch.device, num_images: int) -> None:
     for key in METRIC_KEYS:

@@ -13,14 +13,17 @@ and recorded), and the learning rate is a function of the step, so a run, or a r
 resumed, ends with the same weights.
 
 Writes runs/<experiment>/<time>/: settings.json, experiment.py, run.json (git commit, command,
-device, budget), TensorBoard events, metrics.json, best.pt and last.pt.
+device, processes, budget), TensorBoard events, metrics.json, best.pt and last.pt. Under torchrun
+the same code runs in every process (heatnet.distributed): rank 0 writes, all train and evaluate.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -37,13 +40,14 @@ from heatnet import tblog
 from heatnet.checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_matching_weights, make_checkpoint,
                                 save_atomic)
 from heatnet.config import ConfigError, Method, Settings, apply_overrides, from_plain, settings_dict
-from heatnet.data import LandmarkDataset, has_samples, warn_skipped
-from heatnet.evaluation import evaluate, to_device_batch
+from heatnet.data import ImageError, LandmarkDataset, has_samples, warn_skipped
+from heatnet.distributed import ShardSampler, World, step_seed, world_from_environment
+from heatnet.evaluation import Evaluation, evaluate, merge_evaluations, to_device_batch
 from heatnet.experiment import ExperimentSource, experiment_source, load_experiment, module_from_sources
 from heatnet.files import SaveError, check_writable, lock_folder, write_atomic
 from heatnet.loading import EpochSampler, make_dataset, make_loader
-from heatnet.runtime import (Precision, choose_device, choose_precision, restore_rng_state, rng_state, seed_everything,
-                             set_threads, tune_allocator)
+from heatnet.runtime import (Precision, choose_precision, restore_rng_state, rng_state, seed_everything, set_threads,
+                             tune_allocator)
 from heatnet.schedules import lr_factor
 
 
@@ -84,8 +88,13 @@ class Run:
     total_steps: int
     budget: dict  # how the step budget was fixed
     progress: Progress
-    writer: SummaryWriter
-    lock: IO  # held open: no second training writes into run_dir
+    writer: SummaryWriter | tblog.NoEvents  # events are written by rank 0 only
+    lock: IO | None  # held open by rank 0: no second training writes into run_dir
+    world: World = World()
+    train_model: torch.nn.Module | None = None  # what a training step calls: DistributedDataParallel over the model
+
+    def __post_init__(self) -> None:
+        self.train_model = self.train_model or self.method.model
 
     @property
     def steps_per_epoch(self) -> int:
@@ -101,13 +110,15 @@ def make_optimizer(model: torch.nn.Module, s: Settings) -> torch.optim.Optimizer
 
 
 def training_step(method: Method, optimizer, scaler, precision: Precision, grad_clip: float, batch: dict,
-                  lr: float, device: torch.device) -> float:
-    """One optimizer step on a batch; returns its loss. Raises NonFiniteLoss before the update."""
+                  lr: float, device: torch.device, model: torch.nn.Module | None = None) -> float:
+    """One optimizer step on a batch; returns its loss. Raises NonFiniteLoss before the update.
+    `model` (default: the method's) runs the forward pass: a DistributedDataParallel wrapper
+    averages the gradients of all processes during backward."""
     images, points, visibility = to_device_batch(batch, device)
     for group in optimizer.param_groups:
         group["lr"] = lr
     with precision.autocast():
-        outputs = method.model(images)  # (B, K, H, W) heatmaps or (B, K, 2) coordinates
+        outputs = (model or method.model)(images)  # (B, K, H, W) heatmaps or (B, K, 2) coordinates
     loss = method.loss(outputs, points, visibility)
     if not torch.isfinite(loss):
         raise NonFiniteLoss(f"loss became {loss.item()}")
@@ -126,13 +137,16 @@ def training_step(method: Method, optimizer, scaler, precision: Precision, grad_
 
 
 def measure_samples_per_s(method: Method, s: Settings, train_set, device, precision: Precision,
-                          warmup: int = 3, steps: int = 10) -> float:
+                          warmup: int = 3, steps: int = 10, world: World = World()) -> float:
     """Training throughput (data loading included) timed on a copy of the model and optimizer;
-    the run's own weights and random generators are left as they were."""
+    the run's own weights and random generators are left as they were. In a distributed run
+    each process times its share of the global batch (gradient exchange not included) and the
+    rate is of global batches; every process gets rank 0's figure."""
     saved = rng_state()
     probe = copy.deepcopy(method)
     optimizer, scaler = make_optimizer(probe.model, s), precision.grad_scaler()
-    loader = make_loader(train_set, s, EpochSampler(len(train_set), s.seed, 0), drop_last=True)
+    loader = make_loader(train_set, s, EpochSampler(len(train_set), s.seed, 0, 0, world, s.batch_size), drop_last=True,
+                         batch_size=world.local_batch(s.batch_size))
     batches = (batch for _ in range(warmup + steps) for batch in loader)
     batches = (batch for batch in batches if has_samples(batch))
     for i, batch in zip(range(warmup + steps), batches):
@@ -141,7 +155,7 @@ def measure_samples_per_s(method: Method, s: Settings, train_set, device, precis
         training_step(probe, optimizer, scaler, precision, s.grad_clip, batch, s.lr * 1e-3, device)
     rate = steps * s.batch_size / (time.perf_counter() - start)
     restore_rng_state(saved)
-    return rate
+    return world.broadcast(rate)
 
 
 def _git_commit() -> str:
@@ -177,37 +191,42 @@ def _settings_and_experiment(experiment, overrides, resume_state) -> tuple[Setti
 
 
 def start_run(experiment: str | Path | None, overrides: list[str] | None = None, run_dir: Path | None = None,
-              resume: Path | None = None, runs_root: Path = Path("runs")) -> Run:
+              resume: Path | None = None, runs_root: Path = Path("runs"), world: World = World()) -> Run:
     """Set-up: settings, data, model and optimizer; the run folder is made only once all of
     that worked, so a configuration error leaves nothing behind, and it is locked for this
     process. With `resume` (a run folder), everything is restored from its last.pt (or, when
-    that is lost, the weights and position from best.pt)."""
+    that is lost, the weights and position from best.pt). In a distributed run (`world`) every
+    process sets up alike and joins the process group; rank 0 alone makes, locks and writes the
+    folder, and tells the others its name."""
     state, lock = None, None
     if resume is not None:
         run_dir = Path(resume)
         if not run_dir.is_dir():
             raise ConfigError(f"--resume {run_dir}: no such run folder")
-        lock = lock_folder(run_dir)
-        for stale in run_dir.glob(".*.tmp-*"):  # left by a save that was killed mid-write
-            stale.unlink()
-        state = _resume_state(run_dir)
+        if world.is_main:
+            lock = lock_folder(run_dir)
+            for stale in run_dir.glob(".*.tmp-*"):  # left by a save that was killed mid-write
+                stale.unlink()
+        state = _resume_state(run_dir)  # every process reads it: the run folder must be visible to all
     elif run_dir is not None and _checkpoints(Path(run_dir)):
         raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
                           f"or choose another --run-dir")
-    check_writable(run_dir or runs_root, "run folder")
+    if world.is_main:
+        check_writable(run_dir or runs_root, "run folder")
     s, source, module = _settings_and_experiment(experiment, overrides or [], state)
+    world.local_batch(s.batch_size)  # a global batch that does not split evenly is a ConfigError now
+    device = world.device(s.device)
     tune_allocator()
     set_threads(s.threads)
     seed_everything(s.seed)
-    try:
-        device = choose_device(s.device)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    world = world.start(device)
     precision = choose_precision(device, s.amp)
     train_set = make_dataset(s, s.train_split, s.train_limit, augment=True)
     val_set = make_dataset(s, s.val_split, s.val_limit) if s.val_split else None
     method = module.build(s, train_set.scheme)
     method.model.check_input_size(s.input_size)
+    if world.distributed and device.type == "cuda":  # batch statistics over the global batch, as on one GPU
+        method.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(method.model)
     method.model.to(device, memory_format=torch.channels_last)
     optimizer, scaler = make_optimizer(method.model, s), precision.grad_scaler()
     steps_per_epoch = len(train_set) // s.batch_size
@@ -227,24 +246,27 @@ def start_run(experiment: str | Path | None, overrides: list[str] | None = None,
     else:
         progress, budget = Progress(), {"epochs": s.epochs, "max_steps": s.max_steps}
         if s.time_budget_min and not s.max_steps:
-            rate = measure_samples_per_s(method, s, train_set, device, precision)
+            rate = measure_samples_per_s(method, s, train_set, device, precision, world=world)
             s = dataclasses.replace(s, max_steps=max(1, round(s.time_budget_min * 60 * rate / s.batch_size)))
             budget.update(time_budget_min=s.time_budget_min, measured_samples_per_s=rate, max_steps=s.max_steps)
             print(f"time budget {s.time_budget_min:g} min at {rate:.1f} samples/s measured -> {s.max_steps} steps")
         if s.init_from:
             loaded, skipped = load_matching_weights(method.model, load_checkpoint(Path(s.init_from))["model"])
             print(f"initialised {len(loaded)} tensors from {s.init_from}; {len(skipped)} left as built")
-        run_dir = Path(run_dir) if run_dir else new_run_dir(source.path, runs_root)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        lock = lock_folder(run_dir)
-        if _checkpoints(run_dir):  # another training started here while this one set up
-            raise ConfigError(f"{run_dir} already holds a run; choose another --run-dir")
-        _clear_unsaved_start(run_dir)
-        _write_run_files(run_dir, s, source, device, precision, budget, len(train_set), len(val_set or []))
+        if world.is_main:
+            run_dir = Path(run_dir) if run_dir else new_run_dir(source.path, runs_root)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            lock = lock_folder(run_dir)
+            if _checkpoints(run_dir):  # another training started here while this one set up
+                raise ConfigError(f"{run_dir} already holds a run; choose another --run-dir")
+            _clear_unsaved_start(run_dir)
+            _write_run_files(run_dir, s, source, device, precision, budget, len(train_set), len(val_set or []), world)
+        run_dir = world.broadcast(run_dir)
     total_steps = min(s.epochs * steps_per_epoch, s.max_steps or math.inf)
     budget["total_steps"] = total_steps
+    writer = SummaryWriter(str(run_dir)) if world.is_main else tblog.NoEvents()
     run = Run(s, run_dir, source, method, optimizer, scaler, precision, device, train_set, val_set, total_steps,
-              budget, progress, SummaryWriter(str(run_dir)), lock)
+              budget, progress, writer, lock, world, world.wrap(method.model, device))
     if state is not None and "rng" in state["training"]:  # last: building the model and data drew from them
         restore_rng_state(state["training"]["rng"])
     return run
@@ -279,19 +301,23 @@ def _resume_state(run_dir: Path) -> dict:
 
 
 def _write_run_files(run_dir: Path, s: Settings, source: ExperimentSource, device, precision: Precision,
-                     budget: dict, train_samples: int, val_samples: int) -> None:
+                     budget: dict, train_samples: int, val_samples: int, world: World) -> None:
     (run_dir / "settings.json").write_text(json.dumps(settings_dict(s), indent=2))
     (run_dir / "experiment.py").write_text(source.sources[source.module])
     (run_dir / "run.json").write_text(json.dumps({
         "experiment": source.path, "git_commit": _git_commit(), "command": sys.argv, "device": str(device),
         "precision": str(precision.dtype or torch.float32), "torch": torch.__version__, "budget": budget,
+        "processes": world.size, "backend": world.backend or "none (one process)",
         "train_samples": train_samples, "val_samples": val_samples}, indent=2))
 
 
 def save_checkpoint(run: Run, name: str) -> None:
     """last.pt: everything --resume needs; best.pt: the weights, how to rebuild them, and the
     run's position (--resume falls back to it when last.pt is lost). A failed save keeps the
-    previous file and stops the run with a message naming the newest good checkpoint."""
+    previous file and stops the run with a message naming the newest good checkpoint. Rank 0
+    saves; the other processes hold the same weights and position."""
+    if not run.world.is_main:
+        return
     training = {"progress": dataclasses.asdict(run.progress), "budget": run.budget}
     if name == "last.pt":
         training.update(optimizer=run.optimizer.state_dict(), scaler=run.scaler.state_dict() if run.scaler else None,
@@ -310,11 +336,12 @@ def train_epoch(run: Run, show_progress: bool = True) -> None:
     s, p = run.s, run.progress
     last_batch = min(run.steps_per_epoch, run.total_steps - p.epoch * run.steps_per_epoch)
     run.train_set.set_epoch(p.epoch)
-    sampler = EpochSampler(len(run.train_set), s.seed, p.epoch, p.batch * s.batch_size)
-    loader = make_loader(run.train_set, s, sampler, drop_last=True)
+    sampler = EpochSampler(len(run.train_set), s.seed, p.epoch, p.batch * s.batch_size, run.world, s.batch_size)
+    loader = make_loader(run.train_set, s, sampler, drop_last=True, batch_size=run.world.local_batch(s.batch_size))
     # one bar over the whole budget, so its ETA is the run's (a time budget may end mid-epoch)
     epochs = math.ceil(run.total_steps / run.steps_per_epoch)
-    bar = tqdm(total=run.total_steps, initial=p.step, desc=f"epoch {p.epoch + 1}/{epochs}", disable=not show_progress,
+    bar = tqdm(total=run.total_steps, initial=p.step, desc=f"epoch {p.epoch + 1}/{epochs}",
+               disable=not (show_progress and run.world.is_main),
                mininterval=2, dynamic_ncols=True, unit="step")
     run.method.model.train()
     tick = last_save = time.monotonic()
@@ -324,16 +351,24 @@ def train_epoch(run: Run, show_progress: bool = True) -> None:
             break
         lr = s.lr * lr_factor(s.schedule, s.warmup_epochs, p.step, run.total_steps, run.steps_per_epoch)
         skipped += batch["skipped"]
-        p.epoch_skipped += len(batch["skipped"])
+        torch.manual_seed(step_seed(s.seed, run.world.rank, p.step))  # dropout draws follow from the position
+        count, loss_sum = 0, 0.0
         if has_samples(batch):  # else every image of the batch failed to decode: its step passes without an update
             try:
                 loss = training_step(run.method, run.optimizer, run.scaler, run.precision, s.grad_clip, batch, lr,
-                                     run.device)
+                                     run.device, run.train_model)
             except NonFiniteLoss as e:
                 raise NonFiniteLoss(f"{e} at epoch {p.epoch + 1}, step {p.step}; the last good checkpoint "
                                     f"{run.run_dir / 'last.pt'} is kept. Try a lower --lr or --grad_clip.") from None
-            p.epoch_loss_sum += loss * len(batch["image"])
-            p.epoch_samples += len(batch["image"])
+            count, loss_sum = len(batch["image"]), loss * len(batch["image"])
+        elif run.world.distributed:  # the other processes wait in their gradient exchange for this one
+            raise ImageError(f"process {run.world.rank}: no image of its share of batch {p.batch} could be read; "
+                             f"first: {batch['skipped'][0]}. Remove the bad images (tools/check_data.py lists them)")
+        # the loss and counts of the whole global batch, the same in every process (and so in last.pt)
+        loss_sum, count, bad = run.world.sum([loss_sum, count, len(batch["skipped"])], run.device)
+        loss = loss_sum / count if count else math.nan
+        p.epoch_loss_sum, p.epoch_samples, p.epoch_skipped = p.epoch_loss_sum + loss_sum, p.epoch_samples + int(count), \
+            p.epoch_skipped + int(bad)
         p.step, p.batch = p.step + 1, p.batch + 1
         now = time.monotonic()
         p.train_time_s += now - tick  # this step and the wait for its batch
@@ -341,7 +376,7 @@ def train_epoch(run: Run, show_progress: bool = True) -> None:
         tick = now
         bar.update()
         bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-        if p.step % min(10, run.steps_per_epoch) == 0 and has_samples(batch):
+        if p.step % min(10, run.steps_per_epoch) == 0 and count:
             run.writer.add_scalar("train/loss", loss, p.step)
             run.writer.add_scalar("train/lr", lr, p.step)
         if now - last_save > s.checkpoint_minutes * 60:
@@ -362,10 +397,10 @@ def validate_and_save(run: Run, show_progress: bool = True) -> None:
     run.writer.add_scalar("train/samples_per_s", rate, p.step)
     improved = False
     if run.val_set is not None:
-        result = evaluate(run.method, make_loader(run.val_set, s), run.device, flip_test=s.flip_test,
-                          precision=run.precision, progress=f"{s.dataset}/{s.val_split}" if show_progress else "")
+        result = evaluate_split(run, run.val_set, f"{s.dataset}/{s.val_split}" if show_progress else "")
         entry.update(result.summary(), val_skipped=len(result.skipped))
-        tblog.log_validation(run.writer, run.method, run.val_set, result, entry, p.step, run.device, s.log_images)
+        if run.world.is_main:
+            tblog.log_validation(run.writer, run.method, run.val_set, result, entry, p.step, run.device, s.log_images)
         improved = entry["nme"] < p.best_nme
         print(f"epoch {entry['epoch']}: train loss {entry['train_loss']:.4f}, val NME {entry['nme']:.2f}%, "
               f"MAE {entry['mae_px']:.2f} px, {rate:.1f} img/s")
@@ -387,45 +422,66 @@ def finish(run: Run, show_progress: bool = True) -> dict:
     """Evaluate the test split once, on the chosen checkpoint; write metrics.json."""
     s, p = run.s, run.progress
     chosen = "best.pt" if run.val_set is not None and (run.run_dir / "best.pt").is_file() else "last.pt"
+    chosen = run.world.broadcast(chosen)  # as rank 0, which wrote the files, sees them
     result = {"final": p.history[-1] if p.history else {}, "best_nme": p.best_nme, "best_epoch": p.best_epoch,
               "selection": {"checkpoint": chosen, "rule": "lowest validation NME" if chosen == "best.pt"
                             else "last checkpoint (no validation split)"},
               "stopped_by": p.stopped_by, "steps": p.step, "samples": p.step * s.batch_size,
               "train_time_s": p.train_time_s, "budget": run.budget, "history": p.history, "run_dir": str(run.run_dir)}
     if s.test_split:
-        run.method.model.load_state_dict(load_checkpoint(run.run_dir / chosen)["model"])
+        if run.world.is_main:  # and from rank 0 to the others: no shared file system needed
+            run.method.model.load_state_dict(load_checkpoint(run.run_dir / chosen)["model"])
+        run.world.broadcast_weights(run.method.model)
         test_set = make_dataset(s, s.test_split, s.test_limit)
-        evaluation = evaluate(run.method, make_loader(test_set, s), run.device, flip_test=s.flip_test,
-                              precision=run.precision, progress=f"{s.dataset}/{s.test_split}" if show_progress else "")
+        evaluation = evaluate_split(run, test_set, f"{s.dataset}/{s.test_split}" if show_progress else "")
         result["test"] = {"split": s.test_split, "checkpoint": chosen, "normaliser": test_set.source.normaliser.value,
                           "flip_test": s.flip_test, **evaluation.summary(), "skipped": evaluation.skipped,
                           "per_image_nme": evaluation.errors.per_image().tolist()}
         print(f"test ({s.dataset}/{s.test_split}, {chosen}): NME {result['test']['nme']:.2f}%")
-    write_atomic(run.run_dir / "metrics.json", json.dumps(result, indent=2).encode())
-    if not s.keep_last and chosen != "last.pt":
-        (run.run_dir / "last.pt").unlink()
-    tblog.log_hparams(run.writer, s, result)
+    if run.world.is_main:
+        write_atomic(run.run_dir / "metrics.json", json.dumps(result, indent=2).encode())
+        if not s.keep_last and chosen != "last.pt":
+            (run.run_dir / "last.pt").unlink()
+        tblog.log_hparams(run.writer, s, result)
     run.writer.close()
     return result
+
+
+def evaluate_split(run: Run, dataset: LandmarkDataset, progress: str = "") -> Evaluation:
+    """The run's model over a split; in a distributed run each process evaluates every N-th
+    sample and all get the merged result (in dataset order, as one process would)."""
+    s, world = run.s, run.world
+    sampler = ShardSampler(len(dataset), world) if world.distributed else None
+    local = None
+    if sampler is None or len(sampler):
+        local = evaluate(run.method, make_loader(dataset, s, sampler), run.device, flip_test=s.flip_test,
+                         precision=run.precision, progress=progress if world.is_main else "")
+    return merge_evaluations(world.gather(local))
 
 
 def train(experiment: str | Path | None, overrides: list[str] | None = None, run_dir: Path | None = None,
           resume: Path | None = None, runs_root: Path = Path("runs"), progress: bool = True) -> dict:
     """Train an experiment (or resume a run folder); returns the final metrics (also in
-    run_dir/metrics.json)."""
-    run = start_run(experiment, overrides, run_dir, resume, runs_root)
-    try:
-        while not run.finished:
-            train_epoch(run, progress)
-            validate_and_save(run, progress)
-        return finish(run, progress)
-    except KeyboardInterrupt:
-        save_checkpoint(run, "last.pt")
-        print(f"\ninterrupted: saved {run.run_dir / 'last.pt'}; continue with --resume {run.run_dir}")
-        raise
-    finally:
-        run.writer.close()
-        run.lock.close()
+    run_dir/metrics.json). Under torchrun, every process calls this; only rank 0 prints."""
+    world = world_from_environment()
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(sys.stdout if world.is_main else devnull):
+        run = None
+        try:
+            run = start_run(experiment, overrides, run_dir, resume, runs_root, world)
+            while not run.finished:
+                train_epoch(run, progress)
+                validate_and_save(run, progress)
+            return finish(run, progress)
+        except KeyboardInterrupt:
+            if run is not None:
+                save_checkpoint(run, "last.pt")
+                print(f"\ninterrupted: saved {run.run_dir / 'last.pt'}; continue with --resume {run.run_dir}")
+            raise
+        finally:
+            if run is not None:
+                run.writer.close()
+                if run.lock:
+                    run.lock.close()
 
 
 def train_seeds(experiment: str | Path, overrides: list[str], seeds: int, runs_dir: Path,

@@ -1,4 +1,10 @@
+import contextlib
+import io
 import os
+import runpy
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -6,10 +12,12 @@ import numpy as np
 import pytest
 import torch
 
+from heatnet.checkpoint import load_checkpoint
 from heatnet.formats import write_pts
 
 torch.set_num_threads(2)
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +68,44 @@ def add_300w_face(root: Path, name: str, pts_text: str | None = None, image: byt
         cv2.imwrite(str(root / "300w" / folder / f"{name}.jpg"), rng.integers(0, 255, (200, 200, 3), dtype=np.uint8))
     elif image != b"":
         (root / "300w" / folder / f"{name}.jpg").write_bytes(image)
+
+
+def wait_for(condition, process: subprocess.Popen | None = None, timeout: float = 240) -> None:
+    """Poll `condition` until true; fails when `process` (if given) ended first, or at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process is None or process.poll() is None, "the process ended before the condition held"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def checkpoint_step(run_dir: Path) -> int:
+    """Optimizer steps in a run's last.pt (-1 while there is none)."""
+    try:
+        return load_checkpoint(run_dir / "last.pt")["training"]["progress"]["step"]
+    except Exception:  # not written yet, or being replaced
+        return -1
+
+
+def in_process(*argv: str) -> subprocess.CompletedProcess:
+    """A tool's main() run in this process (its imports are already paid for), with sys.argv set
+    and its output captured: the same code path as the command line, in a fraction of the time."""
+    module = runpy.run_path(str(ROOT / argv[0]))  # not as __main__: defines main() only
+    saved, sys.argv = sys.argv, list(argv)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
+            try:
+                code = module["main"]()
+            except SystemExit as e:  # argparse
+                code = e.code
+    finally:
+        sys.argv = saved
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+def one_line_error(out: subprocess.CompletedProcess, message: str) -> None:
+    """Exit code 2 and a single `error: ...` line holding `message`, no traceback."""
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert len(errors) == 1 and message in errors[0], out.stderr[-2000:]
+    assert "Traceback" not in out.stderr

@@ -1,15 +1,11 @@
 """A newcomer's first hour: bad files mixed into the data and ordinary command-line mistakes end
 in one clear message (exit code 2) or a counted warning, and nothing already written is lost."""
-import contextlib
 import dataclasses
-import io
 import json
 import resource
-import runpy
 import signal
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -19,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import add_300w_face
+from conftest import add_300w_face, in_process, one_line_error, wait_for
 from heatnet.checkpoint import load_checkpoint
 from heatnet.config import Settings
 from heatnet.datasets import MAX_IMAGE_PIXELS, is_validation_group, load_split
@@ -32,30 +28,6 @@ TINY = ["--input_size=64", "--train_limit=32", "--val_limit=16", "--test_limit=1
 
 def _tool(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-
-
-def _in_process(*argv: str) -> subprocess.CompletedProcess:
-    """A tool's main() run in this process (its imports are already paid for), with sys.argv set
-    and its output captured: the same code path as the command line, in a fraction of the time."""
-    module = runpy.run_path(str(ROOT / argv[0]))  # not as __main__: defines main() only
-    saved, sys.argv = sys.argv, list(argv)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
-            try:
-                code = module["main"]()
-            except SystemExit as e:  # argparse
-                code = e.code
-    finally:
-        sys.argv = saved
-    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
-
-
-def _one_line_error(out: subprocess.CompletedProcess, message: str) -> None:
-    """Exit code 2 and a single `error: ...` line holding `message`, no traceback."""
-    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
-    assert out.returncode == 2, out.stderr[-2000:]
-    assert len(errors) == 1 and message in errors[0], out.stderr[-2000:]
-    assert "Traceback" not in out.stderr
 
 
 def _truncated_jpeg(seed: int) -> bytes:
@@ -164,23 +136,16 @@ def _train_cmd(run_dir: Path, *extra: str) -> list[str]:
     return ["tools/train.py", "experiments/unet_kl.py", "--no-progress", "--run-dir", str(run_dir), *TINY, *extra]
 
 
-def _wait_for(condition, process: subprocess.Popen, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert process.poll() is None and time.monotonic() < deadline, "the training ended or stalled"
-        time.sleep(0.05)
-
-
 def test_a_second_training_into_the_same_run_folder_is_refused(tmp_path):
     run_dir = tmp_path / "run"
     first = subprocess.Popen([sys.executable, *_train_cmd(run_dir, "--epochs=1000")], cwd=ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: (run_dir / "run.json").exists(), first)  # set-up done, lock held: it is training
-        _one_line_error(_in_process(*_train_cmd(run_dir)), "another training is writing to this run folder")
-        _wait_for(lambda: (run_dir / "last.pt").exists(), first)
-        _one_line_error(_in_process(*_train_cmd(run_dir)), f"{run_dir} already holds a run; continue it with --resume")
-        _one_line_error(_in_process("tools/train.py", "--resume", str(run_dir)),
+        wait_for(lambda: (run_dir / "run.json").exists(), first)  # set-up done, lock held: it is training
+        one_line_error(in_process(*_train_cmd(run_dir)), "another training is writing to this run folder")
+        wait_for(lambda: (run_dir / "last.pt").exists(), first)
+        one_line_error(in_process(*_train_cmd(run_dir)), f"{run_dir} already holds a run; continue it with --resume")
+        one_line_error(in_process("tools/train.py", "--resume", str(run_dir)),
                         "another training is writing to this run folder")
     finally:
         first.send_signal(signal.SIGINT)
@@ -208,19 +173,19 @@ def test_a_run_stopped_before_its_first_checkpoint_is_started_over(tmp_path):
 def test_train_errors_are_one_line_and_leave_no_run_folder(tmp_path, args, message):
     if args == ["--device=cuda:7"] and torch.cuda.device_count() > 7:
         pytest.skip("this machine has a cuda:7")
-    _one_line_error(_in_process(*_train_cmd(tmp_path / "run", *args)), message)
+    one_line_error(in_process(*_train_cmd(tmp_path / "run", *args)), message)
     assert not (tmp_path / "run").exists()
 
 
 def test_an_unwritable_run_folder_is_reported_at_start_up(tmp_path):
     (tmp_path / "file").write_text("not a folder")
-    _one_line_error(_in_process(*_train_cmd(tmp_path / "file" / "run")), "is a file, not a folder")
+    one_line_error(in_process(*_train_cmd(tmp_path / "file" / "run")), "is a file, not a folder")
 
 
 def test_resume_of_a_run_with_another_experiment_is_refused(tmp_path):
     run_dir = tmp_path / "run"
     train(ROOT / "experiments/unet_kl.py", TINY, run_dir=run_dir, progress=False)
-    _one_line_error(_in_process("tools/train.py", "experiments/fpn_kl.py", "--resume", str(run_dir)),
+    one_line_error(in_process("tools/train.py", "experiments/fpn_kl.py", "--resume", str(run_dir)),
                     "leave the experiment out to resume it")
 
 
@@ -246,7 +211,7 @@ def test_a_failed_save_stops_with_the_newest_good_checkpoint_and_resume_falls_ba
     limit = 100 * 2**20  # between best.pt (~57 MB for Unet-ResNet18) and last.pt (~172 MB)
     out = subprocess.run([sys.executable, *_train_cmd(run_dir, "--epochs=2")], cwd=ROOT, capture_output=True, text=True,
                          timeout=300, preexec_fn=_limit_file_size(limit))
-    _one_line_error(out, f"could not write {run_dir / 'last.pt'} (File too large); the newest good checkpoint is "
+    one_line_error(out, f"could not write {run_dir / 'last.pt'} (File too large); the newest good checkpoint is "
                          f"{run_dir / 'best.pt'}; free space, then --resume {run_dir}")
     assert sorted(p.name for p in run_dir.glob("*.pt*")) == ["best.pt"] and not list(run_dir.glob(".*tmp*"))
     assert (run_dir / "best.pt").stat().st_size < limit
@@ -302,4 +267,4 @@ def test_every_tool_answers_help_without_importing_torch(tool):
 def test_other_tools_turn_known_errors_into_one_line(args, message):
     if "--device=cuda:7" in args and torch.cuda.device_count() > 7:
         pytest.skip("this machine has a cuda:7")
-    _one_line_error(_in_process(*args), message)
+    one_line_error(in_process(*args), message)

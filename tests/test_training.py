@@ -4,14 +4,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import max_relative_difference
+from conftest import checkpoint_step, max_relative_difference, wait_for
 from heatnet.checkpoint import load_checkpoint
 from heatnet.training import NonFiniteLoss, train
 
@@ -84,30 +83,15 @@ def _train_cmd(run_dir: Path, *extra: str) -> list[str]:
             "--run-dir", str(run_dir), *TINY, "--epochs=3", "--checkpoint_minutes=0.0001", *extra]
 
 
-def _step(run_dir: Path) -> int:
-    """Optimizer steps in a run's last.pt (-1 while there is none)."""
-    try:
-        return load_checkpoint(run_dir / "last.pt")["training"]["progress"]["step"]
-    except Exception:  # not written yet
-        return -1
-
-
-def _wait_for(condition, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     reference = train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=3", "--checkpoint_minutes=0.0001"],
                       run_dir=tmp_path / "ref", progress=False)
     run_dir = tmp_path / "killed"
     proc = subprocess.Popen(_train_cmd(run_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for(lambda: _step(run_dir) >= 6 or proc.poll() is not None)  # mid-epoch 2 (4 steps an epoch)
+    wait_for(lambda: checkpoint_step(run_dir) >= 6 or proc.poll() is not None)  # mid-epoch 2 (4 steps an epoch)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert 0 < _step(run_dir) < 12  # it really was interrupted
+    assert 0 < checkpoint_step(run_dir) < 12  # it really was interrupted
     resumed = subprocess.run([sys.executable, str(ROOT / "tools/train.py"), "--no-progress", "--resume",
                               str(run_dir / "last.pt")], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -125,12 +109,12 @@ def test_ctrl_c_saves_before_exiting(tmp_path):
     cmd = [sys.executable, str(ROOT / "tools/train.py"), str(ROOT / "experiments/unet_kl.py"), "--no-progress",
            "--run-dir", str(run_dir), *TINY, "--epochs=50", "--checkpoint_minutes=0.0001"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: _step(run_dir) >= 1 or proc.poll() is not None)  # inside the training loop
+    wait_for(lambda: checkpoint_step(run_dir) >= 1 or proc.poll() is not None)  # inside the training loop
     proc.send_signal(signal.SIGINT)
     stdout, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130
     assert f"continue with --resume {run_dir}" in stdout
-    assert 1 <= _step(run_dir) < 200
+    assert 1 <= checkpoint_step(run_dir) < 200
 
 
 def test_training_never_reads_a_test_sample(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ is read once per run, on that checkpoint.
     python tools/benchmark.py --dataset 300w --data-root ../shared/datasets --minutes 20 --seeds 3
     python tools/benchmark.py --methods unet_kl,experiments/my_idea.py --epochs 10
     python tools/benchmark.py --dataset 300w --budget-from results/<earlier>/results.json   # same steps again
+    torchrun --standalone --nproc-per-node 4 tools/benchmark.py --dataset 300w --epochs 60 --out results/b4  # DDP runs
 
 A minutes budget is converted once per method into optimizer steps (timed on that method's
 first seed, before its training) and every seed trains that many steps; results.json records
@@ -16,6 +17,7 @@ error_curves.png, regions.png, and each run's folder (checkpoints, TensorBoard).
 """
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -94,6 +96,10 @@ def main() -> int:
     from heatnet.files import SaveError, check_writable
     from heatnet.models import ModelConfigError
 
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed and not args.out:
+        print("error: under torchrun give --out (every process must name the same folder)", file=sys.stderr)
+        return 2
     out = args.out or ROOT / "results" / f"benchmark_{args.dataset}_{time.strftime('%Y%m%d-%H%M%S')}"
     try:  # what can be checked before the first method trains for minutes
         load_split(args.dataset, "test", args.data_root, bad=BadSamples("", quiet=True))  # the runs warn of bad samples
@@ -116,6 +122,8 @@ def main() -> int:
     except (ConfigError, DatasetError, ModelConfigError, CheckpointError, SaveError, ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if distributed and os.environ["RANK"] != "0":  # rank 0 writes the report
+        return 0
     budget = ("quick profile" if args.quick else f"step budgets from {args.budget_from}" if args.budget_from
               else f"{args.epochs} epochs" if args.epochs else f"{args.steps} steps" if args.steps
               else f"{args.minutes or 2.0:g} min per method, converted to steps")

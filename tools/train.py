@@ -3,6 +3,7 @@
     python tools/train.py experiments/unet_kl.py [--key=value ...]
     python tools/train.py experiments/w300_unet_kl.py --data-root ../shared/datasets --sigma=2 --decoder=Dark
     python tools/train.py --resume runs/unet_kl/20261122-120000      # or .../last.pt
+    torchrun --nproc-per-node 4 tools/train.py experiments/w300_unet_kl.py   # DistributedDataParallel
 
 Settings are the fields of heatnet.config.Settings (`--key=value`); `--dataset NAME` and
 `--data-root PATH` are shorthands. The validation split chooses best.pt; the test split is read
@@ -10,6 +11,7 @@ once, at the end, on that checkpoint. Progress goes to the terminal and TensorBo
 (`tensorboard --logdir runs`).
 """
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -42,13 +44,20 @@ def main() -> int:
     from heatnet.models import ModelConfigError
     from heatnet.training import NonFiniteLoss, train
 
+    is_main = os.environ.get("RANK", "0") == "0"  # under torchrun, only rank 0 reports what every process finds
     try:
         result = train(args.experiment, overrides, run_dir=args.run_dir, resume=resume, progress=not args.no_progress)
-    except (ConfigError, DatasetError, ModelConfigError, CheckpointError, NonFiniteLoss, SaveError, ImageError) as e:
+    except (ConfigError, DatasetError, ModelConfigError, CheckpointError) as e:
+        if is_main:
+            print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (NonFiniteLoss, SaveError, ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    if not is_main:
+        return 0
     final, test = result["final"], result.get("test")
     print(f"done ({result['stopped_by']}, {result['steps']} steps): "
           + (f"val NME {final['nme']:.2f}% (best {result['best_nme']:.2f}% at epoch {result['best_epoch']}), "
