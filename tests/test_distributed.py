@@ -12,7 +12,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import checkpoint_step, in_process, max_relative_difference, wait_for
+from conftest import checkpoint_step, in_process, wait_for
 from heatnet.benchmark import run_method
 from heatnet.checkpoint import load_checkpoint
 from heatnet.config import ConfigError
@@ -45,10 +45,11 @@ def build(s, scheme) -> Method:
                   s.loss(NormalisedCoordinates(s.input_size)))
 '''
 # The tolerance between 1 and 2 processes: they sum the same gradients in another order (float32),
-# which Adam's normalised steps amplify in weights whose gradients are near zero. Measured after
-# 48 steps: largest weight difference 0.39 % of its tensor's largest weight; test NME 26.5180 vs
-# 26.5185 %; per-epoch training loss within 1e-5 relative.
-WEIGHT_TOLERANCE, METRIC_TOLERANCE = 1e-2, 1e-3
+# which Adam's normalised steps amplify, as any change of summation order does. Measured after 48
+# steps, as ||w2 - w1|| / ||w1|| over all weights: 2 processes 0.0015, and one process with 2
+# threads instead of 1 (the same float noise, no distribution) 0.0007, against 1.4 between seeds;
+# test NME 26.529 vs 26.514 % (threads: 26.524); per-epoch training losses within 1e-4 relative.
+WEIGHT_TOLERANCE, METRIC_TOLERANCE = 1e-2, 3e-3
 
 
 def test_each_process_takes_its_share_of_every_global_batch():
@@ -140,8 +141,9 @@ def test_two_gloo_processes_match_one_and_resume_after_one_is_killed(tmp_path):
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert resumed.stdout.count("done (epochs, 48 steps)") == 1  # rank 0 reports; the other process is quiet
 
-    ours, theirs = load_checkpoint(run_dir / "last.pt")["model"], load_checkpoint(tmp_path / "one/last.pt")["model"]
-    assert max_relative_difference(ours, theirs) < WEIGHT_TOLERANCE
+    ours, theirs = (torch.cat([w.flatten().double() for w in load_checkpoint(path)["model"].values()])
+                    for path in (run_dir / "last.pt", tmp_path / "one/last.pt"))
+    assert (ours - theirs).norm() / theirs.norm() < WEIGHT_TOLERANCE
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["steps"] == 48 and metrics["samples"] == 384 and len(metrics["test"]["per_image_nme"]) == 16
     assert metrics["test"]["nme"] == pytest.approx(reference["test"]["nme"], rel=METRIC_TOLERANCE)
