@@ -1,1 +1,10 @@
 __version__ = '0.1.0'
+
+
+def load_pretrained(device: str = "cpu", detector=None):
+    """The 68-point model shipped with heatnet (trained by heatnet on the 300-W training images;
+    300-W is for research use only), with a face detector (OpenCV's Haar cascade by default), as
+    a heatnet.predict.FacePredictor: `load_pretrained().predict_image(rgb_image)`."""
+    from heatnet.predict import PRETRAINED, FacePredictor  # here, so that `import heatnet` stays light
+
+    return FacePredictor.from_checkpoint(PRETRAINED, device, detector)

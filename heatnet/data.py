@@ -105,12 +105,15 @@ def to_rgb_uint8(image: np.ndarray, where: str = "image") -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def read_image(path) -> np.ndarray:
-    """An image file as H x W x 3 uint8 RGB; ImageError naming the file otherwise."""
+def read_image(path, upright: bool = False) -> np.ndarray:
+    """An image file as H x W x 3 uint8 RGB (grayscale, alpha and 16-bit converted); ImageError
+    naming the file otherwise. Dataset images are read as stored, since their annotations are in
+    stored pixels; `upright` applies the EXIF orientation, as a photo viewer shows a photo."""
     if not os.path.isfile(path):
         raise ImageError(f"{path}: image file not found")
     data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION) if data.size else None
+    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR if upright else cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
+    image = cv2.imdecode(data, flags) if data.size else None
     if image is None:
         raise ImageError(f"{path}: cannot decode image (corrupt or not an image)")
     if image.ndim == 3 and image.shape[2] >= 3:  # OpenCV gives BGR(A)

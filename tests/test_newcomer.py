@@ -242,8 +242,7 @@ def test_train_help_lists_every_setting_without_importing_torch():
     assert "--decoder=SoftArgmax(window_radius=4)  (Argmax | QuarterOffset | Dark | SoftArgmax)" in text
 
 
-@pytest.mark.parametrize("tool", ["train", "evaluate", "benchmark", "visualize", "speed", "check_data", "sweep",
-                                  "make_shape_model"])
+@pytest.mark.parametrize("tool", sorted(path.stem for path in (ROOT / "tools").glob("*.py")))
 def test_every_tool_answers_help_without_importing_torch(tool):
     _help_without_torch(tool)
 
@@ -258,6 +257,12 @@ def test_every_tool_answers_help_without_importing_torch(tool):
     (["tools/visualize.py", "dataset", "--out", "/tmp/heatnet_view.txt"], "not an image file name"),
     (["tools/visualize.py", "dataset", "--count", "0"], "--count must be at least 1"),
     (["tools/evaluate.py", "/nowhere/best.pt", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["tools/evaluate.py"], "give a checkpoint, or --dlib"),
+    (["tools/evaluate.py", "--dlib", "--dataset", "300w"], "--dlib needs --dataset, --split, --detector and --out"),
+    (["tools/export.py", "--out", "/tmp/heatnet_model.zip"], "the suffix chooses the format"),
+    (["tools/export.py", "/nowhere/best.pt", "--out", "/tmp/heatnet_model.onnx"], "checkpoint not found"),
+    (["tools/jitter.py", "/nowhere/photo.jpg"], "image file not found"),
+    (["tools/fit_detector_box.py", "--detector", "yolo"], "choose from haar"),
     (["tools/visualize.py", "dataset", "--dataset", "300w", "--data-root", "/nowhere"], "data root /nowhere"),
     (["tools/speed.py", "data", "--data-root", "/nowhere"], "data root /nowhere is not a folder"),
     (["tools/check_data.py", "--dataset", "celeb"], "unknown dataset 'celeb'"),

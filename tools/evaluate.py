@@ -4,21 +4,29 @@ curve PNG, predictions CSV (original pixels) and metrics JSON.
     python tools/evaluate.py runs/unet_kl/<time>/best.pt                       # its own val split
     python tools/evaluate.py runs/w300_unet_kl/<time>/best.pt --split test --flip-test
     python tools/evaluate.py CHECKPOINT --decoder "SoftArgmax(window_radius=3)" --out results/eval
+    python tools/evaluate.py heatnet/data/heatnet_300w_68.pt --dataset 300w --split test --detector haar
+    python tools/evaluate.py --dlib --dataset 300w --split test --detector dlib_hog   # dlib's 68-point predictor
 
 The model is rebuilt from the experiment sources stored in the checkpoint (from any folder,
 whatever happened to the experiment files since); --live-experiment uses the file on disk
 instead and warns of each difference. Crops come from the ground-truth landmark box (or the
-annotation's face box if the run used --box=annotation), not from a face detector.
+annotation's face box if the run used --box=annotation); with --detector, from a face detector's
+box instead (the full pipeline of tools/predict.py): faces it misses are counted, and the faces
+it finds are also scored from ground-truth crops, to show what the detector costs.
 """
 import argparse
 import json
 import sys
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("checkpoint", type=Path, nargs="?", help="a heatnet checkpoint (or --dlib)")
+    parser.add_argument("--dlib", action="store_true", help="evaluate dlib's 68-point predictor instead (needs "
+                        "--dataset, --split and a --detector; the [dlib] extra)")
     parser.add_argument("--dataset", help="default: the one it was trained on")
     parser.add_argument("--split", help="default: its validation split")
     parser.add_argument("--data-root")
@@ -27,6 +35,9 @@ def main() -> int:
     parser.add_argument("--live-experiment", action="store_true",
                         help="rebuild from the experiment file on disk, not the stored sources; warns of differences")
     parser.add_argument("--flip-test", action="store_true", help="average with the mirrored input's prediction")
+    parser.add_argument("--detector", help="crop from this face detector's boxes: haar, dlib_hog, dlib_cnn")
+    parser.add_argument("--refine", type=int, default=1, help="with --detector: passes re-cropped around the "
+                        "predicted points (default 1)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: cuda when available)")
@@ -35,6 +46,12 @@ def main() -> int:
     args = parser.parse_args()
     if args.batch_size < 1:
         print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
+        return 2
+    if (args.checkpoint is None) == (not args.dlib):
+        print("error: give a checkpoint, or --dlib (not both)", file=sys.stderr)
+        return 2
+    if args.dlib and not (args.dataset and args.split and args.detector and args.out):
+        print("error: --dlib needs --dataset, --split, --detector and --out", file=sys.stderr)
         return 2
 
     from dataclasses import replace  # imported after parsing: --help answers at once
@@ -49,10 +66,13 @@ def main() -> int:
     from heatnet.files import check_writable
     from heatnet.formats import write_points_csv
     from heatnet.loading import make_dataset, make_loader
+    from heatnet.predict import PRETRAINED
     from heatnet.runtime import choose_device, choose_precision, set_threads, tune_allocator
 
     tune_allocator()
     set_threads(args.threads)
+    if args.dlib:
+        return dlib_report(args)
     try:
         device = choose_device(args.device)
     except ValueError as e:
@@ -66,10 +86,16 @@ def main() -> int:
         limit = {s.val_split: s.val_limit, s.test_split: s.test_limit}.get(split, 0) if args.dataset in (None, s.dataset) else 0
         s = replace(s, dataset=args.dataset or s.dataset, val_split=split,
                     data_root=args.data_root or s.data_root, batch_size=args.batch_size)
-        out = args.out or args.checkpoint.parent / f"eval_{s.dataset}_{s.val_split}"
+        # beside the checkpoint, but not inside the package for the shipped model
+        default = args.checkpoint.parent / f"eval_{s.dataset}_{s.val_split}"
+        if args.checkpoint.resolve().parent == PRETRAINED.parent:
+            default = ROOT / "results" / f"eval_shipped_{s.dataset}_{s.val_split}"
+        out = args.out or default
         check_writable(out)
         dataset = make_dataset(s, split, limit)
         check_compatible(state, dataset.scheme, args.checkpoint)
+        if args.detector:
+            return detector_report(args, method, s, dataset, device, out)
         result = evaluate(method, make_loader(dataset, s), device, decoder, args.flip_test, choose_precision(device, s.amp),
                           progress="" if args.no_progress else f"{s.dataset}/{split}")
     except (CheckpointError, ConfigError, DatasetError, ImageError) as e:
@@ -94,6 +120,68 @@ def main() -> int:
         "flip_test": args.flip_test, "skipped": result.skipped, "metrics": metrics,
         "per_point_nme": result.errors.per_point().tolist(), "per_image_nme": per_image.tolist()}, indent=1))
     print(f"\nwrote {out}/metrics.json, predictions.csv, error_curve.png")
+    return 0
+
+
+def detector_report(args, method, s, dataset, device, out: Path) -> int:
+    """The full pipeline's figures for a checkpoint."""
+    from heatnet.config import ConfigError
+    from heatnet.detect import DETECTORS
+    from heatnet.predict import FacePredictor
+
+    if args.detector not in DETECTORS:
+        raise ConfigError(f"--detector {args.detector}: choose from {', '.join(DETECTORS)}")
+    predictor = FacePredictor(method, s, dataset.scheme, device, DETECTORS[args.detector](), args.batch_size,
+                              args.refine)
+    return write_detector_report(args, predictor, dataset.source, str(args.checkpoint), s.dataset, s.val_split, out)
+
+
+def dlib_report(args) -> int:
+    """The same figures for dlib's 68-point predictor."""
+    from heatnet.config import ConfigError
+    from heatnet.datasets import DatasetError, load_split
+    from heatnet.detect import DETECTORS
+    from heatnet.predict import DlibPredictor
+
+    try:
+        if args.detector not in DETECTORS:
+            raise ConfigError(f"--detector {args.detector}: choose from {', '.join(DETECTORS)}")
+        source = load_split(args.dataset, args.split, Path(args.data_root) if args.data_root else None)
+        if source.scheme.num_points != 68:
+            raise ConfigError(f"dlib's predictor gives 68 points; {args.dataset} has {source.scheme.num_points}")
+        predictor = DlibPredictor(DETECTORS[args.detector]())
+    except (ConfigError, DatasetError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return write_detector_report(args, predictor, source, "dlib shape_predictor_68_face_landmarks", args.dataset,
+                                 args.split, args.out)
+
+
+def write_detector_report(args, predictor, source, model: str, dataset: str, split: str, out: Path) -> int:
+    """Misses, NME from detector crops and from ground-truth crops of the same faces: printed
+    and written to out/metrics.json."""
+    from heatnet.predict import evaluate_with_detector
+
+    result = evaluate_with_detector(predictor, source, progress="" if args.no_progress else split)
+    total = len(source)
+    metrics = {"faces": total, "missed": len(result.missed), "missed_%": 100 * len(result.missed) / total,
+               "detector_ms_per_image": 1000 * result.detect_s / total}
+    if len(result.missed) < total:
+        metrics.update({f"detector_crops_{k}": v for k, v in result.detected.summary().items()})
+        metrics.update({f"ground_truth_crops_{k}": v for k, v in result.ground_truth_crops.summary().items()})
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{model} on {dataset}/{split} with {args.detector} boxes, {predictor.refine} refine pass(es) "
+          f"({source.normaliser.value} NME)\n\n"
+          f"| metric | value |\n|---|---|")
+    for key in ("faces", "missed", "missed_%", "detector_ms_per_image", "detector_crops_nme", "detector_crops_nme_median",
+                "detector_crops_fr@0.1", "ground_truth_crops_nme", "ground_truth_crops_nme_median"):
+        if key in metrics:
+            print(f"| {key} | {metrics[key]:.4g} |")
+    (out / "metrics.json").write_text(json.dumps({"model": model, "dataset": dataset, "split": split,
+                                                  "detector": args.detector, "refine": predictor.refine,
+                                                  "metrics": metrics,
+                                                  "missed": result.missed}, indent=1))
+    print(f"\nwrote {out}/metrics.json")
     return 0
 
 

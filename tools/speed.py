@@ -1,7 +1,9 @@
-"""Speed benchmarks that print numbers (no assertions): data loading and the heatmap codec.
+"""Speed benchmarks that print numbers (no assertions): data loading, the heatmap codec, and the
+shipped predictor.
 
     python tools/speed.py data  [--data-root ../shared/datasets]   # 300w loading at 128 px, synthetic rate
     python tools/speed.py codec                                    # encode / decode vs mmpose-style reference
+    python tools/speed.py predict [--data-root ../shared/datasets] # per-face latency (batch 1) and detectors
 
 The codec reference re-implements the published per-sample algorithms that mmpose runs
 (unbiased Gaussian encoding over the full grid per keypoint; argmax then DARK with an OpenCV
@@ -125,9 +127,54 @@ def bench_codec(batch: int, k: int, size: int) -> None:
           f"(DARK with blur {ref_dark / ms['dark_blur']:.1f}x)")
 
 
+def bench_predict(root: Path | None, threads: int, repeats: int = 50) -> None:
+    """Median per-face latency at batch 1 of the shipped model (crop + network + decoder + mapping
+    back: PyTorch, and the ONNX graph in onnxruntime), and of each available detector, on a
+    300-W test photo."""
+    import torch
+
+    import heatnet
+    from heatnet.config import ConfigError
+    from heatnet.data import read_image
+    from heatnet.datasets import default_data_root
+    from heatnet.detect import DETECTORS
+
+    torch.set_num_threads(threads)
+    image = read_image((root or default_data_root()) / "300w/lfpw/testset/image_0001.jpg", upright=True)
+    predictor = heatnet.load_pretrained()
+    boxes, _ = predictor.detector(image)
+    centres, sides = predictor.detector.box_fit.landmark_boxes(boxes[:1])
+
+    def median_ms(fn) -> float:
+        fn()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return 1000 * float(np.median(times))
+
+    print(f"{threads} thread(s), {image.shape[1]} x {image.shape[0]} photo, batch 1, median of {repeats}")
+    print(f"landmarks, PyTorch (one pass):          {median_ms(lambda: predictor.predict_crops(image, centres, sides)):.1f} ms per face")
+    print(f"landmarks, PyTorch (+ refine pass):     {median_ms(lambda: predictor.predict_boxes(image, boxes[:1])):.1f} ms per face")
+    try:
+        predictor.use_onnxruntime(threads)
+        print(f"landmarks, onnxruntime (one pass):      {median_ms(lambda: predictor.predict_crops(image, centres, sides)):.1f} ms per face")
+        print(f"landmarks, onnxruntime (+ refine pass): {median_ms(lambda: predictor.predict_boxes(image, boxes[:1])):.1f} ms per face")
+    except ImportError:
+        print("onnxruntime not installed: pip install -e \".[onnx]\"")
+    for name, detector in DETECTORS.items():
+        try:
+            found = detector()
+        except ConfigError:
+            continue
+        print(f"detector {name:9s}                      {median_ms(lambda: found(image)):.1f} ms per photo")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["data", "codec"])
+    parser.add_argument("what", choices=["data", "codec", "predict"])
+    parser.add_argument("--threads", type=int, default=2, help="predict: torch and onnxruntime threads")
     parser.add_argument("--data-root", type=Path)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--samples", type=int, default=1024)
@@ -140,6 +187,8 @@ def main() -> int:
     try:
         if args.what == "data":
             bench_data(args.data_root, args.workers, args.samples)
+        elif args.what == "predict":
+            bench_predict(args.data_root, args.threads)
         else:
             bench_codec(32, 68, 64)
     except DatasetError as e:

@@ -1,0 +1,191 @@
+"""Face detectors for photos and video: OpenCV's Haar cascade (ships inside the opencv wheel)
+and, with `pip install -e ".[dlib]"`, dlib's HOG and CNN (mmod) detectors.
+
+    detector = HaarDetector()
+    boxes, scores = detector(image)                         # (N, 4) x0, y0, x1, y1 pixels, (N,) best first
+    centres, sides = detector.box_fit.landmark_boxes(boxes)  # what a heatnet model's crop is made from
+
+A detector's box is not the box a heatnet model was trained on (the ground-truth landmark box,
+times the run's box_scale): each detector has its own `BoxFit` from its box to the landmark
+box's centre and longer side, measured on the 300-W training images by `fit_box`
+(`python tools/fit_detector_box.py --detector haar`).
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from heatnet.errors import ConfigError
+from heatnet.geometry import landmark_box
+
+
+@dataclass(frozen=True)
+class BoxFit:
+    """Landmark box from a detector box of side d (the mean of its width and height): centre
+    = box centre + (dx, dy) * d, longer side = scale * d (medians over matched faces)."""
+
+    scale: float = 1.0
+    dx: float = 0.0
+    dy: float = 0.0
+
+    def landmark_boxes(self, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 4) detector boxes -> (N, 2) landmark-box centres and (N,) longer sides."""
+        side = ((boxes[:, 2] - boxes[:, 0]) + (boxes[:, 3] - boxes[:, 1])) / 2
+        centre = (boxes[:, :2] + boxes[:, 2:]) / 2 + np.stack([self.dx * side, self.dy * side], axis=1)
+        return centre, self.scale * side
+
+
+class FaceDetector(Protocol):
+    name: str
+    box_fit: BoxFit
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def _downscaled(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """A copy no longer than max_side (detectors find faces of a few dozen pixels; a 40 Mpx
+    photo would only cost time), and the factor back to the original pixels."""
+    factor = max(image.shape[:2]) / max_side
+    if factor <= 1:
+        return image, 1.0
+    size = (round(image.shape[1] / factor), round(image.shape[0] / factor))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), factor
+
+
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade: fast, frontal faces only, no real confidence (its
+    score is the number of neighbouring detections merged)."""
+
+    name = "haar"
+    # tools/fit_detector_box.py --detector haar --limit 400: 342 of the first 400 300-W training faces
+    # matched (14.5 % missed); the cascade's box sits high on the face and is wider than the landmarks
+    box_fit = BoxFit(scale=0.876, dx=0.001, dy=0.142)
+
+    def __init__(self, max_side: int = 1280, min_face: int = 24):
+        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+        self.cascade = cv2.CascadeClassifier(path)
+        if self.cascade.empty():
+            raise ConfigError(f"{path}: OpenCV's Haar cascade could not be loaded (reinstall opencv-python-headless)")
+        self.max_side, self.min_face = max_side, min_face
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        small, factor = _downscaled(image, self.max_side)
+        gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+        found, _, weights = self.cascade.detectMultiScale3(gray, scaleFactor=1.1, minNeighbors=5,
+                                                           minSize=(self.min_face, self.min_face), outputRejectLevels=True)
+        if len(found) == 0:
+            return np.zeros((0, 4)), np.zeros(0)
+        boxes = np.asarray(found, np.float64) * factor
+        boxes[:, 2:] += boxes[:, :2]  # x, y, w, h -> x0, y0, x1, y1
+        scores = np.asarray(weights, np.float64).reshape(-1)
+        order = np.argsort(-scores)
+        return boxes[order], scores[order]
+
+
+def _dlib():
+    try:
+        import dlib
+    except ImportError:
+        raise ConfigError('dlib is not installed: pip install -e ".[dlib]" (prebuilt wheels dlib-bin and '
+                          'face-recognition-models)') from None
+    return dlib
+
+
+def dlib_model_file(name: str) -> str:
+    """A model file of the face-recognition-models package (dlib's detector and predictor)."""
+    _dlib()
+    # found, not imported: its __init__ needs pkg_resources, which recent setuptools no longer has
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError('face-recognition-models is not installed: pip install -e ".[dlib]"')
+    return str(Path(spec.submodule_search_locations[0]) / "models" / name)
+
+
+class DlibHogDetector:
+    """dlib's HOG + linear SVM frontal face detector (the one dlib's 68-point predictor was fitted to)."""
+
+    name = "dlib_hog"
+    # tools/fit_detector_box.py --detector dlib_hog --limit 400: 375 of the first 400 matched (6.2 % missed)
+    box_fit = BoxFit(scale=1.024, dx=0.006, dy=0.112)
+
+    def __init__(self, upsample: int = 1, max_side: int = 1280):
+        self.detector, self.upsample, self.max_side = _dlib().get_frontal_face_detector(), upsample, max_side
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        small, factor = _downscaled(image, self.max_side)
+        found, scores, _ = self.detector.run(np.ascontiguousarray(small), self.upsample, 0.0)
+        return _dlib_boxes([r for r in found], np.asarray(scores, np.float64), factor)
+
+
+class DlibCnnDetector:
+    """dlib's CNN (max-margin object detection) face detector: slower, finds more poses."""
+
+    name = "dlib_cnn"
+    box_fit = BoxFit(scale=1.0, dx=0.0, dy=0.0)
+
+    def __init__(self, upsample: int = 0, max_side: int = 800):
+        dlib = _dlib()
+        self.detector = dlib.cnn_face_detection_model_v1(dlib_model_file("mmod_human_face_detector.dat"))
+        self.upsample, self.max_side = upsample, max_side
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        small, factor = _downscaled(image, self.max_side)
+        found = self.detector(np.ascontiguousarray(small), self.upsample)
+        return _dlib_boxes([d.rect for d in found], np.array([d.confidence for d in found], np.float64), factor)
+
+
+def _dlib_boxes(rects: list, scores: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    if not rects:
+        return np.zeros((0, 4)), np.zeros(0)
+    boxes = np.array([[r.left(), r.top(), r.right() + 1, r.bottom() + 1] for r in rects], np.float64) * factor
+    order = np.argsort(-scores)
+    return boxes[order], scores[order]
+
+
+DETECTORS = {cls.name: cls for cls in (HaarDetector, DlibHogDetector, DlibCnnDetector)}
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) intersection over union of (N, 4) and (M, 4) boxes."""
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])  # noqa: E731
+    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
+
+
+def match_face(boxes: np.ndarray, points: np.ndarray, visibility: np.ndarray, min_iou: float = 0.3) -> int | None:
+    """Index of the detection that best overlaps a face's landmark box, or None (a miss)."""
+    if len(boxes) == 0:
+        return None
+    iou = box_iou(boxes, landmark_box(points, visibility)[None])[:, 0]
+    best = int(np.argmax(iou))
+    return best if iou[best] >= min_iou else None
+
+
+def fit_box(detector: FaceDetector, source, limit: int = 0) -> tuple[BoxFit, int, int]:
+    """The BoxFit of `detector` on a landmark source: medians over the faces it finds; returns
+    (fit, faces matched, faces missed)."""
+    ratios, missed = [], 0
+    for index in range(min(limit or len(source), len(source))):
+        sample = source[index]
+        boxes, _ = detector(sample.image)
+        match = match_face(boxes, sample.points, sample.visibility)
+        if match is None:
+            missed += 1
+            continue
+        box, truth = boxes[match], landmark_box(sample.points, sample.visibility)
+        side = ((box[2] - box[0]) + (box[3] - box[1])) / 2
+        offset = ((truth[:2] + truth[2:]) - (box[:2] + box[2:])) / 2 / side
+        ratios.append([max(truth[2] - truth[0], truth[3] - truth[1]) / side, *offset])
+    if not ratios:
+        raise ValueError(f"{detector.name} found none of the faces")
+    scale, dx, dy = np.median(np.array(ratios), axis=0)
+    return BoxFit(round(float(scale), 3), round(float(dx), 3), round(float(dy), 3)), len(ratios), missed

@@ -1,0 +1,190 @@
+"""Landmarks on photos: faces found by a detector, cropped as the model was trained (around the
+landmark box the detector's box predicts, times the run's box_scale), predicted in batches and
+mapped back to the photo's pixels.
+
+    predictor = FacePredictor.from_checkpoint("runs/w300_unet_kl/<time>/best.pt")  # or heatnet.load_pretrained()
+    faces = predictor.predict_image(image)      # image: H x W x 3 uint8 RGB
+    faces[0].points, faces[0].scores            # (K, 2) image pixels, (K,) heatmap peak per point
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from heatnet.config import Method, Settings
+from heatnet.data import to_original
+from heatnet.detect import FaceDetector, HaarDetector, match_face
+from heatnet.evaluation import images_to_device, load_trained
+from heatnet.geometry import crop_affine, warp_to_crop
+from heatnet.metrics import LandmarkErrors
+from heatnet.schemes import SCHEMES, LandmarkScheme
+
+PRETRAINED = Path(__file__).resolve().parent / "data" / "heatnet_300w_68.pt"
+
+
+@dataclass
+class Face:
+    box: np.ndarray  # (4,) x0, y0, x1, y1: the detector's box (or the tracked one), image pixels
+    detection_score: float  # the detector's own score (nan for a tracked face)
+    points: np.ndarray  # (K, 2) image pixels
+    scores: np.ndarray  # (K,) per-point confidence: the decoded heatmap's peak
+
+
+class FacePredictor:
+    """A trained heatnet model and a face detector, from image to points."""
+
+    def __init__(self, method: Method, settings: Settings, scheme: LandmarkScheme, device: torch.device | str = "cpu",
+                 detector: FaceDetector | None = None, batch_size: int = 16, refine: int = 1):
+        self.method, self.settings, self.scheme = method, settings, scheme
+        self.device, self.batch_size = torch.device(device), batch_size
+        # passes that re-crop around the predicted points, as training cropped around the true
+        # ones: a detector's box only approximates that crop
+        self.refine = refine
+        self.detector = detector or HaarDetector()
+        self.method.model.eval()
+        self.onnx_session = None  # set by use_onnxruntime()
+
+    @classmethod
+    def from_checkpoint(cls, path: Path | str, device: torch.device | str = "cpu",
+                        detector: FaceDetector | None = None) -> FacePredictor:
+        method, settings, state = load_trained(path, device)
+        return cls(method, settings, SCHEMES[state["scheme"]], device, detector)
+
+    def use_onnxruntime(self, threads: int = 0) -> None:
+        """Run the network and decoder in onnxruntime instead of PyTorch (on CPU at batch 1 about
+        1.6x faster: tools/speed.py predict); the model is exported to ONNX once, in memory."""
+        import io
+
+        import onnxruntime
+
+        from heatnet.export import export_onnx
+
+        graph = io.BytesIO()
+        export_onnx(self.method, self.settings, graph)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        # no busy-waiting between runs: torch's own threads (cropping, mapping back) need the cores then
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.onnx_session = onnxruntime.InferenceSession(graph.getvalue(), options, providers=["CPUExecutionProvider"])
+
+    def network(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, C, S, S) uint8 crops -> points (N, K, 2) in crop pixels, scores (N, K), on self.device."""
+        if self.onnx_session is not None:
+            points, scores = self.onnx_session.run(None, {"images": (images.float() / 255).numpy()})
+            return torch.from_numpy(points), torch.from_numpy(scores)
+        return self.method.decode(self.method.model(images_to_device(images, self.device)))
+
+    def crops(self, image: np.ndarray, centres: np.ndarray, sides: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, C, S, S) uint8 crops of the squares of `sides` (N,) landmark-box sides around `centres`
+        (N, 2), widened by the run's box_scale, and their (N, 2, 3) original -> input affines."""
+        s = self.settings
+        affines = [crop_affine(centre, s.box_scale * side, s.input_size) for centre, side in zip(centres, sides)]
+        crops = [warp_to_crop(image, matrix, s.input_size) for matrix in affines]
+        if s.channels == 1:
+            crops = [cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[:, :, None] for crop in crops]
+        images = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).copy())
+        return images, torch.from_numpy(np.stack(affines).astype(np.float32))
+
+    @torch.no_grad()
+    def predict_crops(self, image: np.ndarray, centres: np.ndarray, sides: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Points (N, K, 2) in image pixels and scores (N, K) of the faces at `centres`, `sides`."""
+        points, scores = [], []
+        for start in range(0, len(centres), self.batch_size):
+            images, affines = self.crops(image, centres[start:start + self.batch_size], sides[start:start + self.batch_size])
+            pred, score = self.network(images)
+            points.append(to_original(pred.float(), affines.to(self.device)).cpu().numpy())
+            scores.append(score.float().cpu().numpy())
+        if not points:
+            k = self.scheme.num_points
+            return np.zeros((0, k, 2)), np.zeros((0, k))
+        return np.concatenate(points), np.concatenate(scores)
+
+    def predict_boxes(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Points and scores of the faces in the detector's `boxes` (N, 4)."""
+        centres, sides = self.detector.box_fit.landmark_boxes(np.asarray(boxes, np.float64).reshape(-1, 4))
+        points, scores = self.predict_crops(image, centres, sides)
+        for _ in range(self.refine):
+            points, scores = self.predict_crops(image, *points_boxes(points))
+        return points, scores
+
+    def predict_image(self, image: np.ndarray) -> list[Face]:
+        """Every face the detector finds in an H x W x 3 uint8 RGB image (none: an empty list)."""
+        boxes, detection_scores = self.detector(image)
+        points, scores = self.predict_boxes(image, boxes)
+        return [Face(box, float(d), p, s) for box, d, p, s in zip(boxes, detection_scores, points, scores)]
+
+
+class DlibPredictor:
+    """dlib's 68-point shape predictor (an ensemble of regression trees, Kazemi and Sullivan 2014)
+    behind FacePredictor's interface, for comparison on the same faces. It was fitted to dlib's
+    HOG detector boxes, and trained on all of 300-W, its test images included."""
+
+    def __init__(self, detector: FaceDetector | None = None):
+        from heatnet.detect import DlibHogDetector, _dlib, dlib_model_file
+
+        self.dlib = _dlib()
+        self.shape_predictor = self.dlib.shape_predictor(dlib_model_file("shape_predictor_68_face_landmarks.dat"))
+        self.detector = detector or DlibHogDetector()
+        self.scheme, self.refine = SCHEMES["ibug68"], 0
+        self.hog_fit = DlibHogDetector.box_fit
+
+    def _predict_rects(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        image = np.ascontiguousarray(image)
+        points = [[(p.x, p.y) for p in self.shape_predictor(image, self.dlib.rectangle(*np.round(box).astype(int))).parts()]
+                  for box in boxes]
+        points = np.array(points, np.float64).reshape(-1, 68, 2)
+        return points, np.ones(points.shape[:2])
+
+    def predict_boxes(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """dlib predicts from its own detector's box; another detector's box is first turned into
+        the dlib HOG box of the same face (through both BoxFits)."""
+        centres, sides = self.detector.box_fit.landmark_boxes(np.asarray(boxes, np.float64).reshape(-1, 4))
+        return self.predict_crops(image, centres, sides)
+
+    def predict_crops(self, image: np.ndarray, centres: np.ndarray, sides: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """From landmark-box centres and sides: the HOG box that would have given them."""
+        side = sides / self.hog_fit.scale
+        centre = centres - np.stack([self.hog_fit.dx * side, self.hog_fit.dy * side], axis=1)
+        return self._predict_rects(image, np.concatenate([centre - side[:, None] / 2, centre + side[:, None] / 2], axis=1))
+
+
+def points_boxes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K, 2) points -> (N, 2) centres and (N,) longer sides of their boxes."""
+    low, high = points.min(axis=1), points.max(axis=1)
+    return (low + high) / 2, (high - low).max(axis=1)
+
+
+@dataclass
+class DetectorEvaluation:
+    detected: LandmarkErrors  # predictions from the detector's crops, on the faces it found
+    ground_truth_crops: LandmarkErrors  # the same faces cropped from their ground-truth landmark box
+    missed: list[str]  # faces the detector did not find (no box overlapping the landmark box)
+    detect_s: float  # detector time over all images
+
+
+def evaluate_with_detector(predictor: FacePredictor, source, limit: int = 0, progress: str = "") -> DetectorEvaluation:
+    """The full pipeline on an annotated split: detect, match each face to the detection that
+    best overlaps its landmark box, crop from that box, predict. Misses are counted, and the same
+    faces are also predicted from ground-truth crops, so the detector's cost is seen apart."""
+    detected, truth_crops = LandmarkErrors(source.scheme), LandmarkErrors(source.scheme)
+    missed, detect_s = [], 0.0
+    for index in tqdm(range(min(limit or len(source), len(source))), desc=progress, disable=not progress, leave=False):
+        sample = source[index]
+        start = time.perf_counter()
+        boxes, _ = predictor.detector(sample.image)
+        detect_s += time.perf_counter() - start
+        match = match_face(boxes, sample.points, sample.visibility)
+        if match is None:
+            missed.append(sample.name)
+            continue
+        truth = (sample.points[None], sample.visibility[None], np.array([sample.normaliser]))
+        detected.add(predictor.predict_boxes(sample.image, boxes[match:match + 1])[0], *truth)
+        visible = sample.points[sample.visibility > 0][None]
+        truth_crops.add(predictor.predict_crops(sample.image, *points_boxes(visible))[0], *truth)
+    return DetectorEvaluation(detected, truth_crops, missed, detect_s)

@@ -1,0 +1,131 @@
+"""Landmarks on video: each face is tracked (the next frame's crop comes from this frame's
+points, the detector runs again only when no face is tracked or one is lost) and its points are
+smoothed over time with a One-Euro filter (Casiez et al., CHI 2012): a low-pass filter whose
+cutoff rises with speed, so still faces stop jittering and moving ones do not lag.
+
+    tracker = FaceTracker(heatnet.load_pretrained(), min_cutoff=1.0, beta=0.5)
+    for t, frame in frames:             # seconds, H x W x 3 uint8 RGB
+        faces = tracker(frame, t)       # [Face], points smoothed
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from heatnet.detect import box_iou
+from heatnet.predict import Face, FacePredictor, points_boxes
+
+
+class OneEuroFilter:
+    """One-Euro filter over an array of values. Values are in units of `scale` (here the face's
+    size), so the settings do not depend on the video's resolution: `min_cutoff` (Hz) sets the
+    smoothing of a still face (lower: smoother), `beta` how fast the cutoff rises with speed
+    (higher: less lag on motion)."""
+
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.5, d_cutoff: float = 1.0):
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self.x = self.dx = self.t = None
+
+    @staticmethod
+    def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
+        tau = 1.0 / (2 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau / dt)
+
+    def __call__(self, x: np.ndarray, t: float, scale: float = 1.0) -> np.ndarray:
+        x = np.asarray(x, np.float64) / scale
+        if self.x is None or t <= self.t:
+            self.x, self.dx, self.t = x, np.zeros_like(x), t
+            return x * scale
+        dt = t - self.t
+        dx = (x - self.x) / dt
+        self.dx = self.dx + self._alpha(self.d_cutoff, dt) * (dx - self.dx)
+        cutoff = self.min_cutoff + self.beta * np.abs(self.dx)
+        self.x = self.x + self._alpha(cutoff, dt) * (x - self.x)
+        self.t = t
+        return self.x * scale
+
+
+@dataclass
+class Track:
+    points: np.ndarray  # (K, 2) last raw prediction, image pixels
+    smoothed: np.ndarray  # (K, 2) after the filter
+    filter: OneEuroFilter
+    scale: float  # the face's size when the track started (the filter's unit)
+
+
+class FaceTracker:
+    """Tracks every face of a video; `smooth=False` gives the raw per-frame predictions."""
+
+    def __init__(self, predictor: FacePredictor, min_cutoff: float = 1.0, beta: float = 0.5, smooth: bool = True,
+                 min_score: float = 0.02):
+        self.predictor, self.min_cutoff, self.beta, self.smooth = predictor, min_cutoff, beta, smooth
+        self.min_score = min_score  # a track whose median point score falls below this is lost
+        self.tracks: list[Track] = []
+        self.detections = 0  # frames on which the detector ran
+
+    def _lost(self, points: np.ndarray, scores: np.ndarray, previous: np.ndarray, image: np.ndarray) -> bool:
+        """Lost: low confidence, or a face box that jumped in size or left the frame."""
+        (centre,), (side,) = points_boxes(points[None])
+        previous_side = points_boxes(previous[None])[1][0]
+        h, w = image.shape[:2]
+        inside = 0 <= centre[0] < w and 0 <= centre[1] < h
+        return float(np.median(scores)) < self.min_score or not inside or not 0.5 < side / previous_side < 2
+
+    def __call__(self, frame: np.ndarray, t: float) -> list[Face]:
+        kept, faces = [], []
+        if self.tracks:
+            previous = np.stack([track.points for track in self.tracks])
+            points, scores = self.predictor.predict_crops(frame, *points_boxes(previous))
+            for track, p, s in zip(self.tracks, points, scores):
+                if not self._lost(p, s, track.points, frame):
+                    track.points = p
+                    kept.append((track, s))
+        if len(kept) < len(self.tracks) or not self.tracks:  # a face lost, or none tracked: look again
+            self.detections += 1
+            boxes, _ = self.predictor.detector(frame)
+            if len(kept) and len(boxes):  # leave out detections of faces still tracked
+                tracked = np.stack([track_box(t.points) for t, _ in kept])
+                boxes = boxes[box_iou(boxes, tracked).max(axis=1) < 0.3]
+            points, scores = self.predictor.predict_boxes(frame, boxes)
+            for p, s in zip(points, scores):
+                side = float(points_boxes(p[None])[1][0])
+                kept.append((Track(p, p, OneEuroFilter(self.min_cutoff, self.beta), max(side, 1.0)), s))
+        self.tracks = [track for track, _ in kept]
+        for track, scores in kept:
+            track.smoothed = track.filter(track.points, t, track.scale) if self.smooth else track.points
+            faces.append(Face(track_box(track.smoothed), math.nan, track.smoothed, scores))
+        return faces
+
+
+def track_box(points: np.ndarray) -> np.ndarray:
+    """(4,) x0, y0, x1, y1 of a face's points."""
+    return np.concatenate([points.min(axis=0), points.max(axis=0)])
+
+
+def shaken_clip(image: np.ndarray, frames: int = 100, max_shift: float = 2.0, noise_std: float = 4.0,
+                seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+    """A clip made from a still photo: the face drifts along a known smooth sub-pixel path (up to
+    max_shift pixels per axis over the clip; a smoother may follow real motion, not noise) and
+    every frame gets fresh Gaussian sensor noise (std in grey levels). Returns the frames and
+    their (frames, 2) shifts."""
+    rng = np.random.default_rng(seed)
+    phase = np.linspace(0, 2 * np.pi, frames, endpoint=False)
+    shifts = max_shift * np.stack([np.sin(phase), np.sin(2 * phase)], axis=1)
+    h, w = image.shape[:2]
+    clip = []
+    for dx, dy in shifts:
+        moved = cv2.warpAffine(image, np.float64([[1, 0, dx], [0, 1, dy]]), (w, h), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT)
+        noisy = moved.astype(np.float32) + rng.normal(0, noise_std, moved.shape).astype(np.float32)
+        clip.append(np.clip(noisy, 0, 255).astype(np.uint8))
+    return clip, shifts
+
+
+def jitter(points: np.ndarray, shifts: np.ndarray, normaliser: float) -> float:
+    """Frame-to-frame motion of points (frames, K, 2) once the known shifts (frames, 2) are taken
+    out: mean over frames and points of the distance, in % of `normaliser` (inter-ocular)."""
+    still = points - shifts[:, None, :]
+    return 100 * float(np.linalg.norm(np.diff(still, axis=0), axis=-1).mean()) / normaliser

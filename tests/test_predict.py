@@ -1,0 +1,207 @@
+"""From photos to points with the shipped model: detection, several faces, no face, the image
+kinds photos come in, and exports that give the same points."""
+import json
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import heatnet
+from conftest import in_process, one_line_error
+from heatnet.data import read_image
+from heatnet.detect import match_face
+from heatnet.formats import read_pts
+from heatnet.metrics import per_image_nme
+from heatnet.predict import PRETRAINED
+
+LFPW_TEST = ("image_0001", "image_0002")
+
+
+def test_the_shipped_model_is_small_and_loads_in_one_line():
+    assert PRETRAINED.stat().st_size <= 25e6
+    predictor = heatnet.load_pretrained()
+    assert predictor.scheme.num_points == 68 and predictor.settings.dataset == "300w"
+
+
+@pytest.fixture(scope="module")
+def two_faces(data_root, tmp_path_factory) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Two 300-W faces side by side in one RGB image, and their true points in it."""
+    images, truths = [], []
+    for name in LFPW_TEST:
+        image = read_image(data_root / "300w/lfpw/testset" / f"{name}.jpg")
+        points = read_pts(data_root / "300w/lfpw/testset" / f"{name}.pts")
+        scale = 400 / image.shape[0]
+        images.append(cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+        truths.append((points + 0.5) * scale - 0.5)
+    truths[1][:, 0] += images[0].shape[1]
+    return np.concatenate(images, axis=1), truths
+
+
+def _predict(path: Path, out: Path) -> dict:
+    result = in_process("tools/predict.py", str(path), "--out", str(out), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    return json.loads((out / "faces.json").read_text())["images"][0]
+
+
+def _points_by_face(record: dict, truths: list[np.ndarray]) -> list[np.ndarray]:
+    """The predicted points of each true face (matched by box overlap), in the order of `truths`."""
+    boxes = np.array([face["box"] for face in record["faces"]])
+    matches = [match_face(boxes, truth, np.ones(68)) for truth in truths]
+    assert None not in matches and len(set(matches)) == len(truths)
+    return [np.array(record["faces"][m]["points"]) for m in matches]
+
+
+def _nme(points: np.ndarray, truth: np.ndarray) -> float:
+    return float(per_image_nme(points[None], truth[None], np.ones((1, 68)), np.array([np.linalg.norm(truth[36] - truth[45])]))[0])
+
+
+def test_two_faces_in_one_photo_are_found_and_located(two_faces, tmp_path):
+    image, truths = two_faces
+    cv2.imwrite(str(tmp_path / "two.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    record = _predict(tmp_path / "two.jpg", tmp_path / "out")
+    assert len(record["faces"]) == 2
+    for points, truth in zip(_points_by_face(record, truths), truths):
+        assert _nme(points, truth) < 0.10
+    rows = (tmp_path / "out/points.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[1].startswith("two.jpg#") and len(rows[1].split(",")) == 1 + 68 * 3
+    assert (tmp_path / "out/two_landmarks.jpg").stat().st_size > 10_000
+
+
+def _save(kind: str, image: np.ndarray, path: Path) -> tuple[Path, np.ndarray]:
+    """The photo stored as `kind`; returns its path and the transform from upright to stored pixels."""
+    if kind == "gray":
+        cv2.imwrite(str(path.with_suffix(".png")), cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
+    elif kind == "rgba":
+        alpha = np.full(image.shape[:2] + (1,), 200, np.uint8)
+        cv2.imwrite(str(path.with_suffix(".png")), cv2.cvtColor(np.concatenate([image, alpha], 2), cv2.COLOR_RGBA2BGRA))
+    elif kind == "16-bit":
+        cv2.imwrite(str(path.with_suffix(".png")), cv2.cvtColor(image, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257)
+    elif kind == "exif-rotated":  # stored turned a quarter anticlockwise; EXIF orientation 6 turns it back
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        Image.fromarray(np.ascontiguousarray(np.rot90(image))).save(path.with_suffix(".jpg"), quality=95, exif=exif)
+        return path.with_suffix(".jpg")
+    elif kind == "huge":  # 8x: 6400 x 3200 px
+        big = cv2.resize(image, None, fx=8, fy=8, interpolation=cv2.INTER_LINEAR)
+        cv2.imwrite(str(path.with_suffix(".jpg")), cv2.cvtColor(big, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        return path.with_suffix(".jpg")
+    return path.with_suffix(".png")
+
+
+@pytest.mark.parametrize("kind", ["gray", "rgba", "16-bit", "exif-rotated", "huge"])
+def test_photos_of_every_kind_work(two_faces, tmp_path, kind):
+    image, truths = two_faces
+    if kind == "huge":
+        truths = [(t + 0.5) * 8 - 0.5 for t in truths]
+    record = _predict(_save(kind, image, tmp_path / "photo"), tmp_path / "out")
+    assert len(record["faces"]) == 2
+    if kind == "exif-rotated":  # points come in the upright photo's pixels
+        assert (record["width"], record["height"]) == (image.shape[1], image.shape[0])
+    for points, truth in zip(_points_by_face(record, truths), truths):
+        assert _nme(points, truth) < 0.10
+
+
+def test_a_photo_without_a_face_is_reported_not_an_error(tmp_path):
+    cv2.imwrite(str(tmp_path / "wall.png"), np.full((300, 400, 3), 128, np.uint8))
+    result = in_process("tools/predict.py", str(tmp_path / "wall.png"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0 and "no face found" in result.stdout
+    assert json.loads((tmp_path / "out/faces.json").read_text())["images"][0]["faces"] == []
+
+
+def test_predict_errors_are_one_line(tmp_path):
+    one_line_error(in_process("tools/predict.py", str(tmp_path / "missing.jpg")), "no such image or folder")
+    one_line_error(in_process("tools/predict.py", str(tmp_path), "--out", str(tmp_path / "o")), "no images")
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((10, 10, 3), np.uint8))
+    one_line_error(in_process("tools/predict.py", str(tmp_path / "a.png"), "--detector", "yolo"), "choose from haar")
+
+
+def test_onnx_and_torchscript_exports_give_the_pytorch_points(two_faces, tmp_path):
+    import onnxruntime
+
+    from heatnet.export import PointsModel
+
+    image, truths = two_faces
+    predictor = heatnet.load_pretrained()
+    boxes = np.array([[t[:, 0].min(), t[:, 1].min(), t[:, 0].max(), t[:, 1].max()] for t in truths])
+    crops, _ = predictor.crops(image, (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]).max(1))
+    crops = crops.float() / 255
+    with torch.no_grad():
+        points, scores = PointsModel(predictor.method)(crops)
+    for suffix in (".onnx", ".torchscript"):
+        result = in_process("tools/export.py", "--out", str(tmp_path / f"model{suffix}"))
+        assert result.returncode == 0, result.stderr
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    onnx_points, onnx_scores = session.run(None, {"images": crops.numpy()})
+    assert np.abs(onnx_points - points.numpy()).max() < 1e-3  # pixels
+    assert np.abs(onnx_scores - scores.numpy()).max() < 1e-4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in favour of torch.export
+        scripted = torch.jit.load(str(tmp_path / "model.torchscript"))
+    assert torch.allclose(scripted(crops)[0], points, atol=1e-3)
+
+
+def test_a_video_is_tracked_end_to_end(two_faces, tmp_path):
+    """A short clip made from a photo: both faces tracked on every frame (the detector runs on
+    the first one only), an annotated video, per-frame JSON and CSV."""
+    from heatnet.video import shaken_clip
+
+    image, truths = two_faces
+    clip, shifts = shaken_clip(image, frames=6, max_shift=2.0)
+    writer = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25, image.shape[1::-1])
+    for frame in clip:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    result = in_process("tools/predict.py", str(tmp_path / "clip.avi"), "--out", str(tmp_path / "out"), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "6 frames, 12 face(s) in all, detector run on 1" in result.stdout
+    frames = json.loads((tmp_path / "out/faces.json").read_text())["frames"]
+    for frame, shift in zip(frames, shifts):
+        record = {"faces": [{"box": [*np.min(f["points"], 0), *np.max(f["points"], 0)], **f} for f in frame["faces"]]}
+        for points, truth in zip(_points_by_face(record, [t + shift for t in truths]), truths):
+            assert _nme(points, truth + shift) < 0.10
+    assert (tmp_path / "out/clip_landmarks.mp4").stat().st_size > 10_000
+    assert len((tmp_path / "out/points.csv").read_text().splitlines()) == 13
+
+
+def test_one_euro_smoothing_halves_the_jitter_of_a_still_face(two_faces):
+    from heatnet.video import FaceTracker, jitter, shaken_clip
+
+    image, truths = two_faces
+    left = image[:, : image.shape[1] // 2]  # one face
+    clip, shifts = shaken_clip(left, frames=100)  # 4 s at 25 fps, as tools/jitter.py
+    predictor = heatnet.load_pretrained()
+    results = {}
+    for smooth in (False, True):
+        tracker = FaceTracker(predictor, smooth=smooth)
+        points = np.stack([tracker(frame, i / 25)[0].points for i, frame in enumerate(clip)])
+        results[smooth] = jitter(points, shifts, float(np.linalg.norm(truths[0][36] - truths[0][45])))
+    assert results[True] < 0.5 * results[False], results
+
+
+@pytest.mark.parametrize("detector", ["dlib_hog", "dlib_cnn"])
+def test_dlib_detectors_and_predictor_find_and_locate_both_faces(two_faces, detector):
+    from heatnet.detect import DETECTORS
+    from heatnet.predict import DlibPredictor
+
+    image, truths = two_faces
+    found = DETECTORS[detector]()
+    boxes, scores = found(image)
+    assert len(boxes) == 2 and scores[0] >= scores[1]
+    points, _ = DlibPredictor(found).predict_boxes(image, boxes)
+    record = {"faces": [{"box": box.tolist(), "points": p.tolist()} for box, p in zip(boxes, points)]}
+    for p, truth in zip(_points_by_face(record, truths), truths):
+        assert _nme(p, truth) < 0.10
+
+
+def test_onnxruntime_in_the_predictor_gives_the_pytorch_points(two_faces):
+    image, truths = two_faces
+    predictor = heatnet.load_pretrained()
+    boxes, _ = predictor.detector(image)
+    torch_points, _ = predictor.predict_boxes(image, boxes)
+    predictor.use_onnxruntime()
+    onnx_points, _ = predictor.predict_boxes(image, boxes)
+    assert np.abs(onnx_points - torch_points).max() < 1e-2  # pixels of the photo (the refine pass re-crops)
