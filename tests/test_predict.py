@@ -205,3 +205,31 @@ def test_onnxruntime_in_the_predictor_gives_the_pytorch_points(two_faces):
     predictor.use_onnxruntime()
     onnx_points, _ = predictor.predict_boxes(image, boxes)
     assert np.abs(onnx_points - torch_points).max() < 1e-2  # pixels of the photo (the refine pass re-crops)
+
+
+@pytest.mark.parametrize("view", ["heatmaps", "filters", "scatter"])
+def test_model_views_are_drawn(data_root, tmp_path, view):
+    out = tmp_path / f"{view}.png"
+    result = in_process("tools/visualize.py", view, "--checkpoint", str(PRETRAINED), "--data-root", str(data_root),
+                        "--count", "4", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    image = cv2.imread(str(out))
+    assert image is not None and image.std() > 10  # drawn, not blank
+    if view == "filters":  # the ResNet stem: 64 filters of 7 x 7, 8 per row, 8x enlarged with a 2 px border
+        assert image.shape[:2] == (8 * 60, 8 * 60)
+
+
+def test_error_curves_of_several_runs_in_one_plot(tmp_path):
+    from heatnet.training import train
+
+    tiny = ["--input_size=64", "--train_limit=16", "--val_limit=8", "--test_limit=8", "--batch_size=8", "--epochs=1",
+            "--workers=0", "--log_images=1"]
+    for name in ("a", "b"):
+        train(Path(__file__).resolve().parents[1] / "experiments/unet_kl.py", tiny + [f"--seed={ord(name)}"],
+              run_dir=tmp_path / name, progress=False)
+    result = in_process("tools/visualize.py", "curves", "--runs", str(tmp_path / "a"), str(tmp_path / "b"),
+                        "--out", str(tmp_path / "curves.png"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+    one_line_error(in_process("tools/visualize.py", "curves", "--runs", str(tmp_path)), "no metrics.json")
+    one_line_error(in_process("tools/visualize.py", "filters"), "needs --checkpoint")

@@ -7,6 +7,7 @@ so the accuracy that smoothing costs (its lag) is seen beside the jitter it remo
 
     python tools/jitter.py ../shared/datasets/300w/lfpw/testset/image_0001.jpg   # its .pts beside it: NME too
     python tools/jitter.py photo.jpg --model runs/w300_unet_kl/<time>/best.pt --min-cutoff 0.5 --beta 0.5
+    python tools/jitter.py photo.jpg --dlib        # also dlib's 68-point predictor (tracked the same way)
 """
 import argparse
 import sys
@@ -23,30 +24,35 @@ def main() -> int:
     parser.add_argument("--min-cutoff", type=float, default=1.0)
     parser.add_argument("--beta", type=float, default=0.5)
     parser.add_argument("--fps", type=float, default=25.0)
+    parser.add_argument("--dlib", action="store_true", help="also dlib's 68-point predictor, raw (the [dlib] extra)")
     args = parser.parse_args()
 
     import numpy as np  # imported after parsing: --help answers at once
 
     from heatnet.checkpoint import CheckpointError
+    from heatnet.config import ConfigError
     from heatnet.data import ImageError, read_image
     from heatnet.formats import read_pts
-    from heatnet.predict import PRETRAINED, FacePredictor
+    from heatnet.predict import PRETRAINED, DlibPredictor, FacePredictor
     from heatnet.video import FaceTracker, jitter, shaken_clip
 
     try:
         image = read_image(args.photo, upright=True)
         predictor = FacePredictor.from_checkpoint(args.model or PRETRAINED)
-    except (ImageError, CheckpointError) as e:
+        dlib = DlibPredictor() if args.dlib else None
+    except (ImageError, CheckpointError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     clip, shifts = shaken_clip(image, args.frames, args.max_shift, args.noise)
     print(f"{args.photo}: {args.frames} frames at {args.fps:g} fps, drift up to {args.max_shift:g} px, "
           f"noise std {args.noise:g}\n")
     truth = read_pts(args.photo.with_suffix(".pts")) if args.photo.with_suffix(".pts").is_file() else None
-    print("| points | jitter % of inter-ocular | mean offset from raw % | NME % vs truth |\n|---|---|---|---|")
+    print("| points | jitter % of inter-ocular | mean offset from heatnet raw % | NME % vs truth |\n|---|---|---|---|")
     raw = None
-    for label, smooth in (("raw", False), (f"One-Euro (min_cutoff {args.min_cutoff:g}, beta {args.beta:g})", True)):
-        tracker = FaceTracker(predictor, args.min_cutoff, args.beta, smooth=smooth)
+    runs = [("raw", predictor, False), (f"One-Euro (min_cutoff {args.min_cutoff:g}, beta {args.beta:g})", predictor, True)]
+    runs += [("dlib, raw", dlib, False)] if dlib else []
+    for label, model, smooth in runs:
+        tracker = FaceTracker(model, args.min_cutoff, args.beta, smooth=smooth)
         points = []
         for index, frame in enumerate(clip):
             faces = tracker(frame, index / args.fps)
