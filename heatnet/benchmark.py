@@ -123,6 +123,25 @@ def run_method(experiment: Path, overrides: list[str], seeds: int, runs_dir: Pat
             "step_budget": first["budget"]["total_steps"], **extras}
 
 
+def dlib_result(dataset: str, split: str, root: Path | None, limit: int = 0) -> dict:
+    """dlib's 68-point predictor on the same test images (the first `limit`, 0: all) and
+    normaliser, from the same ground-truth crops (turned into the dlib HOG box of each face), as
+    a benchmark row."""
+    from heatnet.data import FirstN
+    from heatnet.datasets import load_split
+    from heatnet.predict import DlibPredictor, evaluate_ground_truth_crops
+
+    source = load_split(dataset, split, root)
+    source = FirstN(source, limit) if limit else source
+    if source.scheme.num_points != 68:
+        raise ConfigError(f"--dlib: dlib's predictor gives 68 points; {dataset} has {source.scheme.num_points}")
+    errors = evaluate_ground_truth_crops(DlibPredictor(), source)
+    row = {k: v for k, v in errors.summary().items() if isinstance(v, float)}
+    return {"rows": [row], "stats": mean_and_spread([row]), "curve": errors.per_image(), "step_budget": 0,
+            "budget": {"trained": "by dlib, on all of 300-W (its test images included)"},
+            "normaliser": source.normaliser.value, "decoders": {}}
+
+
 def write_report(results: dict[str, dict], out: Path, dataset: str, seeds: int, budget: str, overrides: list[str],
                  accuracy_columns: list, cost_columns: list) -> str:
     """results.md (returned), results.json (with the step budgets to replay), results.csv and plots."""

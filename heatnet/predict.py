@@ -188,3 +188,15 @@ def evaluate_with_detector(predictor: FacePredictor, source, limit: int = 0, pro
         visible = sample.points[sample.visibility > 0][None]
         truth_crops.add(predictor.predict_crops(sample.image, *points_boxes(visible))[0], *truth)
     return DetectorEvaluation(detected, truth_crops, missed, detect_s)
+
+
+def evaluate_ground_truth_crops(predictor, source, progress: str = "") -> LandmarkErrors:
+    """Every face of an annotated split predicted from its ground-truth landmark box (the crop rule
+    of training and of the benchmark's tables): for predictors that are not heatnet models (dlib)."""
+    errors = LandmarkErrors(source.scheme)
+    for index in tqdm(range(len(source)), desc=progress, disable=not progress, leave=False):
+        sample = source[index]
+        visible = sample.points[sample.visibility > 0][None]
+        errors.add(predictor.predict_crops(sample.image, *points_boxes(visible))[0], sample.points[None],
+                   sample.visibility[None], np.array([sample.normaliser]))
+    return errors

@@ -233,3 +233,12 @@ def test_error_curves_of_several_runs_in_one_plot(tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 10_000
     one_line_error(in_process("tools/visualize.py", "curves", "--runs", str(tmp_path)), "no metrics.json")
     one_line_error(in_process("tools/visualize.py", "filters"), "needs --checkpoint")
+
+
+def test_the_benchmark_dlib_row_scores_dlib_on_the_same_test_faces(data_root):
+    from heatnet.benchmark import dlib_result
+
+    result = dlib_result("300w", "test", data_root, limit=8)
+    assert result["rows"][0]["images"] == 8 and result["normaliser"] == "inter-ocular"
+    assert 0 < result["stats"]["nme"][0] < 10  # dlib saw these images in training: low, but not zero
+    assert len(result["curve"]) == 8

@@ -54,6 +54,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--input-size", type=int, default=128)
     p.add_argument("--quick", action="store_true", help="a ~1 minute smoke run on a few images")
     p.add_argument("--out", type=Path)
+    p.add_argument("--dlib", action="store_true", help="add dlib's 68-point predictor as a row (the [dlib] extra; "
+                   "it was trained on all of 300-W, test images included)")
     return p.parse_args()
 
 
@@ -88,7 +90,7 @@ def main() -> int:
             print(f"error: {args.budget_from}: no step budgets to reuse ({e})", file=sys.stderr)
             return 2
 
-    from heatnet.benchmark import run_method, write_report  # imported after parsing: --help answers at once
+    from heatnet.benchmark import dlib_result, run_method, write_report  # imported after parsing: --help answers at once
     from heatnet.checkpoint import CheckpointError
     from heatnet.config import ConfigError
     from heatnet.data import ImageError
@@ -119,6 +121,10 @@ def main() -> int:
             experiment = METHODS.get(name, Path(name))
             results[Path(name).stem] = run_method(experiment, overrides + budget_overrides(args, Path(name).stem, recorded),
                                                   args.seeds, out / "runs" / Path(name).stem)
+        if args.dlib and (not distributed or os.environ["RANK"] == "0"):
+            results["dlib (trained on all 300-W)"] = dlib_result(args.dataset, "test",
+                                                                 Path(args.data_root) if args.data_root else None,
+                                                                 48 if args.quick else 0)  # the quick profile's test_limit
     except (ConfigError, DatasetError, ModelConfigError, CheckpointError, SaveError, ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
