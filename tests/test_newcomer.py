@@ -262,6 +262,7 @@ def test_every_tool_answers_help_without_importing_torch(tool):
     (["tools/export.py", "--out", "/tmp/heatnet_model.zip"], "the suffix chooses the format"),
     (["tools/export.py", "/nowhere/best.pt", "--out", "/tmp/heatnet_model.onnx"], "checkpoint not found"),
     (["tools/jitter.py", "/nowhere/photo.jpg"], "image file not found"),
+    (["tools/jitter.py"], "give a photo or --dataset"),
     (["tools/fit_detector_box.py", "--detector", "yolo"], "choose from haar"),
     (["tools/visualize.py", "dataset", "--dataset", "300w", "--data-root", "/nowhere"], "data root /nowhere"),
     (["tools/speed.py", "data", "--data-root", "/nowhere"], "data root /nowhere is not a folder"),

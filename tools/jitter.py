@@ -1,22 +1,56 @@
 """Landmark jitter on video, measured: a 100-frame clip made from a still photo (a known smooth
-sub-pixel drift, fresh sensor noise each frame), tracked with and without One-Euro smoothing; jitter is
-the mean frame-to-frame motion of the points once the known shift is taken out, in % of the
-inter-ocular distance (the face's outer eye corners, points 36 and 45 of the 68). When the photo
-has a 300-W .pts file beside it, the NME of each against the drifting ground truth is given too,
-so the accuracy that smoothing costs (its lag) is seen beside the jitter it removes.
+sub-pixel drift, fresh sensor noise each frame), tracked with and without One-Euro smoothing;
+jitter is the mean frame-to-frame motion of the points once the known drift is taken out, in %
+of the inter-ocular distance (the outer eye corners, points 36 and 45 of the 68). Where the true
+points are known (a 300-W .pts beside the photo, or a dataset's annotations) the NME against
+the drifting truth is given too, so the accuracy smoothing costs (its lag) is seen beside the
+jitter it removes.
 
-    python tools/jitter.py ../shared/datasets/300w/lfpw/testset/image_0001.jpg   # its .pts beside it: NME too
+    python tools/jitter.py ../shared/datasets/300w/lfpw/testset/image_0001.jpg --dlib   # + dlib's predictor
+    python tools/jitter.py --dataset ytf68 --split test --count 20 --data-root ../shared/datasets  # mean over frames
     python tools/jitter.py photo.jpg --model runs/w300_unet_kl/<time>/best.pt --min-cutoff 0.5 --beta 0.5
-    python tools/jitter.py photo.jpg --dlib        # also dlib's 68-point predictor (tracked the same way)
 """
 import argparse
 import sys
 from pathlib import Path
 
 
+def measure(image, truth, predictors: list, args) -> list[tuple[str, float, float, float]] | None:
+    """(label, jitter %, mean offset from the first predictor's points %, NME % or nan) per
+    predictor on one photo's clip; None when a frame does not hold exactly one tracked face."""
+    import numpy as np
+
+    from heatnet.video import FaceTracker, jitter, shaken_clip
+
+    clip, shifts = shaken_clip(image, args.frames, args.max_shift, args.noise)
+    rows, first = [], None
+    for label, model, smooth in predictors:
+        tracker = FaceTracker(model, args.min_cutoff, args.beta, smooth=smooth)
+        points = []
+        for index, frame in enumerate(clip):
+            faces = tracker(frame, index / args.fps)
+            if len(faces) != 1:
+                return None
+            points.append(faces[0].points)
+        points = np.stack(points)  # (frames, 68, 2)
+        first = points if first is None else first
+        normaliser = float(np.linalg.norm(first.mean(0)[36] - first.mean(0)[45]))
+        offset = 100 * float(np.linalg.norm(points - first, axis=-1).mean()) / normaliser
+        nme = float("nan")
+        if truth is not None:
+            moving = truth[None] + shifts[:, None, :]
+            nme = 100 * float(np.linalg.norm(points - moving, axis=-1).mean()) / float(np.linalg.norm(truth[36] - truth[45]))
+        rows.append((label, jitter(points, shifts, normaliser), offset, nme))
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("photo", type=Path, help="a photo with one face")
+    parser.add_argument("photo", type=Path, nargs="?", help="a photo with one face (or --dataset)")
+    parser.add_argument("--dataset", help="instead of a photo: the first --count images of a 68-point split")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--count", type=int, default=20)
+    parser.add_argument("--data-root")
     parser.add_argument("--model", type=Path, help="a heatnet checkpoint (default: the shipped model)")
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--max-shift", type=float, default=2.0, help="largest drift over the clip, pixels per axis")
@@ -26,50 +60,51 @@ def main() -> int:
     parser.add_argument("--fps", type=float, default=25.0)
     parser.add_argument("--dlib", action="store_true", help="also dlib's 68-point predictor, raw (the [dlib] extra)")
     args = parser.parse_args()
+    if (args.photo is None) == (args.dataset is None):
+        print("error: give a photo or --dataset (not both)", file=sys.stderr)
+        return 2
 
     import numpy as np  # imported after parsing: --help answers at once
 
     from heatnet.checkpoint import CheckpointError
     from heatnet.config import ConfigError
     from heatnet.data import ImageError, read_image
+    from heatnet.datasets import DatasetError, load_split
     from heatnet.formats import read_pts
     from heatnet.predict import PRETRAINED, DlibPredictor, FacePredictor
-    from heatnet.video import FaceTracker, jitter, shaken_clip
 
     try:
-        image = read_image(args.photo, upright=True)
         predictor = FacePredictor.from_checkpoint(args.model or PRETRAINED)
-        dlib = DlibPredictor() if args.dlib else None
-    except (ImageError, CheckpointError, ConfigError) as e:
+        predictors = [("raw", predictor, False),
+                      (f"One-Euro (min_cutoff {args.min_cutoff:g}, beta {args.beta:g})", predictor, True)]
+        predictors += [("dlib, raw", DlibPredictor(), False)] if args.dlib else []
+        if args.photo:
+            pts = args.photo.with_suffix(".pts")
+            photos = [(str(args.photo), read_image(args.photo, upright=True), read_pts(pts) if pts.is_file() else None)]
+        else:
+            source = load_split(args.dataset, args.split, Path(args.data_root) if args.data_root else None)
+            photos = ((source.name_of(i), source[i].image, source[i].points) for i in range(min(args.count, len(source))))
+    except (ImageError, CheckpointError, ConfigError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    clip, shifts = shaken_clip(image, args.frames, args.max_shift, args.noise)
-    print(f"{args.photo}: {args.frames} frames at {args.fps:g} fps, drift up to {args.max_shift:g} px, "
-          f"noise std {args.noise:g}\n")
-    truth = read_pts(args.photo.with_suffix(".pts")) if args.photo.with_suffix(".pts").is_file() else None
+    results, skipped = [], []
+    for name, image, truth in photos:
+        rows = measure(image, truth, predictors, args)
+        if rows is None:
+            skipped.append(name)
+        else:
+            results.append(rows)
+    if not results:
+        print(f"error: no photo held exactly one tracked face in every frame ({', '.join(skipped[:3])})", file=sys.stderr)
+        return 2
+    what = args.photo or f"{args.dataset}/{args.split}: mean over {len(results)} image(s)"
+    print(f"{what}: {args.frames} frames at {args.fps:g} fps, drift up to {args.max_shift:g} px, noise std "
+          f"{args.noise:g}" + (f"; {len(skipped)} skipped (not one face tracked in every frame)" if skipped else "")
+          + "\n")
     print("| points | jitter % of inter-ocular | mean offset from heatnet raw % | NME % vs truth |\n|---|---|---|---|")
-    raw = None
-    runs = [("raw", predictor, False), (f"One-Euro (min_cutoff {args.min_cutoff:g}, beta {args.beta:g})", predictor, True)]
-    runs += [("dlib, raw", dlib, False)] if dlib else []
-    for label, model, smooth in runs:
-        tracker = FaceTracker(model, args.min_cutoff, args.beta, smooth=smooth)
-        points = []
-        for index, frame in enumerate(clip):
-            faces = tracker(frame, index / args.fps)
-            if len(faces) != 1:
-                print(f"error: {args.photo}: {len(faces)} faces tracked in frame {index}; give a photo of one face",
-                      file=sys.stderr)
-                return 2
-            points.append(faces[0].points)
-        points = np.stack(points)
-        raw = points if raw is None else raw
-        normaliser = float(np.linalg.norm(raw.mean(0)[36] - raw.mean(0)[45]))
-        offset = 100 * float(np.linalg.norm(points - raw, axis=-1).mean()) / normaliser
-        nme = "-"
-        if truth is not None:
-            moving = truth[None] + shifts[:, None, :]  # (frames, 68, 2)
-            nme = f"{100 * float(np.linalg.norm(points - moving, axis=-1).mean()) / np.linalg.norm(truth[36] - truth[45]):.3f}"
-        print(f"| {label} | {jitter(points, shifts, normaliser):.3f} | {offset:.3f} | {nme} |")
+    for i, (label, *_) in enumerate(results[0]):
+        jitter, offset, nme = (float(np.mean([rows[i][k] for rows in results])) for k in (1, 2, 3))
+        print(f"| {label} | {jitter:.3f} | {offset:.3f} | {'-' if np.isnan(nme) else f'{nme:.3f}'} |")
     return 0
 
 
