@@ -218,6 +218,54 @@ def write_kaggle_csv(path: Path, records: list[Record], point_names: tuple[str, 
             w.writerow(coords + [" ".join(str(int(p)) for p in r.pixels.reshape(-1))])
 
 
+def read_kaggle_test_csv(path: Path) -> list[tuple[int, np.ndarray]]:
+    """The competition's test.csv: (ImageId, 96 x 96 uint8 pixels) per row."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise AnnotationError(f"{path}: cannot read CSV ({e})") from None
+    if not rows or not {"ImageId", "Image"} <= set(rows[0]):
+        raise AnnotationError(f"{path}: expected the columns ImageId and Image")
+    images = []
+    for n, row in enumerate(rows, 2):
+        pixels = np.array(_floats(row["Image"].split(), f"{path} line {n}"))
+        if pixels.size != KAGGLE_SIZE * KAGGLE_SIZE:
+            raise AnnotationError(f"{path} line {n}: image has {pixels.size} pixels, expected {KAGGLE_SIZE}x{KAGGLE_SIZE}")
+        images.append((int(row["ImageId"]), np.clip(pixels, 0, 255).astype(np.uint8).reshape(KAGGLE_SIZE, KAGGLE_SIZE)))
+    return images
+
+
+def write_kaggle_submission(path: Path, lookup: Path, points: dict[int, np.ndarray],
+                            point_names: tuple[str, ...]) -> int:
+    """The competition's submission (RowId, Location), driven by its IdLookupTable.csv (RowId,
+    ImageId, FeatureName, Location): each row asks for one coordinate, e.g. `left_eye_center_x`,
+    of one image; `points[image_id]` is that image's (K, 2) prediction in its pixels. Locations
+    are clipped to the image, as the scorer expects. Returns the number of rows written."""
+    try:
+        with open(lookup, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise AnnotationError(f"{lookup}: cannot read CSV ({e})") from None
+    if not rows or not {"RowId", "ImageId", "FeatureName"} <= set(rows[0]):
+        raise AnnotationError(f"{lookup}: expected the columns RowId, ImageId, FeatureName")
+    columns = {f"{name}_{axis}": (k, a) for k, name in enumerate(point_names) for a, axis in enumerate("xy")}
+    out = []
+    for n, row in enumerate(rows, 2):
+        image_id, feature = int(row["ImageId"]), row["FeatureName"]
+        if feature not in columns:
+            raise AnnotationError(f"{lookup} line {n}: unknown feature {feature!r}")
+        if image_id not in points:
+            raise AnnotationError(f"{lookup} line {n}: ImageId {image_id} is not in the test images")
+        k, axis = columns[feature]
+        out.append((row["RowId"], float(np.clip(points[image_id][k, axis], 0, KAGGLE_SIZE))))
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["RowId", "Location"])
+        writer.writerows((row_id, f"{location:.4f}") for row_id, location in out)
+    return len(out)
+
+
 # --- dlib XML (imglab): several boxes per image, parts named "00".."67" ------------------------
 def read_dlib_xml(path: Path, num_points: int = 68) -> list[Record]:
     try:

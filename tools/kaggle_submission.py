@@ -1,0 +1,58 @@
+"""Write a submission for Kaggle's facial-keypoints-detection competition: the model predicts the
+15 points of every image of the competition's test.csv, and IdLookupTable.csv says which
+coordinate each row of the submission (RowId, Location) asks for.
+
+    python tools/kaggle_submission.py runs/kaggle_unet_kl/<time>/best.pt --test kaggle/test.csv \\
+        --lookup kaggle/IdLookupTable.csv --out results/submission.csv
+
+The test images come without points, so the face crop cannot come from the landmark box as in
+training: the first pass takes the whole 96 x 96 image, then --refine passes (default 2) crop
+again around the predicted points, as training cropped around the true ones.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path, help="a heatnet checkpoint trained on --dataset=kaggle")
+    parser.add_argument("--test", type=Path, required=True, help="the competition's test.csv (ImageId, Image)")
+    parser.add_argument("--lookup", type=Path, required=True, help="the competition's IdLookupTable.csv")
+    parser.add_argument("--out", type=Path, required=True, help="the submission CSV to write")
+    parser.add_argument("--refine", type=int, default=2)
+    args = parser.parse_args()
+
+    import numpy as np  # imported after parsing: --help answers at once
+
+    from heatnet.checkpoint import CheckpointError
+    from heatnet.config import ConfigError
+    from heatnet.data import to_rgb_uint8
+    from heatnet.files import check_writable
+    from heatnet.formats import KAGGLE_SIZE, AnnotationError, read_kaggle_test_csv, write_kaggle_submission
+    from heatnet.predict import FacePredictor, points_boxes
+
+    try:
+        check_writable(args.out.parent)
+        predictor = FacePredictor.from_checkpoint(args.checkpoint)
+        if predictor.scheme.name != "kaggle15":
+            raise ConfigError(f"{args.checkpoint}: trained for {predictor.scheme.name}, not the 15 Kaggle points")
+        images = read_kaggle_test_csv(args.test)
+        points = {}
+        whole = (np.array([[(KAGGLE_SIZE - 1) / 2] * 2]), np.array([KAGGLE_SIZE / predictor.settings.box_scale]))
+        for image_id, pixels in images:
+            image = to_rgb_uint8(pixels, f"{args.test} ImageId {image_id}")
+            p, _ = predictor.predict_crops(image, *whole)
+            for _ in range(args.refine):
+                p, _ = predictor.predict_crops(image, *points_boxes(p))
+            points[image_id] = p[0]
+        rows = write_kaggle_submission(args.out, args.lookup, points, predictor.scheme.point_names)
+    except (CheckpointError, ConfigError, AnnotationError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}: {rows} rows for {len(images)} test images")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
