@@ -87,7 +87,7 @@ class FaceTracker:
             self.detections += 1
             boxes, _ = self.predictor.detector(frame)
             if len(kept) and len(boxes):  # leave out detections of faces still tracked
-                tracked = np.stack([track_box(t.points) for t, _ in kept])
+                tracked = np.stack([track_box(track.points) for track, _ in kept])
                 boxes = boxes[box_iou(boxes, tracked).max(axis=1) < 0.3]
             points, scores = self.predictor.predict_boxes(frame, boxes)
             for p, s in zip(points, scores):
