@@ -150,6 +150,13 @@ def _dlib_boxes(rects: list, scores: np.ndarray, factor: float) -> tuple[np.ndar
 DETECTORS = {cls.name: cls for cls in (HaarDetector, DlibHogDetector, DlibCnnDetector)}
 
 
+def make_detector(name: str) -> FaceDetector:
+    """The detector of a --detector option; ConfigError naming the choices otherwise."""
+    if name not in DETECTORS:
+        raise ConfigError(f"--detector {name}: choose from {', '.join(DETECTORS)}")
+    return DETECTORS[name]()
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N, M) intersection over union of (N, 4) and (M, 4) boxes."""
     x0 = np.maximum(a[:, None, 0], b[None, :, 0])

@@ -125,13 +125,10 @@ def main() -> int:
 
 def detector_report(args, method, s, dataset, device, out: Path) -> int:
     """The full pipeline's figures for a checkpoint."""
-    from heatnet.config import ConfigError
-    from heatnet.detect import DETECTORS
+    from heatnet.detect import make_detector
     from heatnet.predict import FacePredictor
 
-    if args.detector not in DETECTORS:
-        raise ConfigError(f"--detector {args.detector}: choose from {', '.join(DETECTORS)}")
-    predictor = FacePredictor(method, s, dataset.scheme, device, DETECTORS[args.detector](), args.batch_size,
+    predictor = FacePredictor(method, s, dataset.scheme, device, make_detector(args.detector), args.batch_size,
                               args.refine)
     return write_detector_report(args, predictor, dataset.source, str(args.checkpoint), s.dataset, s.val_split, out)
 
@@ -140,16 +137,14 @@ def dlib_report(args) -> int:
     """The same figures for dlib's 68-point predictor."""
     from heatnet.config import ConfigError
     from heatnet.datasets import DatasetError, load_split
-    from heatnet.detect import DETECTORS
+    from heatnet.detect import make_detector
     from heatnet.predict import DlibPredictor
 
     try:
-        if args.detector not in DETECTORS:
-            raise ConfigError(f"--detector {args.detector}: choose from {', '.join(DETECTORS)}")
         source = load_split(args.dataset, args.split, Path(args.data_root) if args.data_root else None)
         if source.scheme.num_points != 68:
             raise ConfigError(f"dlib's predictor gives 68 points; {args.dataset} has {source.scheme.num_points}")
-        predictor = DlibPredictor(DETECTORS[args.detector]())
+        predictor = DlibPredictor(make_detector(args.detector))
     except (ConfigError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -24,13 +24,10 @@ def main() -> int:
 
     from heatnet.config import ConfigError
     from heatnet.datasets import DatasetError, load_split
-    from heatnet.detect import DETECTORS, fit_box
+    from heatnet.detect import fit_box, make_detector
 
-    if args.detector not in DETECTORS:
-        print(f"error: --detector {args.detector}: choose from {', '.join(DETECTORS)}", file=sys.stderr)
-        return 2
     try:
-        detector = DETECTORS[args.detector]()
+        detector = make_detector(args.detector)
         source = load_split(args.dataset, args.split, Path(args.data_root) if args.data_root else None)
         start = time.perf_counter()
         fit, matched, missed = fit_box(detector, source, args.limit)

@@ -68,7 +68,7 @@ def main() -> int:
     from heatnet.checkpoint import CheckpointError
     from heatnet.config import ConfigError
     from heatnet.data import ImageError, read_image
-    from heatnet.detect import DETECTORS
+    from heatnet.detect import make_detector
     from heatnet.drawing import draw_points
     from heatnet.files import check_writable
     from heatnet.formats import write_points_csv
@@ -78,11 +78,9 @@ def main() -> int:
     set_threads(args.threads)
     out = args.out or ROOT / "results" / f"predict_{time.strftime('%Y%m%d-%H%M%S')}"
     try:
-        if args.detector not in DETECTORS:
-            raise ConfigError(f"--detector {args.detector}: choose from {', '.join(DETECTORS)}")
         device = choose_device(args.device)
         check_writable(out)
-        predictor = FacePredictor.from_checkpoint(args.model or PRETRAINED, device, DETECTORS[args.detector]())
+        predictor = FacePredictor.from_checkpoint(args.model or PRETRAINED, device, make_detector(args.detector))
         predictor.batch_size, predictor.refine = max(1, args.batch_size), max(0, args.refine)
         if args.onnxruntime:
             try:
