@@ -181,3 +181,40 @@ def write_report(results: dict[str, dict], out: Path, dataset: str, seeds: int, 
                for n, r in results.items()}
     region_bars_figure(regions).savefig(out / "regions.png", dpi=120)
     return report
+
+
+def write_budget_report(by_budget: dict[float, dict[str, dict]], out: Path, dataset: str, seeds: int) -> str:
+    """The test NME of every method at every training budget: budgets.md (returned), budgets.json
+    (per seed) and nme_vs_budget.png (mean with the seed spread as error bars, log budget axis)."""
+    from heatnet.drawing import plt
+
+    budgets = list(by_budget)
+    methods = list(by_budget[budgets[0]])
+    lines = [f"Dataset {dataset}: test NME % (mean ± std over {seeds} seed(s)) and optimizer steps, by training budget "
+             f"(minutes on this machine, converted to steps once per method and budget).", "",
+             "| method | " + " | ".join(f"{b:g} min" for b in budgets) + " |", "|---|" + "---|" * len(budgets)]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method in methods:
+        cells, means, spreads = [], [], []
+        for b in budgets:
+            mean, spread = by_budget[b][method]["stats"]["nme"]
+            steps = by_budget[b][method]["step_budget"]
+            cells.append(f"{mean:.2f}" + (f" ± {spread:.2f}" if spread else "") + (f" ({steps} steps)" if steps else ""))
+            means.append(mean)
+            spreads.append(spread)
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        ax.errorbar(budgets, means, yerr=spreads, marker="o", capsize=3, label=method)
+    ax.set_xscale("log")
+    ax.set_xlabel("training budget (minutes)")
+    ax.set_ylabel("test NME (%)")
+    ax.set_title(f"{dataset}: NME against training budget")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "nme_vs_budget.png", dpi=120)
+    report = "\n".join(lines) + "\n"
+    (out / "budgets.md").write_text(report)
+    (out / "budgets.json").write_text(json.dumps({
+        f"{b:g}": {m: {"nme_per_seed": [row["nme"] for row in r["rows"]], "steps": r["step_budget"]}
+                   for m, r in by_budget[b].items()} for b in budgets}, indent=1))
+    return report

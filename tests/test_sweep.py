@@ -56,3 +56,18 @@ def test_a_killed_sweep_finishes_only_the_missing_runs(tmp_path):
     assert all("test_nme_per_seed" not in r for r in rows)  # a sweep reads no test data unless asked
     assert len(list(runs.glob("*/seed0/best.pt"))) == 4 and not list(runs.glob("*/seed0/last.pt"))
     assert (out / "sweep.png").stat().st_size > 1000 and len((out / "sweep.csv").read_text().splitlines()) == 5
+
+
+def test_the_benchmark_draws_nme_against_training_budget(tmp_path):
+    out = tmp_path / "budgets"
+    result = subprocess.run([sys.executable, "tools/benchmark.py", "--quick", "--methods", "regression_cnn",
+                             "--budgets", "0.02,0.05", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    budgets = json.loads((out / "budgets.json").read_text())
+    assert list(budgets) == ["0.02", "0.05"]
+    steps = [budgets[b]["regression_cnn"]["steps"] for b in budgets]
+    assert 0 < steps[0] < steps[1]  # 2.5x the minutes, converted to steps on the same machine
+    assert (out / "nme_vs_budget.png").stat().st_size > 10_000 and "| regression_cnn |" in (out / "budgets.md").read_text()
+    for b in budgets:  # each budget has the benchmark's own report and runs
+        assert (out / f"budget_{b}min/results.md").is_file()

@@ -7,6 +7,7 @@ is read once per run, on that checkpoint.
     python tools/benchmark.py --dataset 300w --data-root ../shared/datasets --minutes 20 --seeds 3
     python tools/benchmark.py --methods unet_kl,experiments/my_idea.py --epochs 10
     python tools/benchmark.py --dataset 300w --budget-from results/<earlier>/results.json   # same steps again
+    python tools/benchmark.py --dataset 300w --budgets 1,5,20,60 --seeds 3      # NME against training budget
     torchrun --standalone --nproc-per-node 4 tools/benchmark.py --dataset 300w --epochs 60 --out results/b4  # DDP runs
 
 A minutes budget is converted once per method into optimizer steps (timed on that method's
@@ -51,6 +52,8 @@ def parse_args() -> argparse.Namespace:
     budget.add_argument("--epochs", type=int, help="epochs per method")
     budget.add_argument("--steps", type=int, help="optimizer steps per method")
     budget.add_argument("--budget-from", type=Path, help="the step budgets recorded in an earlier results.json")
+    budget.add_argument("--budgets", help="comma-separated minutes (e.g. 1,5,20,60): the benchmark at each budget, "
+                        "then NME against budget per method")
     p.add_argument("--input-size", type=int, default=128)
     p.add_argument("--quick", action="store_true", help="a ~1 minute smoke run on a few images")
     p.add_argument("--out", type=Path)
@@ -59,8 +62,10 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def budget_overrides(args, name: str, recorded: dict) -> list[str]:
-    """--key=value overrides that fix one method's training budget."""
+def budget_overrides(args, name: str, recorded: dict, minutes: float | None = None) -> list[str]:
+    """--key=value overrides that fix one method's training budget (`minutes`: one of --budgets)."""
+    if minutes is not None:
+        return ["--epochs=1000000", f"--time_budget_min={minutes}"]
     if name in recorded:
         return ["--epochs=1000000", f"--max_steps={recorded[name]}"]
     if args.quick:
@@ -82,6 +87,13 @@ def main() -> int:
     if unknown:
         print(f"error: unknown method(s) {unknown}; choose from {', '.join(METHODS)} or give experiment files", file=sys.stderr)
         return 2
+    try:
+        budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else [None]
+    except ValueError:
+        budgets = [0.0]
+    if any(b is not None and not b > 0 for b in budgets):
+        print(f"error: --budgets {args.budgets}: give positive minutes separated by commas, e.g. 1,5,20", file=sys.stderr)
+        return 2
     recorded = {}
     if args.budget_from:
         try:
@@ -90,7 +102,8 @@ def main() -> int:
             print(f"error: {args.budget_from}: no step budgets to reuse ({e})", file=sys.stderr)
             return 2
 
-    from heatnet.benchmark import dlib_result, run_method, write_report  # imported after parsing: --help answers at once
+    from heatnet.benchmark import (dlib_result, run_method, write_budget_report,  # imported after parsing: --help
+                                   write_report)  # answers at once
     from heatnet.checkpoint import CheckpointError
     from heatnet.config import ConfigError
     from heatnet.data import ImageError
@@ -115,26 +128,34 @@ def main() -> int:
         overrides.append(f"--data_root={args.data_root}")
     if args.quick:
         overrides += ["--input_size=64", "--train_limit=96", "--val_limit=48", "--test_limit=48", "--workers=0"]
-    results = {}
-    try:
-        for name in names:
-            experiment = METHODS.get(name, Path(name))
-            results[Path(name).stem] = run_method(experiment, overrides + budget_overrides(args, Path(name).stem, recorded),
-                                                  args.seeds, out / "runs" / Path(name).stem)
-        if args.dlib and (not distributed or os.environ["RANK"] == "0"):
-            results["dlib (trained on all 300-W)"] = dlib_result(args.dataset, "test",
-                                                                 Path(args.data_root) if args.data_root else None,
-                                                                 48 if args.quick else 0)  # the quick profile's test_limit
-    except (ConfigError, DatasetError, ModelConfigError, CheckpointError, SaveError, ImageError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if distributed and os.environ["RANK"] != "0":  # rank 0 writes the report
-        return 0
-    budget = ("quick profile" if args.quick else f"step budgets from {args.budget_from}" if args.budget_from
-              else f"{args.epochs} epochs" if args.epochs else f"{args.steps} steps" if args.steps
-              else f"{args.minutes or 2.0:g} min per method, converted to steps")
-    report = write_report(results, out, args.dataset, args.seeds, budget, overrides, ACCURACY, COST)
-    print("\n" + report)
+    by_budget = {}
+    for minutes in budgets:
+        folder = out / f"budget_{minutes:g}min" if minutes is not None else out
+        results = {}
+        try:
+            for name in names:
+                experiment = METHODS.get(name, Path(name))
+                results[Path(name).stem] = run_method(
+                    experiment, overrides + budget_overrides(args, Path(name).stem, recorded, minutes), args.seeds,
+                    folder / "runs" / Path(name).stem)
+            if args.dlib and (not distributed or os.environ["RANK"] == "0"):
+                results["dlib (trained on all 300-W)"] = dlib_result(args.dataset, "test",
+                                                                     Path(args.data_root) if args.data_root else None,
+                                                                     48 if args.quick else 0)  # the quick test_limit
+        except (ConfigError, DatasetError, ModelConfigError, CheckpointError, SaveError, ImageError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if distributed and os.environ["RANK"] != "0":  # rank 0 writes the report
+            continue
+        budget = (f"{minutes:g} min per method, converted to steps" if minutes is not None
+                  else "quick profile" if args.quick else f"step budgets from {args.budget_from}" if args.budget_from
+                  else f"{args.epochs} epochs" if args.epochs else f"{args.steps} steps" if args.steps
+                  else f"{args.minutes or 2.0:g} min per method, converted to steps")
+        report = write_report(results, folder, args.dataset, args.seeds, budget, overrides, ACCURACY, COST)
+        print("\n" + report)
+        by_budget[minutes] = results
+    if args.budgets and by_budget:
+        print("\n" + write_budget_report(by_budget, out, args.dataset, args.seeds))
     print(f"wrote {out}")
     return 0
 
