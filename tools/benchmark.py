@@ -154,7 +154,9 @@ def main() -> int:
         report = write_report(results, folder, args.dataset, args.seeds, budget, overrides, ACCURACY, COST)
         print("\n" + report)
         by_budget[minutes] = results
-    if args.budgets and by_budget:
+    if distributed and os.environ["RANK"] != "0":
+        return 0
+    if args.budgets:
         print("\n" + write_budget_report(by_budget, out, args.dataset, args.seeds))
     print(f"wrote {out}")
     return 0
