@@ -92,9 +92,18 @@ class FacePredictor:
         images = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).copy())
         return images, torch.from_numpy(np.stack(affines).astype(np.float32))
 
+    def predict_crops(self, image: np.ndarray, centres: np.ndarray, sides: np.ndarray,
+                      refine: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Points (N, K, 2) in image pixels and scores (N, K) of the faces whose landmark boxes
+        have these `centres` (N, 2) and longer `sides` (N,); then `refine` passes cropped again
+        around the predicted points, as training cropped around the true ones."""
+        points, scores = self._predict_once(image, centres, sides)
+        for _ in range(refine):
+            points, scores = self._predict_once(image, *points_boxes(points))
+        return points, scores
+
     @torch.no_grad()
-    def predict_crops(self, image: np.ndarray, centres: np.ndarray, sides: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Points (N, K, 2) in image pixels and scores (N, K) of the faces at `centres`, `sides`."""
+    def _predict_once(self, image: np.ndarray, centres: np.ndarray, sides: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         points, scores = [], []
         for start in range(0, len(centres), self.batch_size):
             images, affines = self.crops(image, centres[start:start + self.batch_size], sides[start:start + self.batch_size])
@@ -109,10 +118,7 @@ class FacePredictor:
     def predict_boxes(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Points and scores of the faces in the detector's `boxes` (N, 4)."""
         centres, sides = self.detector.box_fit.landmark_boxes(np.asarray(boxes, np.float64).reshape(-1, 4))
-        points, scores = self.predict_crops(image, centres, sides)
-        for _ in range(self.refine):
-            points, scores = self.predict_crops(image, *points_boxes(points))
-        return points, scores
+        return self.predict_crops(image, centres, sides, self.refine)
 
     def predict_image(self, image: np.ndarray) -> list[Face]:
         """Every face the detector finds in an H x W x 3 uint8 RGB image (none: an empty list)."""
@@ -184,11 +190,19 @@ def evaluate_with_detector(predictor: FacePredictor, source, limit: int = 0, pro
         if match is None:
             missed.append(sample.name)
             continue
-        truth = (sample.points[None], sample.visibility[None], np.array([sample.normaliser]))
-        detected.add(predictor.predict_boxes(sample.image, boxes[match:match + 1])[0], *truth)
-        visible = sample.points[sample.visibility > 0][None]
-        truth_crops.add(predictor.predict_crops(sample.image, *points_boxes(visible))[0], *truth)
+        detected.add(predictor.predict_boxes(sample.image, boxes[match:match + 1])[0], *_truth(sample))
+        truth_crops.add(_from_ground_truth_box(predictor, sample), *_truth(sample))
     return DetectorEvaluation(detected, truth_crops, missed, detect_s)
+
+
+def _truth(sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A sample's points (1, K, 2), visibility (1, K) and normaliser (1,), as LandmarkErrors.add takes them."""
+    return sample.points[None], sample.visibility[None], np.array([sample.normaliser])
+
+
+def _from_ground_truth_box(predictor, sample) -> np.ndarray:
+    """(1, K, 2) points predicted from the crop around the sample's visible true points."""
+    return predictor.predict_crops(sample.image, *points_boxes(sample.points[sample.visibility > 0][None]))[0]
 
 
 def evaluate_ground_truth_crops(predictor, source, progress: str = "") -> LandmarkErrors:
@@ -197,7 +211,5 @@ def evaluate_ground_truth_crops(predictor, source, progress: str = "") -> Landma
     errors = LandmarkErrors(source.scheme)
     for index in tqdm(range(len(source)), desc=progress, disable=not progress, leave=False):
         sample = source[index]
-        visible = sample.points[sample.visibility > 0][None]
-        errors.add(predictor.predict_crops(sample.image, *points_boxes(visible))[0], sample.points[None],
-                   sample.visibility[None], np.array([sample.normaliser]))
+        errors.add(_from_ground_truth_box(predictor, sample), *_truth(sample))
     return errors

@@ -50,8 +50,7 @@ class OneEuroFilter:
 
 @dataclass
 class Track:
-    points: np.ndarray  # (K, 2) last raw prediction, image pixels
-    smoothed: np.ndarray  # (K, 2) after the filter
+    points: np.ndarray  # (K, 2) last raw prediction, image pixels: the next frame's crop comes from it
     filter: OneEuroFilter
     scale: float  # the face's size when the track started (the filter's unit)
 
@@ -66,10 +65,9 @@ class FaceTracker:
         self.tracks: list[Track] = []
         self.detections = 0  # frames on which the detector ran
 
-    def _lost(self, points: np.ndarray, scores: np.ndarray, previous: np.ndarray, image: np.ndarray) -> bool:
+    def _lost(self, points: np.ndarray, scores: np.ndarray, previous_side: float, image: np.ndarray) -> bool:
         """Lost: low confidence, or a face box that jumped in size or left the frame."""
         (centre,), (side,) = points_boxes(points[None])
-        previous_side = points_boxes(previous[None])[1][0]
         h, w = image.shape[:2]
         inside = 0 <= centre[0] < w and 0 <= centre[1] < h
         return float(np.median(scores)) < self.min_score or not inside or not 0.5 < side / previous_side < 2
@@ -77,10 +75,10 @@ class FaceTracker:
     def __call__(self, frame: np.ndarray, t: float) -> list[Face]:
         kept, faces = [], []
         if self.tracks:
-            previous = np.stack([track.points for track in self.tracks])
-            points, scores = self.predictor.predict_crops(frame, *points_boxes(previous))
-            for track, p, s in zip(self.tracks, points, scores):
-                if not self._lost(p, s, track.points, frame):
+            centres, sides = points_boxes(np.stack([track.points for track in self.tracks]))
+            points, scores = self.predictor.predict_crops(frame, centres, sides)
+            for track, p, s, previous_side in zip(self.tracks, points, scores, sides):
+                if not self._lost(p, s, previous_side, frame):
                     track.points = p
                     kept.append((track, s))
         if len(kept) < len(self.tracks) or not self.tracks:  # a face lost, or none tracked: look again
@@ -92,11 +90,11 @@ class FaceTracker:
             points, scores = self.predictor.predict_boxes(frame, boxes)
             for p, s in zip(points, scores):
                 side = float(points_boxes(p[None])[1][0])
-                kept.append((Track(p, p, OneEuroFilter(self.min_cutoff, self.beta), max(side, 1.0)), s))
+                kept.append((Track(p, OneEuroFilter(self.min_cutoff, self.beta), max(side, 1.0)), s))
         self.tracks = [track for track, _ in kept]
         for track, scores in kept:
-            track.smoothed = track.filter(track.points, t, track.scale) if self.smooth else track.points
-            faces.append(Face(track_box(track.smoothed), math.nan, track.smoothed, scores))
+            points = track.filter(track.points, t, track.scale) if self.smooth else track.points
+            faces.append(Face(track_box(points), math.nan, points, scores))
         return faces
 
 

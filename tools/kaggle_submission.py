@@ -30,7 +30,7 @@ def main() -> int:
     from heatnet.data import to_rgb_uint8
     from heatnet.files import check_writable
     from heatnet.formats import KAGGLE_SIZE, AnnotationError, read_kaggle_test_csv, write_kaggle_submission
-    from heatnet.predict import FacePredictor, points_boxes
+    from heatnet.predict import FacePredictor
 
     try:
         check_writable(args.out.parent)
@@ -42,10 +42,7 @@ def main() -> int:
         whole = (np.array([[(KAGGLE_SIZE - 1) / 2] * 2]), np.array([KAGGLE_SIZE / predictor.settings.box_scale]))
         for image_id, pixels in images:
             image = to_rgb_uint8(pixels, f"{args.test} ImageId {image_id}")
-            p, _ = predictor.predict_crops(image, *whole)
-            for _ in range(args.refine):
-                p, _ = predictor.predict_crops(image, *points_boxes(p))
-            points[image_id] = p[0]
+            points[image_id] = predictor.predict_crops(image, *whole, refine=args.refine)[0][0]
         rows = write_kaggle_submission(args.out, args.lookup, points, predictor.scheme.point_names)
     except (CheckpointError, ConfigError, AnnotationError) as e:
         print(f"error: {e}", file=sys.stderr)
