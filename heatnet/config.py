@@ -32,7 +32,7 @@ from heatnet.losses import HeatmapKL, LossClass
 from heatnet.models import Architecture
 from heatnet.schedules import Cosine, Schedule
 
-__all__ = ["ConfigError", "Method", "Settings", "apply_overrides", "from_plain", "parse_value", "to_plain"]
+__all__ = ["ConfigError", "Method", "Settings", "apply_overrides", "extend", "from_plain", "parse_value", "to_plain"]
 
 
 @dataclass
@@ -48,9 +48,10 @@ class Settings:
     test_limit: int = 0  # quick runs only: figures are reported on the whole test split
     input_size: int = 128  # side of the square face crop the model sees, in pixels
     channels: int = 3  # 1 for grayscale input
-    box: CropBox = CropBox.LANDMARKS  # crop around the landmark box or the annotation's face box
+    box: CropBox = CropBox.LANDMARKS  # crop around the landmark box, the annotation's face box or the whole image
     box_scale: float = 1.25  # crop side = box_scale x the longer side of the box
     strict_data: bool = False  # fail on the first bad sample instead of skipping it
+    cache_images: bool = False  # decode every image once and keep it in memory (small datasets such as IMM)
     # augmentation (training split only)
     augment: bool = True  # False: no augmentation at all
     rotation_deg: float = 30.0  # uniform in +-rotation_deg
@@ -208,13 +209,21 @@ def from_plain(cls: type, values: dict, where: str = "stored settings") -> Any:
     return cls(**parsed)
 
 
+def extend(settings: Settings, cls: type[Settings], **changes) -> Settings:
+    """`settings` as an instance of `cls`, an experiment's Settings subclass (its own fields at
+    their defaults unless in `changes`)."""
+    return cls(**{**{f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}, **changes})
+
+
 def settings_dict(settings: Settings) -> dict:
     return {f.name: to_plain(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
 
 
 def apply_overrides(settings: Settings, overrides: list[str]) -> Settings:
-    """`--key=value` strings onto a copy of `settings`, parsed by each field's annotation."""
-    hints = typing.get_type_hints(Settings)
+    """`--key=value` strings onto a copy of `settings`, parsed by each field's annotation. An
+    experiment may subclass Settings to add fields of its own (`blurpool: bool = False`); they
+    take overrides like the common ones."""
+    hints = typing.get_type_hints(type(settings))
     changes = {}
     for item in overrides:
         if not item.startswith("--") or "=" not in item:

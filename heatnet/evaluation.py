@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from heatnet.checkpoint import CheckpointError, codec_description, codec_from_description, load_checkpoint
-from heatnet.config import ConfigError, Method, Settings, from_plain
+from heatnet.config import ConfigError, Method, from_plain
 from heatnet.data import ImageError, has_samples, to_original, warn_skipped
 from heatnet.experiment import (ExperimentSource, experiment_source, load_experiment, module_from_sources,
                                 source_differences)
@@ -131,13 +131,13 @@ def load_trained(checkpoint_path, device: torch.device | str = "cpu", live_exper
     state = load_checkpoint(path, map_location=device)
     stored = ExperimentSource(**state["experiment"])
     try:
-        settings = from_plain(Settings, state["settings"], str(path))
         if live_experiment:
             module = load_experiment(stored.path)
             for line in source_differences(stored, experiment_source(module)):
                 warnings.warn(f"{path}: {line}", stacklevel=2)
         else:
             module = module_from_sources(stored)
+        settings = from_plain(type(module.settings), state["settings"], str(path))  # may be a Settings subclass
         method = module.build(settings, SCHEMES[state["scheme"]])
     except ConfigError as e:
         raise CheckpointError(f"{path}: {e}") from None

@@ -187,7 +187,9 @@ def _settings_and_experiment(experiment, overrides, resume_state) -> tuple[Setti
     if experiment is not None and Path(experiment).resolve() != Path(stored.path):
         raise ConfigError(f"--resume: that run trained {stored.path}, not {Path(experiment).resolve()}; "
                           f"leave the experiment out to resume it")
-    return apply_overrides(from_plain(Settings, resume_state["settings"]), overrides), stored, module_from_sources(stored)
+    module = module_from_sources(stored)
+    settings = from_plain(type(module.settings), resume_state["settings"])  # the experiment's own Settings subclass
+    return apply_overrides(settings, overrides), stored, module
 
 
 def start_run(experiment: str | Path | None, overrides: list[str] | None = None, run_dir: Path | None = None,

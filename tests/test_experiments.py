@@ -121,3 +121,27 @@ def test_a_loss_that_does_not_fit_the_codec_is_a_config_error():
 def test_missing_experiment_file():
     with pytest.raises(ConfigError, match="not found"):
         load_experiment("experiments/nope.py")
+
+
+def test_an_experiments_own_settings_take_overrides_and_survive_its_checkpoint(tmp_path):
+    """regression_resnet18 subclasses Settings (blurpool, dropout): --blurpool=false reaches the
+    model, is stored, and rebuilds the same model on loading and on resuming."""
+    from heatnet.evaluation import load_trained
+    from heatnet.models import BlurPool
+    from heatnet.training import train
+
+    path = EXPERIMENTS[0].parent / "regression_resnet18.py"
+    base = load_experiment(path).settings
+    assert apply_overrides(base, ["--blurpool=false"]).blurpool is False
+    with pytest.raises(ConfigError, match="--blurpool expects true/false"):
+        apply_overrides(base, ["--blurpool=sometimes"])
+    with pytest.raises(ConfigError, match="unknown setting --blurpool"):
+        apply_overrides(Settings(), ["--blurpool=false"])  # only where the experiment declares it
+    tiny = ["--input_size=64", "--train_limit=8", "--val_limit=4", "--test_limit=4", "--batch_size=4", "--workers=0",
+            "--log_images=0", "--blurpool=false", "--dropout=0.25"]
+    train(path, tiny + ["--epochs=1"], run_dir=tmp_path / "run", progress=False)
+    method, s, _ = load_trained(tmp_path / "run" / "best.pt")
+    assert (s.blurpool, s.dropout) == (False, 0.25)
+    assert not any(isinstance(m, BlurPool) for m in method.model.modules())
+    result = train(None, [], resume=tmp_path / "run", progress=False)  # its stored settings parse back (finished: no steps)
+    assert result["steps"] == 2 and load_trained(tmp_path / "run" / "best.pt")[1].blurpool is False
