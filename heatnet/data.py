@@ -39,6 +39,7 @@ class CropBox(enum.Enum):
 
     LANDMARKS = "landmarks"  # the box of the visible ground-truth points (the default; tables say so)
     ANNOTATION = "annotation"  # the face box the annotation file gives (dlib XML, WFLW)
+    IMAGE = "image"  # the whole image, letterboxed into the square crop (the IMM nose-tip study)
 
 
 class Normaliser(enum.Enum):
@@ -171,6 +172,34 @@ class FirstN:
         return self.source.name_of(index)
 
 
+class InMemory:
+    """Every sample of a source decoded once, up front, and kept (small datasets: IMM's 240
+    photos are 220 MB decoded). DataLoader workers forked later share the pages. An image that
+    fails to decode raises its ImageError when its sample is asked for, as without the cache."""
+
+    def __init__(self, source: LandmarkSource):
+        self.source, self.scheme, self.normaliser = source, source.scheme, source.normaliser
+        self.has_annotation_boxes = getattr(source, "has_annotation_boxes", False)
+        self.samples: list[Sample | ImageError] = []
+        for index in range(len(source)):
+            try:
+                self.samples.append(source[index])
+            except ImageError as e:
+                self.samples.append(e)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> Sample:
+        sample = self.samples[index]
+        if isinstance(sample, ImageError):
+            raise sample
+        return sample
+
+    def name_of(self, index: int) -> str:
+        return self.source.name_of(index)
+
+
 # ImageNet statistics; gray inputs use their luminance mean.
 MEAN = {3: (0.485, 0.456, 0.406), 1: (0.449,)}
 STD = {3: (0.229, 0.224, 0.225), 1: (0.226,)}
@@ -184,11 +213,13 @@ class LandmarkDataset(torch.utils.data.Dataset):
     function of (seed, epoch, index) only, so they do not depend on the worker count."""
 
     def __init__(self, source: LandmarkSource, size: int = 128, channels: int = 3, box_scale: float = 1.25,
-                 augmentation: Augmentation | None = None, seed: int = 0, box: CropBox = CropBox.LANDMARKS):
+                 augmentation: Augmentation | None = None, seed: int = 0, box: CropBox = CropBox.LANDMARKS,
+                 jitter: CropJitter = CropJitter()):
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         self.source, self.size, self.channels = source, size, channels
         self.box_scale, self.augmentation, self.seed, self.box = box_scale, augmentation, seed, box
+        self.jitter = jitter  # the crop of every sample without augmentation (moved crops measure shift robustness)
         self.scheme = source.scheme
         self.epoch = 0
 
@@ -199,7 +230,10 @@ class LandmarkDataset(torch.utils.data.Dataset):
         return len(self.source)
 
     def crop_matrix(self, sample: Sample, jitter: CropJitter) -> np.ndarray:
-        if sample.box is not None:
+        if self.box is CropBox.IMAGE:
+            height, width = sample.image.shape[:2]
+            box = np.array([-0.5, -0.5, width - 0.5, height - 0.5])  # pixel edges: side = width at box_scale 1
+        elif sample.box is not None:
             box = sample.box
         elif self.box is CropBox.ANNOTATION and sample.annotation_box is not None:
             box = sample.annotation_box
@@ -225,7 +259,7 @@ class LandmarkDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         sample = self.source[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        jitter = self.augmentation.sample_jitter(rng) if self.augmentation else CropJitter()
+        jitter = self.augmentation.sample_jitter(rng) if self.augmentation else self.jitter
         matrix = self.crop_matrix(sample, jitter)
         image = warp_to_crop(sample.image, matrix, self.size)
         points = apply_affine(sample.points.astype(np.float64), matrix)

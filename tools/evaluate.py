@@ -6,13 +6,16 @@ curve PNG, predictions CSV (original pixels) and metrics JSON.
     python tools/evaluate.py CHECKPOINT --decoder "SoftArgmax(window_radius=3)" --out results/eval
     python tools/evaluate.py heatnet/data/heatnet_300w_68.pt --dataset 300w --split test --detector haar
     python tools/evaluate.py --dlib --dataset 300w --split test --detector dlib_hog   # dlib's 68-point predictor
+    python tools/evaluate.py CHECKPOINT --split test --shifts 1,2,3,4    # NME and drift as the crop moves
 
 The model is rebuilt from the experiment sources stored in the checkpoint (from any folder,
 whatever happened to the experiment files since); --live-experiment uses the file on disk
 instead and warns of each difference. Crops come from the ground-truth landmark box (or the
 annotation's face box if the run used --box=annotation); with --detector, from a face detector's
 box instead (the full pipeline of tools/predict.py): faces it misses are counted, and the faces
-it finds are also scored from ground-truth crops, to show what the detector costs.
+it finds are also scored from ground-truth crops, to show what the detector costs. --shifts moves
+every crop by d input pixels (right, left, down, up) and reports the NME and how far the
+predictions drift from the unmoved crop's (heatnet.robustness).
 """
 import argparse
 import json
@@ -38,6 +41,8 @@ def main() -> int:
     parser.add_argument("--detector", help="crop from this face detector's boxes: haar, dlib_hog, dlib_cnn")
     parser.add_argument("--refine", type=int, default=1, help="with --detector: passes re-cropped around the "
                         "predicted points (default 1)")
+    parser.add_argument("--shifts", help="comma-separated crop shifts in input pixels, e.g. 1,2,3,4: NME and "
+                        "prediction drift for each (writes shift_robustness.json)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: cuda when available)")
@@ -96,6 +101,8 @@ def main() -> int:
         check_compatible(state, dataset.scheme, args.checkpoint)
         if args.detector:
             return detector_report(args, method, s, dataset, device, out)
+        if args.shifts:
+            return shift_report(args, method, s, dataset, device, out)
         result = evaluate(method, make_loader(dataset, s), device, decoder, args.flip_test, choose_precision(device, s.amp),
                           progress="" if args.no_progress else f"{s.dataset}/{split}")
     except (CheckpointError, ConfigError, DatasetError, ImageError) as e:
@@ -120,6 +127,30 @@ def main() -> int:
         "flip_test": args.flip_test, "skipped": result.skipped, "metrics": metrics,
         "per_point_nme": result.errors.per_point().tolist(), "per_image_nme": per_image.tolist()}, indent=1))
     print(f"\nwrote {out}/metrics.json, predictions.csv, error_curve.png")
+    return 0
+
+
+def shift_report(args, method, s, dataset, device, out: Path) -> int:
+    """NME and prediction drift as every crop moves by each of --shifts pixels."""
+    from heatnet.robustness import shift_robustness
+    from heatnet.runtime import choose_precision
+
+    try:
+        shifts = tuple(int(d) for d in args.shifts.split(","))
+    except ValueError:
+        print(f"error: --shifts expects comma-separated whole pixels, got {args.shifts!r}", file=sys.stderr)
+        return 2
+    rows = shift_robustness(method, dataset, s, device, shifts, choose_precision(device, s.amp))
+    print(f"{args.checkpoint} on {s.dataset}/{s.val_split}, crops moved by d input pixels "
+          f"(of {s.input_size}; mean of right, left, down, up)\n\n"
+          "| shift px | NME % | change | drift % |\n|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['shift_px']} | {row['nme']:.3f} | {row['nme_change']:+.3f} | {row['drift']:.3f} |")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "shift_robustness.json").write_text(json.dumps({"checkpoint": str(args.checkpoint), "dataset": s.dataset,
+                                                           "split": s.val_split, "input_size": s.input_size,
+                                                           "rows": rows}, indent=1))
+    print(f"\nwrote {out}/shift_robustness.json")
     return 0
 
 
