@@ -4,4 +4,4 @@ from dataclasses import replace
 
 from experiments.unet_kl import build, settings  # noqa: F401
 
-settings = replace(settings, dataset="imm", train_limit=0, epochs=60, workers=0)
+settings = replace(settings, dataset="imm", train_limit=0, epochs=60, workers=0, cache_images=True)

@@ -69,6 +69,26 @@ def error_curve_figure(curves: dict[str, np.ndarray], threshold: float = 0.10, t
     return fig
 
 
+def learning_curves_figure(histories: dict[str, list[dict]], title: str = "") -> plt.Figure:
+    """Training loss and validation NME by epoch (a run's metrics.json "history") for each run."""
+    fig, (loss_axis, nme_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, history in histories.items():
+        epochs = [entry["epoch"] for entry in history]
+        loss_axis.plot(epochs, [entry["train_loss"] for entry in history], label=name)
+        nme_axis.plot(epochs, [entry.get("nme", np.nan) for entry in history], label=name)
+    loss_axis.set_ylabel("training loss")
+    loss_axis.set_yscale("log")
+    nme_axis.set_ylabel("validation NME (%)")
+    nme_axis.set_yscale("log")
+    for axis in (loss_axis, nme_axis):
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3, which="both")
+    nme_axis.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def region_bars_figure(regions: dict[str, dict[str, float]]) -> plt.Figure:
     """Grouped bars of NME (%) per face region for each method: regions[method][region]."""
     fig, ax = plt.subplots(figsize=(7, 3.5))

@@ -8,7 +8,7 @@ import torch
 
 from heatnet.augment import Augmentation
 from heatnet.config import ConfigError, Settings
-from heatnet.data import CropBox, FirstN, LandmarkDataset, collate
+from heatnet.data import CropBox, FirstN, InMemory, LandmarkDataset, collate
 from heatnet.datasets import load_split
 from heatnet.distributed import World
 
@@ -51,6 +51,8 @@ def make_dataset(s: Settings, split: str, limit: int = 0, augment: bool = False)
     source = load_split(s.dataset, split, Path(s.data_root) if s.data_root else None, s.strict_data)
     if limit:
         source = FirstN(source, limit)
+    if s.cache_images:
+        source = InMemory(source)
     if s.box is CropBox.ANNOTATION and not source.has_annotation_boxes:
         raise ConfigError(f"--box=annotation: {s.dataset}/{split} has no face boxes in its annotation "
                           f"(dlib XML and WFLW have them); use --box=landmarks")

@@ -30,12 +30,14 @@ class ModelConfigError(ValueError):
 
 
 class ImageNorm(nn.Module):
-    """[0, 1] images to ImageNet statistics (what smp encoders expect)."""
+    """[0, 1] images to ImageNet statistics (what smp encoders expect), or to (x - mean) / std."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, mean: float | None = None, std: float | None = None):
         super().__init__()
-        self.register_buffer("mean", torch.tensor(MEAN[channels]).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(STD[channels]).view(1, -1, 1, 1), persistent=False)
+        mean = torch.tensor(MEAN[channels] if mean is None else (mean,) * channels)
+        std = torch.tensor(STD[channels] if std is None else (std,) * channels)
+        self.register_buffer("mean", mean.view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", std.view(1, -1, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
@@ -203,9 +205,9 @@ class SmallCNN(nn.Module):
     Use the constructors below; `input_size` fixes the flattened width."""
 
     def __init__(self, num_points: int, blocks: list[nn.Module], fc: list[int], in_channels: int,
-                 input_size: int, dropout: float = 0.0):
+                 input_size: int, dropout: float = 0.0, norm: ImageNorm | None = None):
         super().__init__()
-        self.norm = ImageNorm(in_channels)
+        self.norm = norm or ImageNorm(in_channels)
         self.features = nn.Sequential(*blocks)
         with torch.no_grad():
             flat = self.features(torch.zeros(1, in_channels, input_size, input_size)).numel()
@@ -234,16 +236,16 @@ def _conv(cin: int, cout: int, k: int, act: type[nn.Module] = nn.ReLU, bn: bool 
     return nn.Sequential(*layers)
 
 
-def nose_tip_cnn(num_points: int = 1, in_channels: int = 1, input_size: int = 64) -> SmallCNN:
-    """3 conv + 2 FC, the IMM nose-tip net."""
+def nose_tip_cnn(num_points: int = 1, in_channels: int = 1, input_size: int = 80) -> SmallCNN:
+    """3 conv + 2 FC on pixels scaled to [-0.5, 0.5], the IMM nose-tip net."""
     blocks = [_conv(in_channels, 32, 5), _conv(32, 64, 3), _conv(64, 128, 3)]
-    return SmallCNN(num_points, blocks, [256, 128], in_channels, input_size)
+    return SmallCNN(num_points, blocks, [256, 128], in_channels, input_size, norm=ImageNorm(in_channels, 0.5, 1.0))
 
 
-def face_points_cnn(num_points: int = 58, in_channels: int = 1, input_size: int = 96) -> SmallCNN:
-    """5 conv + FC, the IMM 58-point net."""
+def face_points_cnn(num_points: int = 58, in_channels: int = 1, input_size: int = 96, first_kernel: int = 3) -> SmallCNN:
+    """5 conv + FC, the IMM 58-point net; `first_kernel` is the first layer's kernel side."""
     widths = [in_channels, 32, 64, 96, 128, 192]
-    blocks = [_conv(widths[i], widths[i + 1], 3) for i in range(5)]
+    blocks = [_conv(widths[i], widths[i + 1], first_kernel if i == 0 else 3) for i in range(5)]
     return SmallCNN(num_points, blocks, [512], in_channels, input_size)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from heatnet.config import ConfigError, apply_overrides
+from heatnet.drawing import learning_curves_figure
 from heatnet.experiment import load_experiment
 from heatnet.training import train_seeds
 
@@ -97,7 +98,8 @@ def run_sweep(experiment: str | Path, grid: list[tuple[str, list[str]]], seeds: 
 
 
 def write_sweep_report(rows: list[dict], grid: list[tuple[str, list[str]]], out: Path, header: str) -> str:
-    """sweep.md (returned), sweep.csv, sweep.json and sweep.png (validation NME over the grid)."""
+    """sweep.md (returned), sweep.csv, sweep.json, sweep.png (validation NME over the grid) and
+    learning_curves.png (training loss and validation NME by epoch)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -141,4 +143,13 @@ def write_sweep_report(rows: list[dict], grid: list[tuple[str, list[str]]], out:
     figure.tight_layout()
     figure.savefig(out / "sweep.png", dpi=120)
     plt.close(figure)
+    histories = {}
+    for row in rows:  # seed 0 of each point
+        metrics = out / "runs" / row["run"] / "seed0" / "metrics.json"
+        if metrics.is_file():
+            histories[row["run"]] = json.loads(metrics.read_text())["history"]
+    if histories:
+        figure = learning_curves_figure(histories, "seed 0 of each grid point")
+        figure.savefig(out / "learning_curves.png", dpi=120)
+        plt.close(figure)
     return report

@@ -191,3 +191,36 @@ def test_flip_test_maps_mirrored_predictions_back():
     torch.testing.assert_close(flipped["image"], plain["image"].flip(-1))  # the mirrored crop is the flipped input
     back = mirror_predictions(flipped["points"][None], 64, IBUG68)[0]  # its labels, mapped back
     torch.testing.assert_close(back, plain["points"], atol=1e-4, rtol=0)
+
+
+def test_whole_image_crops_are_letterboxed():
+    """--box=image: the whole 64 x 48 photo at half size in a 32 px crop, 4 px bars above and below."""
+    from heatnet.data import CropBox
+
+    image = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    points = np.array([[10.0, 20.0], [50.0, 30.0]], np.float32)
+    record = Record(Path("x.png"), points, np.ones(2, np.float32), pixels=image)
+    item = LandmarkDataset(RecordSource([record], TWO), 32, box_scale=1.0, box=CropBox.IMAGE)[0]
+    # pixel edges -0.5 .. 63.5 fill -0.5 .. 31.5: x' = (x + 0.5) / 2 - 0.5, y' = (y + 0.5) / 2 - 0.5 + 4
+    expected = np.stack([(points[:, 0] + 0.5) / 2 - 0.5, (points[:, 1] + 0.5) / 2 + 3.5], 1)
+    np.testing.assert_allclose(item["points"].numpy(), expected, atol=1e-4)
+    half = cv2.resize(image, (32, 24), interpolation=cv2.INTER_AREA)
+    crop = item["image"].permute(1, 2, 0).numpy().astype(int)
+    assert np.abs(crop[4:28] - half.astype(int)).mean() < 12  # the photo, downsampled, between the bars
+
+
+def test_in_memory_sources_decode_once_and_keep_errors(tmp_path):
+    from heatnet.data import InMemory
+
+    good, bad = tmp_path / "good.png", tmp_path / "bad.png"
+    cv2.imwrite(str(good), np.full((20, 20, 3), 90, np.uint8))
+    bad.write_bytes(b"not a png")
+    points = np.array([[5.0, 5.0], [15.0, 15.0]], np.float32)
+    records = [Record(path, points, np.ones(2, np.float32)) for path in (good, bad)]
+    cached = InMemory(RecordSource(records, TWO))
+    good.unlink()  # decoded already: the file is no longer needed
+    assert len(cached) == 2 and cached[0].image.shape == (20, 20, 3) and cached.name_of(1) == "bad.png"
+    with pytest.raises(ImageError, match="bad.png"):
+        cached[1]
+    items = LandmarkDataset(cached, 16).__getitems__([0, 1])  # the bad one is dropped from its batch, not fatal
+    assert "image" in items[0] and "bad.png" in items[1]["error"]

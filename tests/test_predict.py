@@ -231,6 +231,14 @@ def test_error_curves_of_several_runs_in_one_plot(tmp_path):
                         "--out", str(tmp_path / "curves.png"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+    result = in_process("tools/visualize.py", "learning", "--runs", str(tmp_path / "a"), str(tmp_path / "b"),
+                        "--out", str(tmp_path / "learning.png"))
+    assert result.returncode == 0 and (tmp_path / "learning.png").stat().st_size > 10_000, result.stderr
+    result = in_process("tools/visualize.py", "predictions", "--checkpoint", str(tmp_path / "a" / "best.pt"),
+                        "--count", "4", "--out", str(tmp_path / "predictions.png"))
+    assert result.returncode == 0, result.stderr
+    image = cv2.imread(str(tmp_path / "predictions.png"))  # 2 best + 2 worst crops, 64 px enlarged 4x, 2 per row
+    assert image.shape[:2] == (2 * 256, 2 * 256) and image.std() > 10
     one_line_error(in_process("tools/visualize.py", "curves", "--runs", str(tmp_path)), "no metrics.json")
     one_line_error(in_process("tools/visualize.py", "filters"), "needs --checkpoint")
 

@@ -56,6 +56,7 @@ def test_a_killed_sweep_finishes_only_the_missing_runs(tmp_path):
     assert all("test_nme_per_seed" not in r for r in rows)  # a sweep reads no test data unless asked
     assert len(list(runs.glob("*/seed0/best.pt"))) == 4 and not list(runs.glob("*/seed0/last.pt"))
     assert (out / "sweep.png").stat().st_size > 1000 and len((out / "sweep.csv").read_text().splitlines()) == 5
+    assert (out / "learning_curves.png").stat().st_size > 1000
 
 
 def test_the_benchmark_draws_nme_against_training_budget(tmp_path):

@@ -9,7 +9,7 @@ Other `--key=value` settings go to every run. Budgets as in tools/benchmark.py: 
 `--steps N`, or `--minutes M` (converted into steps once per grid point, on its first seed, and
 replayed on the others). The metric is the validation NME of the checkpoint validation chose;
 the runs read no test data unless --report-test. Writes results/sweep_<experiment>_<time>/ (or
---out): sweep.md, sweep.csv, sweep.json, sweep.png and each run's folder. Running the same
+--out): sweep.md, sweep.csv, sweep.json, sweep.png, learning_curves.png and each run's folder. Running the same
 command with the same --out again skips finished runs and resumes interrupted ones.
 """
 import argparse

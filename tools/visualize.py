@@ -5,6 +5,8 @@
     filters   a model's learned first-layer convolution filters
     scatter   predicted against true coordinates (x and y) over a split
     curves    cumulative error curves (test split) of several runs in one plot
+    learning  training loss and validation NME by epoch of several runs
+    predictions  the best and the worst images of a split: truth (green) and prediction (red), NME on each
 
     python tools/visualize.py dataset --dataset synthetic --out results/synthetic.png
     python tools/visualize.py dataset --dataset 300w --split train --data-root ../shared/datasets --out results/300w.png
@@ -12,6 +14,8 @@
     python tools/visualize.py filters --checkpoint runs/imm_unet_kl/<time>/best.pt --out results/filters.png
     python tools/visualize.py scatter --checkpoint runs/w300_unet_kl/<time>/best.pt --split val --out results/scatter.png
     python tools/visualize.py curves --runs runs/a/<time> runs/b/<time> --out results/curves.png
+    python tools/visualize.py learning --runs runs/a/<time> runs/b/<time> --out results/learning.png
+    python tools/visualize.py predictions --checkpoint runs/imm_points_cnn/<time>/best.pt --split test --count 8 --out results/pred.png
 """
 import argparse
 import sys
@@ -161,11 +165,57 @@ def curves_view(runs: list[Path]):
     return error_curve_figure(curves, title="test split")
 
 
+def learning_view(runs: list[Path]):
+    """Training loss and validation NME by epoch of several run folders."""
+    import json
+
+    from heatnet.drawing import learning_curves_figure
+
+    histories = {}
+    for run in runs:
+        if not (run / "metrics.json").is_file():
+            raise ValueError(f"{run}: no metrics.json (give finished run folders)")
+        histories[f"{run.parent.name}/{run.name}"] = json.loads((run / "metrics.json").read_text())["history"]
+    return learning_curves_figure(histories)
+
+
+def predictions_view(checkpoint: Path, split: str, root, count: int):
+    """The `count` // 2 best and the rest worst images of the split by NME: crops with the truth
+    (green) and the prediction (red), the image's NME written on it."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from heatnet.drawing import draw_points, grid
+    from heatnet.evaluation import evaluate
+    from heatnet.geometry import apply_affine
+    from heatnet.loading import make_loader
+
+    method, s, dataset = load_model_and_split(checkpoint, split, root, 0)
+    result = evaluate(method, make_loader(dataset, s), torch.device("cpu"))
+    per_image = result.errors.per_image()  # (N,) fractions, in result.indices order
+    order = np.argsort(per_image)
+    best, worst = order[: count // 2], order[::-1][: count - count // 2]
+    cells = []
+    for position in [*best, *worst]:
+        item = dataset[int(result.indices[position])]
+        crop = item["image"].permute(1, 2, 0).numpy()
+        scale = max(1, 256 // crop.shape[0])
+        truth = item["points"].numpy()
+        predicted = apply_affine(result.predictions[position].astype(np.float64), item["affine"].numpy().astype(np.float64))
+        cell = draw_points(draw_points(crop, truth, colour=(40, 200, 40), scale=scale), predicted * scale + (scale - 1) / 2,
+                           colour=(230, 30, 30))
+        cv2.putText(cell, f"{100 * per_image[position]:.1f}%", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (255, 255, 0), 1, cv2.LINE_AA)
+        cells.append(cell)
+    return grid(cells, max(1, count // 2))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("view", choices=["dataset", "heatmaps", "filters", "scatter", "curves"])
-    parser.add_argument("--checkpoint", type=Path, help="heatmaps, filters, scatter: a heatnet checkpoint")
-    parser.add_argument("--runs", type=Path, nargs="+", help="curves: finished run folders")
+    parser.add_argument("view", choices=["dataset", "heatmaps", "filters", "scatter", "curves", "learning", "predictions"])
+    parser.add_argument("--checkpoint", type=Path, help="heatmaps, filters, scatter, predictions: a heatnet checkpoint")
+    parser.add_argument("--runs", type=Path, nargs="+", help="curves, learning: finished run folders")
     parser.add_argument("--dataset", default="synthetic")
     parser.add_argument("--split", help="default: train for dataset, the run's validation split for the model views")
     parser.add_argument("--data-root", type=Path)
@@ -191,10 +241,10 @@ def main() -> int:
         if not cv2.haveImageWriter(str(args.out)):
             raise ConfigError(f"--out {args.out}: not an image file name OpenCV can write (use .png or .jpg)")
         check_writable(args.out.parent)
-        if args.view in ("heatmaps", "filters", "scatter") and args.checkpoint is None:
+        if args.view in ("heatmaps", "filters", "scatter", "predictions") and args.checkpoint is None:
             raise ConfigError(f"the {args.view} view needs --checkpoint")
-        if args.view == "curves" and not args.runs:
-            raise ConfigError("the curves view needs --runs RUN [RUN ...]")
+        if args.view in ("curves", "learning") and not args.runs:
+            raise ConfigError(f"the {args.view} view needs --runs RUN [RUN ...]")
         split = args.split or ("train" if args.view == "dataset" else "val")
         if args.view == "dataset":
             image = dataset_view(args.dataset, split, args.data_root, args.count, args.size, args.seed)
@@ -202,9 +252,12 @@ def main() -> int:
             image = heatmaps_view(args.checkpoint, split, args.data_root, args.count)
         elif args.view == "filters":
             image = filters_view(args.checkpoint)
+        elif args.view == "predictions":
+            image = predictions_view(args.checkpoint, split, args.data_root, args.count)
         else:
-            figure = (scatter_view(args.checkpoint, split, args.data_root, args.count * 16) if args.view == "scatter"
-                      else curves_view(args.runs))
+            figures = {"scatter": lambda: scatter_view(args.checkpoint, split, args.data_root, args.count * 16),
+                       "curves": lambda: curves_view(args.runs), "learning": lambda: learning_view(args.runs)}
+            figure = figures[args.view]()
             args.out.parent.mkdir(parents=True, exist_ok=True)
             figure.savefig(args.out, dpi=120)
             print(f"wrote {args.out}")
