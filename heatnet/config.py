@@ -52,6 +52,7 @@ class Settings:
     box_scale: float = 1.25  # crop side = box_scale x the longer side of the box
     strict_data: bool = False  # fail on the first bad sample instead of skipping it
     cache_images: bool = False  # decode every image once and keep it in memory (small datasets such as IMM)
+    complete_only: bool = False  # train only on samples with every point labelled (dropping rows, as Kaggle notebooks did)
     # augmentation (training split only)
     augment: bool = True  # False: no augmentation at all
     rotation_deg: float = 30.0  # uniform in +-rotation_deg

@@ -145,6 +145,12 @@ class RecordSource:
     def name_of(self, index: int) -> str:
         return self.records[index].name
 
+    def complete(self) -> RecordSource:
+        """Only the records with every point labelled (what dropping incomplete rows does)."""
+        keep = [i for i, r in enumerate(self.records) if r.visibility.all()]
+        return RecordSource([self.records[i] for i in keep], self.scheme, [self.normalisers[i] for i in keep],
+                            None if self.boxes is None else [self.boxes[i] for i in keep], self.normaliser)
+
     def __getitem__(self, index: int) -> Sample:
         r = self.records[index]
         image = to_rgb_uint8(r.pixels, r.name) if r.pixels is not None else read_image(r.image_path)

@@ -193,6 +193,28 @@ def _w300(root: Path, split: str, bad: BadSamples) -> RecordSource:
     return RecordSource(bad.finish(records), IBUG68)
 
 
+# Kaggle's 15 keypoints from iBUG's 68 (0-based; Kaggle's left is the person's left, the image's right).
+KAGGLE15_FROM_IBUG68 = [(42, 43, 44, 45, 46, 47), (36, 37, 38, 39, 40, 41), (42,), (45,), (39,), (36,), (22,), (26,),
+                        (21,), (17,), (30,), (54,), (48,), (51,), (57,)]  # eye centres: the mean of six points
+KAGGLE_SPARSE_POINTS = (0, 1, 10, 14)  # eye centres, nose tip, bottom lip: all a sparse Kaggle row has
+
+
+def _w300_kaggle15(root: Path, split: str, bad: BadSamples) -> RecordSource:
+    """300-W's faces with Kaggle's 15 keypoints and, in train / val / trainval, Kaggle's missing
+    labels: 7 images in 10 (by name) keep only the 4 points of a sparse row, as 4909 of the 7049
+    rows of training.csv do. Crops and inter-ocular normalisers come from the full 68 points, as
+    every Kaggle image is the same kind of face crop whatever its labels."""
+    sparse = np.isin(np.arange(KAGGLE15.num_points), KAGGLE_SPARSE_POINTS).astype(np.float32)
+    full = _w300(root, split, bad).records
+    records = []
+    for r in full:
+        points = np.stack([r.points[list(group)].mean(0) for group in KAGGLE15_FROM_IBUG68]).astype(np.float32)
+        hidden = split in HOLDOUT_SPLITS and zlib.crc32(r.name.encode()) % 10 < 7
+        records.append(Record(r.image_path, points, sparse.copy() if hidden else np.ones(len(points), np.float32)))
+    return RecordSource(records, KAGGLE15, normalisers=[Normaliser.INTER_OCULAR.of(r.points, r.visibility, IBUG68) for r in full],
+                        boxes=[landmark_box(r.points, r.visibility) for r in full], normaliser=Normaliser.INTER_OCULAR)
+
+
 def _ytf68(root: Path, split: str, bad: BadSamples) -> RecordSource:
     folder = "test" if split == "test" else "training"
     csv_path = root / "ytf68" / f"{folder}_frames_keypoints.csv"
@@ -305,6 +327,7 @@ DATASETS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "imm": (_imm, tuple(IMM_PEOPLE)),
     "imm_nose": (_imm_nose, tuple(IMM_PEOPLE)),
     "kaggle": (_kaggle, (*HOLDOUT_SPLITS, "test")),
+    "300w_kaggle15": (_w300_kaggle15, tuple(W300_SPLITS)),
     "dlib": (_dlib, (*HOLDOUT_SPLITS, "test")),
     "wflw": (_wflw, (*HOLDOUT_SPLITS, "test")),
 }

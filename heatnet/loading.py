@@ -45,10 +45,18 @@ def augmentation_for(s: Settings) -> Augmentation:
                         noise_prob=s.noise_prob, occlusion_prob=s.occlusion_prob, gray_prob=s.gray_prob)
 
 
-def make_dataset(s: Settings, split: str, limit: int = 0, augment: bool = False) -> LandmarkDataset:
+def make_dataset(s: Settings, split: str, limit: int = 0, augment: bool = False,
+                 complete_only: bool = False) -> LandmarkDataset:
     """One split of the settings' dataset as fixed-size crops (the first `limit` samples when
-    limit > 0), with the training augmentation when `augment` and the settings allow it."""
+    limit > 0), with the training augmentation when `augment` and the settings allow it, and
+    only its fully labelled samples when `complete_only`."""
     source = load_split(s.dataset, split, Path(s.data_root) if s.data_root else None, s.strict_data)
+    if complete_only:
+        if not hasattr(source, "complete"):
+            raise ConfigError(f"--complete_only: {s.dataset} has no missing labels to leave out")
+        source = source.complete()
+        if not len(source):
+            raise ConfigError(f"--complete_only: no sample of {s.dataset}/{split} has every point labelled")
     if limit:
         source = FirstN(source, limit)
     if s.cache_images:

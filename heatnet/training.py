@@ -223,7 +223,7 @@ def start_run(experiment: str | Path | None, overrides: list[str] | None = None,
     seed_everything(s.seed)
     world = world.start(device)
     precision = choose_precision(device, s.amp)
-    train_set = make_dataset(s, s.train_split, s.train_limit, augment=True)
+    train_set = make_dataset(s, s.train_split, s.train_limit, augment=True, complete_only=s.complete_only)
     val_set = make_dataset(s, s.val_split, s.val_limit) if s.val_split else None
     method = module.build(s, train_set.scheme)
     method.model.check_input_size(s.input_size)

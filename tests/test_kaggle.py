@@ -67,3 +67,38 @@ def test_a_model_trained_on_kaggle_csv_writes_a_submission(tmp_path):
     one_line_error(in_process("tools/kaggle_submission.py", str(ROOT / "heatnet/data/heatnet_300w_68.pt"), "--test",
                               str(tmp_path / "test.csv"), "--lookup", str(tmp_path / "IdLookupTable.csv"), "--out",
                               str(tmp_path / "s.csv")), "not the 15 Kaggle points")
+
+
+def test_complete_only_drops_the_rows_with_missing_points(tmp_path):
+    from dataclasses import replace
+
+    from heatnet.config import ConfigError, Settings
+    from heatnet.loading import make_dataset
+
+    rng = np.random.default_rng(1)
+    (tmp_path / "kaggle").mkdir()
+    records = [Record(Path(f"{i}.png"), rng.uniform(20, 70, (15, 2)).astype(np.float32),
+                      np.ones(15, np.float32) if i % 3 == 0 else (np.arange(15) < 4).astype(np.float32),
+                      pixels=rng.integers(0, 255, (96, 96)).astype(np.uint8)) for i in range(30)]
+    write_kaggle_csv(tmp_path / "kaggle/training.csv", records, KAGGLE15.point_names)
+    s = Settings(dataset="kaggle", data_root=str(tmp_path), input_size=32)
+    every, complete = make_dataset(s, "train"), make_dataset(s, "train", complete_only=True)
+    assert len(every) == 24 and len(complete) == 8  # rows 0..29 with i % 10 < 8; every third complete
+    assert all(complete[i]["visibility"].all() for i in range(len(complete)))
+    with pytest.raises(ConfigError, match="synthetic has no missing labels"):
+        make_dataset(replace(s, dataset="synthetic"), "val", complete_only=True)
+
+
+def test_300w_as_kaggle15_has_kaggles_missing_labels(data_root):
+    from heatnet.datasets import KAGGLE_SPARSE_POINTS, load_split
+
+    train_faces, test_faces = load_split("300w_kaggle15", "train", data_root), load_split("300w_kaggle15", "test", data_root)
+    full = load_split("300w", "train", data_root)
+    visible = np.array([r.visibility for r in train_faces.records])
+    sparse = visible.sum(1) == 4
+    assert 0.6 < sparse.mean() < 0.8 and (visible[sparse][:, list(KAGGLE_SPARSE_POINTS)] == 1).all()
+    assert all(r.visibility.all() for r in test_faces.records)  # scored on every point
+    face, ibug = train_faces[0], full[0]
+    np.testing.assert_allclose(face.points[3], ibug.points[45])  # left eye outer corner: the person's left
+    np.testing.assert_allclose(face.points[0], ibug.points[42:48].mean(0), rtol=1e-6)
+    assert face.normaliser == pytest.approx(ibug.normaliser)  # inter-ocular from the full 68 points
