@@ -256,3 +256,15 @@ def test_init_from_a_heatnet_checkpoint(tiny_run, tmp_path, capsys):
     train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=1", f"--init_from={run_dir / 'last.pt'}"],
           run_dir=tmp_path, progress=False)
     assert f"from {run_dir / 'last.pt'}; 0 left as built" in capsys.readouterr().out
+
+
+def test_the_training_profile_splits_a_step_into_its_phases():
+    from conftest import in_process
+
+    result = in_process("tools/speed.py", "train", "--steps", "2", "--train_limit=16", "--batch_size=8",
+                        "--input_size=64", "--workers=0")
+    assert result.returncode == 0, result.stderr
+    for phase in ("| data |", "| forward |", "| loss |", "| backward |", "| optimizer |", "GFLOP/s", "matrix multiply"):
+        assert phase in result.stdout
+    shares = [int(line.split("|")[3].strip(" %")) for line in result.stdout.splitlines() if line.endswith("% |")]
+    assert len(shares) == 5 and 90 <= sum(shares) <= 102  # the phases account for the step's wall time

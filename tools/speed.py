@@ -1,9 +1,11 @@
-"""Speed benchmarks that print numbers (no assertions): data loading, the heatmap codec, and the
-shipped predictor.
+"""Speed benchmarks that print numbers (no assertions): data loading, the heatmap codec, the
+shipped predictor, and a training step's profile.
 
     python tools/speed.py data  [--data-root ../shared/datasets]   # 300w loading at 128 px, synthetic rate
     python tools/speed.py codec                                    # encode / decode vs mmpose-style reference
     python tools/speed.py predict [--data-root ../shared/datasets] # per-face latency (batch 1) and detectors
+    python tools/speed.py train --experiment experiments/w300_unet_kl.py [--channels-last] [--key=value ...]
+                                                                   # where a training step's time goes, GFLOP/s
 
 The codec reference re-implements the published per-sample algorithms that mmpose runs
 (unbiased Gaussian encoding over the full grid per keypoint; argmax then DARK with an OpenCV
@@ -171,27 +173,120 @@ def bench_predict(root: Path | None, threads: int, repeats: int = 50) -> None:
         print(f"detector {name:9s}                      {median_ms(lambda: found(image)):.1f} ms per photo")
 
 
+def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
+    """The machine's float32 matrix-multiply rate with torch's threads: the ceiling for convolutions."""
+    import torch
+
+    a, b = torch.rand(size, size), torch.rand(size, size)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def bench_train(experiment: Path, overrides: list[str], steps: int, channels_last: bool) -> None:
+    """Wall time of a training step split into data (waiting for the loader), forward, loss
+    (target encoding included), backward and optimizer, over `steps` steps after 3 warm-up ones;
+    the model's training GFLOP/s (3x the forward count) against the matrix-multiply rate."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from heatnet.config import apply_overrides
+    from heatnet.data import has_samples
+    from heatnet.evaluation import to_device_batch
+    from heatnet.experiment import load_experiment
+    from heatnet.loading import EpochSampler, make_dataset, make_loader
+    from heatnet.runtime import set_threads
+    from heatnet.training import make_optimizer
+
+    module = load_experiment(experiment)
+    s = apply_overrides(module.settings, overrides)
+    set_threads(s.threads)
+    train_set = make_dataset(s, s.train_split, s.train_limit, augment=True)
+    method = module.build(s, train_set.scheme)
+    model = method.model.to(memory_format=torch.channels_last) if channels_last else method.model
+    model.train()
+    optimizer = make_optimizer(model, s)
+    with FlopCounterMode(display=False) as counter:
+        model(torch.rand(1, s.channels, s.input_size, s.input_size))
+    train_gflop = 3 * counter.get_total_flops() / 1e9  # forward + backward (about twice the forward)
+    loader = make_loader(train_set, s, EpochSampler(len(train_set), s.seed, 0, 0), drop_last=True)
+    phases = dict.fromkeys(("data", "forward", "loss", "backward", "optimizer"), 0.0)
+    batches, samples = (batch for _ in iter(int, 1) for batch in loader), 0  # epochs without end
+    for step in range(steps + 3):
+        if step == 3:
+            phases, samples, start = dict.fromkeys(phases, 0.0), 0, time.perf_counter()
+        t0 = time.perf_counter()
+        batch = next(batches)
+        while not has_samples(batch):
+            batch = next(batches)
+        images, points, visibility = to_device_batch(batch, torch.device("cpu"))
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        t1 = time.perf_counter()
+        outputs = model(images)
+        t2 = time.perf_counter()
+        loss = method.loss(outputs, points, visibility)
+        t3 = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        t4 = time.perf_counter()
+        if s.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
+        optimizer.step()
+        t5 = time.perf_counter()
+        for name, (a, b) in zip(phases, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5))):
+            phases[name] += b - a
+        samples += len(images)
+    total = time.perf_counter() - start
+    compute = phases["forward"] + phases["backward"]
+    peak = matmul_gflops()
+    print(f"{experiment} ({s.input_size} px, batch {s.batch_size}, {s.workers} loader workers, "
+          f"{torch.get_num_threads()} threads{', channels_last' if channels_last else ''}): {steps} steps")
+    print("| phase | ms per step | share |\n|---|---|---|")
+    for name, seconds in phases.items():
+        print(f"| {name} | {1000 * seconds / steps:.1f} | {100 * seconds / total:.0f} % |")
+    print(f"\ntraining: {samples / total:.1f} samples/s; {train_gflop:.2f} GFLOP per sample (3x forward)")
+    print(f"achieved: {train_gflop * samples / total:.1f} GFLOP/s over the whole step, "
+          f"{train_gflop * samples / compute:.1f} GFLOP/s in forward + backward")
+    print(f"float32 matrix multiply on this machine: {peak:.1f} GFLOP/s -> {100 * train_gflop * samples / total / peak:.0f} % "
+          f"of it over the whole step, {100 * train_gflop * samples / compute / peak:.0f} % in forward + backward")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["data", "codec", "predict"])
+    parser.add_argument("what", choices=["data", "codec", "predict", "train"])
+    parser.add_argument("--experiment", type=Path, default=Path(__file__).resolve().parents[1] / "experiments/unet_kl.py",
+                        help="train: the experiment whose step is profiled (other --key=value settings apply to it)")
+    parser.add_argument("--steps", type=int, default=20, help="train: steps timed after 3 warm-up steps")
+    parser.add_argument("--channels-last", action="store_true", help="train: channels_last model and inputs")
     parser.add_argument("--threads", type=int, default=2, help="predict: torch and onnxruntime threads")
     parser.add_argument("--data-root", type=Path)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, help="data loader processes (default: data 2, train the experiment's)")
     parser.add_argument("--samples", type=int, default=1024)
-    args = parser.parse_args()
+    args, overrides = parser.parse_known_args()
+    if overrides and args.what != "train":
+        parser.error(f"unrecognized arguments: {' '.join(overrides)}")
+    if args.what == "train" and args.workers is not None:
+        overrides.append(f"--workers={args.workers}")
+    args.workers = 2 if args.workers is None else args.workers
     if args.workers < 0 or args.samples < 32:
         print("error: --workers must be 0 or more and --samples at least 32 (one batch)", file=sys.stderr)
         return 2
-    from heatnet.datasets import DatasetError  # imported after parsing: --help answers at once
+    from heatnet.config import ConfigError  # imported after parsing: --help answers at once
+    from heatnet.datasets import DatasetError
 
     try:
-        if args.what == "data":
+        if args.what == "train":
+            bench_train(args.experiment, overrides, args.steps, args.channels_last)
+        elif args.what == "data":
             bench_data(args.data_root, args.workers, args.samples)
         elif args.what == "predict":
             bench_predict(args.data_root, args.threads)
         else:
             bench_codec(32, 68, 64)
-    except DatasetError as e:
+    except (ConfigError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
