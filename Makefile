@@ -44,22 +44,22 @@ study-imm-nose-tip: $(STAMP)
 	test -f $(S)/imm_nose_tip_heatmap/metrics.json || \
 		$(PY) tools/train.py experiments/imm_nose_tip_heatmap.py --run-dir $(S)/imm_nose_tip_heatmap --no-progress
 	$(VIS) learning --runs $(S)/imm_nose_tip_sweep/runs/*/seed0 $(S)/imm_nose_tip_heatmap --out $(FIGURES)/imm_nose_tip_learning.png
-	$(VIS) predictions --checkpoint $(S)/imm_nose_tip_sweep/runs/lr=1e-3_batch_size=16/seed0/best.pt --split test \
-		--count 8 --out $(FIGURES)/imm_nose_tip_cnn_predictions.png
+	$(VIS) predictions --checkpoint $(S)/imm_nose_tip_sweep/runs/lr=1e-3_batch_size=4/seed0/best.pt --split test \
+		--count 8 --out $(FIGURES)/imm_nose_tip_cnn_predictions.jpg
 	$(VIS) predictions --checkpoint $(S)/imm_nose_tip_heatmap/best.pt --split test --count 8 \
-		--out $(FIGURES)/imm_nose_tip_heatmap_predictions.png
+		--out $(FIGURES)/imm_nose_tip_heatmap_predictions.jpg
 
 study-imm-kernels: $(STAMP)
-	$(PY) tools/sweep.py experiments/imm_points_cnn.py --grid first_kernel=3,5,7,9 --report-test \
+	$(PY) tools/sweep.py experiments/imm_points_cnn.py --grid first_kernel=3,5,7,9 --seeds 2 --report-test \
 		--out $(S)/imm_kernel_sweep --no-progress
 	test -f $(S)/imm_unet_kl/metrics.json || \
 		$(PY) tools/train.py experiments/imm_unet_kl.py --epochs=80 --run-dir $(S)/imm_unet_kl --no-progress
 	for k in 3 9; do $(VIS) filters --checkpoint $(S)/imm_kernel_sweep/runs/first_kernel=$$k/seed0/best.pt \
 		--out $(FIGURES)/imm_filters_$$k.png; done
 	$(VIS) learning --runs $(S)/imm_kernel_sweep/runs/*/seed0 $(S)/imm_unet_kl --out $(FIGURES)/imm_kernels_learning.png
-	$(VIS) predictions --checkpoint $(S)/imm_kernel_sweep/runs/first_kernel=5/seed0/best.pt --split test --count 8 \
-		--out $(FIGURES)/imm_cnn_predictions.png
-	$(VIS) predictions --checkpoint $(S)/imm_unet_kl/best.pt --split test --count 8 --out $(FIGURES)/imm_heatmap_predictions.png
+	$(VIS) predictions --checkpoint $(S)/imm_kernel_sweep/runs/first_kernel=7/seed0/best.pt --split test --count 8 \
+		--out $(FIGURES)/imm_cnn_predictions.jpg
+	$(VIS) predictions --checkpoint $(S)/imm_unet_kl/best.pt --split test --count 8 --out $(FIGURES)/imm_heatmap_predictions.jpg
 
 study-300w-regression: $(STAMP)
 	$(PY) tools/sweep.py experiments/w300_regression_resnet18.py --grid encoder=resnet18,resnet50 \
@@ -71,9 +71,9 @@ study-300w-regression: $(STAMP)
 	$(VIS) learning --runs $(S)/study_300w_regression/runs/*/seed0 $(S)/study_300w_heatmap/runs/*/seed0 \
 		--out $(FIGURES)/300w_regression_learning.png
 	$(VIS) predictions --checkpoint $(S)/study_300w_regression/runs/encoder=resnet18_blurpool=true/seed0/best.pt \
-		--split test --count 8 --out $(FIGURES)/300w_regression_predictions.png
+		--split test --count 8 --out $(FIGURES)/300w_regression_predictions.jpg
 	$(VIS) predictions --checkpoint $(S)/study_300w_heatmap/runs/encoder=resnet18/seed0/best.pt --split test \
-		--count 8 --out $(FIGURES)/300w_heatmap_predictions.png
+		--count 8 --out $(FIGURES)/300w_heatmap_predictions.jpg
 
 study-ytf68-cnn: $(STAMP)
 	test -f $(S)/ytf68_cnn224/metrics.json || \
@@ -84,7 +84,7 @@ study-ytf68-cnn: $(STAMP)
 		--out $(S)/$$run/haar --no-progress || exit 1; done
 	$(VIS) learning --runs $(S)/ytf68_cnn224 $(S)/ytf68_unet_kl --out $(FIGURES)/ytf68_cnn_learning.png
 	for run in ytf68_cnn224 ytf68_unet_kl; do $(VIS) predictions --checkpoint $(S)/$$run/best.pt --split test \
-		--count 8 --out $(FIGURES)/$${run}_predictions.png || exit 1; done
+		--count 8 --out $(FIGURES)/$${run}_predictions.jpg || exit 1; done
 
 study-kaggle15: $(STAMP)
 	$(PY) tools/sweep.py experiments/kaggle15_cnn.py --grid complete_only=false,true --steps 1000 --report-test \
@@ -94,7 +94,7 @@ study-kaggle15: $(STAMP)
 	$(VIS) learning --runs $(S)/kaggle15_sweep/runs/*/seed0 $(S)/kaggle15_heatmap/runs/*/seed0 \
 		--out $(FIGURES)/kaggle15_learning.png
 	$(VIS) predictions --checkpoint $(S)/kaggle15_sweep/runs/complete_only=false/seed0/best.pt --split test --count 8 \
-		--out $(FIGURES)/kaggle15_cnn_predictions.png
+		--out $(FIGURES)/kaggle15_cnn_predictions.jpg
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -74,8 +74,8 @@ def learning_curves_figure(histories: dict[str, list[dict]], title: str = "") ->
     fig, (loss_axis, nme_axis) = plt.subplots(1, 2, figsize=(10, 4))
     for name, history in histories.items():
         epochs = [entry["epoch"] for entry in history]
-        loss_axis.plot(epochs, [entry["train_loss"] for entry in history], label=name)
-        nme_axis.plot(epochs, [entry.get("nme", np.nan) for entry in history], label=name)
+        loss_axis.plot(epochs, [entry["train_loss"] for entry in history], marker=".", label=name)
+        nme_axis.plot(epochs, [entry.get("nme", np.nan) for entry in history], marker=".", label=name)
     loss_axis.set_ylabel("training loss")
     loss_axis.set_yscale("log")
     nme_axis.set_ylabel("validation NME (%)")

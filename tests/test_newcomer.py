@@ -237,7 +237,7 @@ def test_train_help_lists_every_setting_without_importing_torch():
     text = _help_without_torch("train")
     for field in dataclasses.fields(Settings):
         assert f"--{field.name}=" in text, field.name
-    assert "--box=landmarks  (landmarks | annotation)" in text
+    assert "--box=landmarks  (landmarks | annotation | image)" in text
     assert "--architecture=Unet  (Unet | FPN |" in text and "--loss=HeatmapKL  (HeatmapKL | HeatmapMSE" in text
     assert "--decoder=SoftArgmax(window_radius=4)  (Argmax | QuarterOffset | Dark | SoftArgmax)" in text
 
