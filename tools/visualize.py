@@ -168,14 +168,18 @@ def curves_view(runs: list[Path]):
 def learning_view(runs: list[Path]):
     """Training loss and validation NME by epoch of several run folders."""
     import json
+    import os
 
     from heatnet.drawing import learning_curves_figure
 
     histories = {}
+    common = Path(os.path.commonpath([run.resolve() for run in runs]))
     for run in runs:
         if not (run / "metrics.json").is_file():
             raise ValueError(f"{run}: no metrics.json (give finished run folders)")
-        histories[f"{run.parent.name}/{run.name}"] = json.loads((run / "metrics.json").read_text())["history"]
+        # named by what tells the runs apart: sweep/runs/point/seed0 -> "sweep: point/seed0"
+        name = str(run.resolve().relative_to(common)).replace("/runs/", ": ") if len(runs) > 1 else run.name
+        histories[name or run.name] = json.loads((run / "metrics.json").read_text())["history"]
     return learning_curves_figure(histories)
 
 
