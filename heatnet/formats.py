@@ -56,6 +56,30 @@ def _floats(tokens: list[str], where: str) -> list[float]:
         raise AnnotationError(f"{where}: not a number ({e})") from None
 
 
+def _csv_rows(path: Path) -> list[list[str]]:
+    try:
+        with open(path, newline="") as f:
+            return list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise AnnotationError(f"{path}: cannot read CSV ({e})") from None
+
+
+def _csv_records(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
+    """Rows of a CSV as {header: value}, after checking the header has `columns`."""
+    rows = _csv_rows(path)
+    if not rows or not set(columns) <= set(rows[0]):
+        raise AnnotationError(f"{path}: expected the columns {', '.join(columns)}")
+    return [dict(zip(rows[0], row)) for row in rows[1:]]
+
+
+def _kaggle_image(text: str, where: str) -> np.ndarray:
+    """A Kaggle "Image" cell: 96 x 96 space-separated grey levels -> (96, 96) uint8."""
+    pixels = np.array(_floats(text.split(), where))
+    if pixels.size != KAGGLE_SIZE * KAGGLE_SIZE or not np.isfinite(pixels).all():
+        raise AnnotationError(f"{where}: image has {pixels.size} pixels, expected {KAGGLE_SIZE}x{KAGGLE_SIZE}")
+    return np.clip(pixels, 0, 255).astype(np.uint8).reshape(KAGGLE_SIZE, KAGGLE_SIZE)
+
+
 def _read_text(path: Path) -> str:
     try:
         return Path(path).read_text(encoding="utf-8", errors="strict")
@@ -128,11 +152,7 @@ def read_ytf_csv(path: Path, image_dir: Path, num_points: int = 68, on_error=_ra
     """on_error(message) is called for a malformed row (default: raise AnnotationError); rows it
     returns from are skipped. The same holds for the other multi-record readers."""
     records = []
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise AnnotationError(f"{path}: cannot read CSV ({e})") from None
+    rows = _csv_rows(path)
     for n, row in enumerate(rows[1:], 2):
         where = f"{path} line {n}"
         try:
@@ -173,11 +193,7 @@ KAGGLE_SIZE = 96
 
 
 def read_kaggle_csv(path: Path, on_error=_raise) -> list[Record]:
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise AnnotationError(f"{path}: cannot read CSV ({e})") from None
+    rows = _csv_rows(path)
     if not rows or "Image" not in rows[0]:
         raise AnnotationError(f"{path}: no 'Image' column in the header")
     header = rows[0]
@@ -196,16 +212,13 @@ def read_kaggle_csv(path: Path, on_error=_raise) -> list[Record]:
             points = np.array(values, dtype=np.float32).reshape(k, 2)
             if np.isinf(points).any():
                 raise AnnotationError(f"{where}: non-finite coordinates")
-            pixels = np.array(_floats(row[image_col].split(), where))
-            if pixels.size != KAGGLE_SIZE * KAGGLE_SIZE or not np.isfinite(pixels).all():
-                raise AnnotationError(f"{where}: image has {pixels.size} pixels, expected {KAGGLE_SIZE}x{KAGGLE_SIZE}")
+            image = _kaggle_image(row[image_col], where)
         except AnnotationError as e:
             on_error(str(e))
             continue
         visibility = np.isfinite(points).all(axis=1).astype(np.float32)
         records.append(Record(Path(path).parent / f"{Path(path).stem}_{n - 2}.png",
-                              np.nan_to_num(points), visibility,
-                              pixels=np.clip(pixels, 0, 255).astype(np.uint8).reshape(KAGGLE_SIZE, KAGGLE_SIZE)))
+                              np.nan_to_num(points), visibility, pixels=image))
     return records
 
 
@@ -220,20 +233,15 @@ def write_kaggle_csv(path: Path, records: list[Record], point_names: tuple[str, 
 
 def read_kaggle_test_csv(path: Path) -> list[tuple[int, np.ndarray]]:
     """The competition's test.csv: (ImageId, 96 x 96 uint8 pixels) per row."""
+    return [(_image_id(row, f"{path} line {n}"), _kaggle_image(row["Image"], f"{path} line {n}"))
+            for n, row in enumerate(_csv_records(path, ("ImageId", "Image")), 2)]
+
+
+def _image_id(row: dict[str, str], where: str) -> int:
     try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise AnnotationError(f"{path}: cannot read CSV ({e})") from None
-    if not rows or not {"ImageId", "Image"} <= set(rows[0]):
-        raise AnnotationError(f"{path}: expected the columns ImageId and Image")
-    images = []
-    for n, row in enumerate(rows, 2):
-        pixels = np.array(_floats(row["Image"].split(), f"{path} line {n}"))
-        if pixels.size != KAGGLE_SIZE * KAGGLE_SIZE:
-            raise AnnotationError(f"{path} line {n}: image has {pixels.size} pixels, expected {KAGGLE_SIZE}x{KAGGLE_SIZE}")
-        images.append((int(row["ImageId"]), np.clip(pixels, 0, 255).astype(np.uint8).reshape(KAGGLE_SIZE, KAGGLE_SIZE)))
-    return images
+        return int(row["ImageId"])
+    except ValueError:
+        raise AnnotationError(f"{where}: ImageId {row['ImageId']!r} is not a whole number") from None
 
 
 def write_kaggle_submission(path: Path, lookup: Path, points: dict[int, np.ndarray],
@@ -242,17 +250,10 @@ def write_kaggle_submission(path: Path, lookup: Path, points: dict[int, np.ndarr
     ImageId, FeatureName, Location): each row asks for one coordinate, e.g. `left_eye_center_x`,
     of one image; `points[image_id]` is that image's (K, 2) prediction in its pixels. Locations
     are clipped to the image, as the scorer expects. Returns the number of rows written."""
-    try:
-        with open(lookup, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise AnnotationError(f"{lookup}: cannot read CSV ({e})") from None
-    if not rows or not {"RowId", "ImageId", "FeatureName"} <= set(rows[0]):
-        raise AnnotationError(f"{lookup}: expected the columns RowId, ImageId, FeatureName")
     columns = {f"{name}_{axis}": (k, a) for k, name in enumerate(point_names) for a, axis in enumerate("xy")}
     out = []
-    for n, row in enumerate(rows, 2):
-        image_id, feature = int(row["ImageId"]), row["FeatureName"]
+    for n, row in enumerate(_csv_records(lookup, ("RowId", "ImageId", "FeatureName")), 2):
+        image_id, feature = _image_id(row, f"{lookup} line {n}"), row["FeatureName"]
         if feature not in columns:
             raise AnnotationError(f"{lookup} line {n}: unknown feature {feature!r}")
         if image_id not in points:
