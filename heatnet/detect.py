@@ -35,9 +35,19 @@ class BoxFit:
 
     def landmark_boxes(self, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, 4) detector boxes -> (N, 2) landmark-box centres and (N,) longer sides."""
-        side = ((boxes[:, 2] - boxes[:, 0]) + (boxes[:, 3] - boxes[:, 1])) / 2
-        centre = (boxes[:, :2] + boxes[:, 2:]) / 2 + np.stack([self.dx * side, self.dy * side], axis=1)
-        return centre, self.scale * side
+        centre, side = box_centres_and_sides(boxes)
+        return centre + np.stack([self.dx * side, self.dy * side], axis=1), self.scale * side
+
+    def detector_boxes(self, centres: np.ndarray, sides: np.ndarray) -> np.ndarray:
+        """The inverse: (N, 4) square detector boxes that give these landmark-box centres and sides."""
+        side = sides / self.scale
+        centre = centres - np.stack([self.dx * side, self.dy * side], axis=1)
+        return np.concatenate([centre - side[:, None] / 2, centre + side[:, None] / 2], axis=1)
+
+
+def box_centres_and_sides(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 4) x0, y0, x1, y1 boxes -> (N, 2) centres and (N,) sides (the mean of width and height)."""
+    return (boxes[:, :2] + boxes[:, 2:]) / 2, ((boxes[:, 2] - boxes[:, 0]) + (boxes[:, 3] - boxes[:, 1])) / 2
 
 
 class FaceDetector(Protocol):
@@ -188,9 +198,9 @@ def fit_box(detector: FaceDetector, source, limit: int = 0) -> tuple[BoxFit, int
         if match is None:
             missed += 1
             continue
-        box, truth = boxes[match], landmark_box(sample.points, sample.visibility)
-        side = ((box[2] - box[0]) + (box[3] - box[1])) / 2
-        offset = ((truth[:2] + truth[2:]) - (box[:2] + box[2:])) / 2 / side
+        (centre,), (side,) = box_centres_and_sides(boxes[match:match + 1])
+        truth = landmark_box(sample.points, sample.visibility)
+        offset = ((truth[:2] + truth[2:]) / 2 - centre) / side
         ratios.append([max(truth[2] - truth[0], truth[3] - truth[1]) / side, *offset])
     if not ratios:
         raise ValueError(f"{detector.name} found none of the faces")

@@ -139,7 +139,6 @@ class DlibPredictor:
         self.shape_predictor = self.dlib.shape_predictor(dlib_model_file("shape_predictor_68_face_landmarks.dat"))
         self.detector = detector or DlibHogDetector()
         self.scheme, self.refine = SCHEMES["ibug68"], 0
-        self.hog_fit = DlibHogDetector.box_fit
 
     def _predict_rects(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         image = np.ascontiguousarray(image)
@@ -156,9 +155,9 @@ class DlibPredictor:
 
     def predict_crops(self, image: np.ndarray, centres: np.ndarray, sides: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """From landmark-box centres and sides: the HOG box that would have given them."""
-        side = sides / self.hog_fit.scale
-        centre = centres - np.stack([self.hog_fit.dx * side, self.hog_fit.dy * side], axis=1)
-        return self._predict_rects(image, np.concatenate([centre - side[:, None] / 2, centre + side[:, None] / 2], axis=1))
+        from heatnet.detect import DlibHogDetector
+
+        return self._predict_rects(image, DlibHogDetector.box_fit.detector_boxes(centres, sides))
 
 
 def points_boxes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

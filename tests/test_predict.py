@@ -250,3 +250,13 @@ def test_the_benchmark_dlib_row_scores_dlib_on_the_same_test_faces(data_root):
     assert result["rows"][0]["images"] == 8 and result["normaliser"] == "inter-ocular"
     assert 0 < result["stats"]["nme"][0] < 10  # dlib saw these images in training: low, but not zero
     assert len(result["curve"]) == 8
+
+
+def test_a_box_fit_and_its_inverse_round_trip():
+    from heatnet.detect import BoxFit
+
+    fit = BoxFit(scale=0.876, dx=0.001, dy=0.142)
+    centres, sides = np.array([[100.0, 80.0], [30.5, 40.0]]), np.array([50.0, 12.0])
+    back = fit.landmark_boxes(fit.detector_boxes(centres, sides))
+    np.testing.assert_allclose(back[0], centres)
+    np.testing.assert_allclose(back[1], sides)
