@@ -22,10 +22,11 @@ class PointsModel(nn.Module):
 
     def __init__(self, method: Method):
         super().__init__()
-        self.model, self.loss = method.model, method.loss
+        self.model, self.loss = method.model, method.loss  # registered, so .eval(), .float(), .cpu() reach them
+        self.method = method
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.loss.codec.decode(self.loss.activate(self.model(images)))
+        return self.method.decode(self.model(images))
 
 
 def example_input(settings: Settings, batch: int = 2) -> torch.Tensor:

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from heatnet.detect import box_iou
+from heatnet.geometry import landmark_box
 from heatnet.predict import Face, FacePredictor, points_boxes
 
 
@@ -85,7 +86,7 @@ class FaceTracker:
             self.detections += 1
             boxes, _ = self.predictor.detector(frame)
             if len(kept) and len(boxes):  # leave out detections of faces still tracked
-                tracked = np.stack([track_box(track.points) for track, _ in kept])
+                tracked = np.stack([landmark_box(track.points) for track, _ in kept])
                 boxes = boxes[box_iou(boxes, tracked).max(axis=1) < 0.3]
             points, scores = self.predictor.predict_boxes(frame, boxes)
             for p, s in zip(points, scores):
@@ -94,13 +95,8 @@ class FaceTracker:
         self.tracks = [track for track, _ in kept]
         for track, scores in kept:
             points = track.filter(track.points, t, track.scale) if self.smooth else track.points
-            faces.append(Face(track_box(points), math.nan, points, scores))
+            faces.append(Face(landmark_box(points), math.nan, points, scores))
         return faces
-
-
-def track_box(points: np.ndarray) -> np.ndarray:
-    """(4,) x0, y0, x1, y1 of a face's points."""
-    return np.concatenate([points.min(axis=0), points.max(axis=0)])
 
 
 def shaken_clip(image: np.ndarray, frames: int = 100, max_shift: float = 2.0, noise_std: float = 4.0,
