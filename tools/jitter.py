@@ -20,7 +20,13 @@ def measure(image, truth, predictors: list, args) -> list[tuple[str, float, floa
     predictor on one photo's clip; None when a frame does not hold exactly one tracked face."""
     import numpy as np
 
+    from heatnet.data import Normaliser
+    from heatnet.metrics import per_image_nme
+    from heatnet.schemes import IBUG68
     from heatnet.video import FaceTracker, jitter, shaken_clip
+
+    def inter_ocular(points: np.ndarray) -> float:
+        return Normaliser.INTER_OCULAR.of(points, np.ones(len(points)), IBUG68)
 
     clip, shifts = shaken_clip(image, args.frames, args.max_shift, args.noise)
     rows, first = [], None
@@ -34,12 +40,13 @@ def measure(image, truth, predictors: list, args) -> list[tuple[str, float, floa
             points.append(faces[0].points)
         points = np.stack(points)  # (frames, 68, 2)
         first = points if first is None else first
-        normaliser = float(np.linalg.norm(first.mean(0)[36] - first.mean(0)[45]))
-        offset = 100 * float(np.linalg.norm(points - first, axis=-1).mean()) / normaliser
+        normaliser = inter_ocular(first.mean(0))
+        visible = np.ones(points.shape[:2])
+        offset = 100 * float(per_image_nme(points, first, visible, np.full(len(points), normaliser)).mean())
         nme = float("nan")
         if truth is not None:
             moving = truth[None] + shifts[:, None, :]
-            nme = 100 * float(np.linalg.norm(points - moving, axis=-1).mean()) / float(np.linalg.norm(truth[36] - truth[45]))
+            nme = 100 * float(per_image_nme(points, moving, visible, np.full(len(points), inter_ocular(truth))).mean())
         rows.append((label, jitter(points, shifts, normaliser), offset, nme))
     return rows
 
