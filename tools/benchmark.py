@@ -128,6 +128,14 @@ def main() -> int:
         overrides.append(f"--data_root={args.data_root}")
     if args.quick:
         overrides += ["--input_size=64", "--train_limit=96", "--val_limit=48", "--test_limit=48", "--workers=0"]
+    dlib_row = {}
+    try:  # trained by dlib: the same row at every budget, measured once (rank 0 reports it)
+        if args.dlib and (not distributed or os.environ["RANK"] == "0"):
+            dlib_row["dlib (trained on all 300-W)"] = dlib_result(args.dataset, "test", Path(args.data_root) if args.data_root
+                                                                  else None, 48 if args.quick else 0)  # quick test_limit
+    except (ConfigError, DatasetError, ImageError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     by_budget = {}
     for minutes in budgets:
         folder = out / f"budget_{minutes:g}min" if minutes is not None else out
@@ -138,10 +146,7 @@ def main() -> int:
                 results[Path(name).stem] = run_method(
                     experiment, overrides + budget_overrides(args, Path(name).stem, recorded, minutes), args.seeds,
                     folder / "runs" / Path(name).stem)
-            if args.dlib and (not distributed or os.environ["RANK"] == "0"):
-                results["dlib (trained on all 300-W)"] = dlib_result(args.dataset, "test",
-                                                                     Path(args.data_root) if args.data_root else None,
-                                                                     48 if args.quick else 0)  # the quick test_limit
+            results.update(dlib_row)
         except (ConfigError, DatasetError, ModelConfigError, CheckpointError, SaveError, ImageError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
