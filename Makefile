@@ -61,11 +61,14 @@ study-imm-kernels: $(STAMP)
 		--out $(FIGURES)/imm_cnn_predictions.jpg
 	$(VIS) predictions --checkpoint $(S)/imm_unet_kl/best.pt --split test --count 8 --out $(FIGURES)/imm_heatmap_predictions.jpg
 
+# the study's settings (128 px, KL, sigma 1.5, no flip test), pinned since the 300-W recipe moved on
+STUDY_300W = --input_size=128 --flip_test=false
+
 study-300w-regression: $(STAMP)
 	$(PY) tools/sweep.py experiments/w300_regression_resnet18.py --grid encoder=resnet18,resnet50 \
-		--grid blurpool=true,false --epochs 4 --report-test --out $(S)/study_300w_regression --no-progress
+		--grid blurpool=true,false --epochs 4 --report-test --out $(S)/study_300w_regression --no-progress $(STUDY_300W)
 	$(PY) tools/sweep.py experiments/w300_unet_kl.py --grid encoder=resnet18 --epochs 4 --report-test \
-		--out $(S)/study_300w_heatmap --no-progress
+		--out $(S)/study_300w_heatmap --no-progress $(STUDY_300W) --sigma=1.5 --loss=HeatmapKL
 	for run in $(S)/study_300w_regression/runs/*/seed0 $(S)/study_300w_heatmap/runs/*/seed0; do \
 		$(PY) tools/evaluate.py $$run/best.pt --split test --shifts 1,2,3,4 --out $$run/shifts --no-progress || exit 1; done
 	$(VIS) learning --runs $(S)/study_300w_regression/runs/*/seed0 $(S)/study_300w_heatmap/runs/*/seed0 \
