@@ -11,4 +11,4 @@ from experiments.unet_kl import build, settings  # noqa: F401
 from heatnet.losses import HeatmapJS
 
 settings = replace(settings, dataset="300w", train_limit=0, input_size=160, sigma=1.0, loss=HeatmapJS,
-                   flip_test=True, epochs=28, lr=2e-3)
+                   flip_test=True, epochs=45, lr=2e-3)
