@@ -62,7 +62,8 @@ def w300_with_truncated_jpegs(w300_root):
 def test_truncated_jpegs_are_skipped_and_counted_in_training_and_evaluation(w300_with_truncated_jpegs, tmp_path):
     root = w300_with_truncated_jpegs
     run_dir = tmp_path / "run"
-    overrides = TINY + ["--dataset=300w", f"--data_root={root}", "--batch_size=4", "--workers=1", "--epochs=2"]
+    overrides = TINY + ["--dataset=300w", f"--data_root={root}", "--batch_size=4", "--workers=1", "--epochs=2",
+                        "--flip_test=true"]  # evaluate.py then flips too, as the run's test did
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = train(ROOT / "experiments/unet_kl.py", overrides, run_dir=run_dir, progress=False)
@@ -80,6 +81,7 @@ def test_truncated_jpegs_are_skipped_and_counted_in_training_and_evaluation(w300
     assert out.returncode == 0, out.stderr[-2000:]
     assert "3 images, 1 unreadable left out" in out.stdout and "skipped 1 bad sample" in out.stderr
     metrics = json.loads((tmp_path / "eval/metrics.json").read_text())
+    assert metrics["flip_test"] is True and result["test"]["flip_test"] is True
     assert metrics["metrics"]["nme"] == pytest.approx(result["test"]["nme"], rel=1e-5)
 
 

@@ -37,7 +37,8 @@ def main() -> int:
                         "'Dark(blur=True)' (default: the one stored in the checkpoint)")
     parser.add_argument("--live-experiment", action="store_true",
                         help="rebuild from the experiment file on disk, not the stored sources; warns of differences")
-    parser.add_argument("--flip-test", action="store_true", help="average with the mirrored input's prediction")
+    parser.add_argument("--flip-test", action=argparse.BooleanOptionalAction, help="average with the mirrored input's "
+                        "prediction (default: as the checkpoint's run validated and tested)")
     parser.add_argument("--detector", help="crop from this face detector's boxes: haar, dlib_hog, dlib_cnn")
     parser.add_argument("--refine", type=int, default=1, help="with --detector: passes re-cropped around the "
                         "predicted points (default 1)")
@@ -103,6 +104,8 @@ def main() -> int:
             return detector_report(args, method, s, dataset, device, out)
         if args.shifts:
             return shift_report(args, method, s, dataset, device, out)
+        if args.flip_test is None:
+            args.flip_test = s.flip_test
         result = evaluate(method, make_loader(dataset, s), device, decoder, args.flip_test, choose_precision(device, s.amp),
                           progress="" if args.no_progress else f"{s.dataset}/{split}")
     except (CheckpointError, ConfigError, DatasetError, ImageError) as e:
