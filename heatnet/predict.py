@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from heatnet.config import Method, Settings
 from heatnet.data import to_original
-from heatnet.detect import FaceDetector, HaarDetector, match_face
+from heatnet.detect import DlibHogDetector, FaceDetector, HaarDetector, _dlib, dlib_model_file, match_face
 from heatnet.evaluation import images_to_device, load_trained
 from heatnet.geometry import crop_affine, warp_to_crop
 from heatnet.metrics import LandmarkErrors
@@ -133,8 +133,6 @@ class DlibPredictor:
     HOG detector boxes, and trained on all of 300-W, its test images included."""
 
     def __init__(self, detector: FaceDetector | None = None):
-        from heatnet.detect import DlibHogDetector, _dlib, dlib_model_file
-
         self.dlib = _dlib()
         self.shape_predictor = self.dlib.shape_predictor(dlib_model_file("shape_predictor_68_face_landmarks.dat"))
         self.detector = detector or DlibHogDetector()
@@ -155,8 +153,6 @@ class DlibPredictor:
 
     def predict_crops(self, image: np.ndarray, centres: np.ndarray, sides: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """From landmark-box centres and sides: the HOG box that would have given them."""
-        from heatnet.detect import DlibHogDetector
-
         return self._predict_rects(image, DlibHogDetector.box_fit.detector_boxes(centres, sides))
 
 

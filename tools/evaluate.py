@@ -104,9 +104,8 @@ def main() -> int:
             return detector_report(args, method, s, dataset, device, out)
         if args.shifts:
             return shift_report(args, method, s, dataset, device, out)
-        if args.flip_test is None:
-            args.flip_test = s.flip_test
-        result = evaluate(method, make_loader(dataset, s), device, decoder, args.flip_test, choose_precision(device, s.amp),
+        flip_test = s.flip_test if args.flip_test is None else args.flip_test
+        result = evaluate(method, make_loader(dataset, s), device, decoder, flip_test, choose_precision(device, s.amp),
                           progress="" if args.no_progress else f"{s.dataset}/{split}")
     except (CheckpointError, ConfigError, DatasetError, ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -127,7 +126,7 @@ def main() -> int:
     (out / "metrics.json").write_text(json.dumps({
         "checkpoint": str(args.checkpoint), "dataset": s.dataset, "split": s.val_split,
         "decoder": repr(decoder_used) if decoder_used else None, "normaliser": dataset.source.normaliser.value,
-        "flip_test": args.flip_test, "skipped": result.skipped, "metrics": metrics,
+        "flip_test": flip_test, "skipped": result.skipped, "metrics": metrics,
         "per_point_nme": result.errors.per_point().tolist(), "per_image_nme": per_image.tolist()}, indent=1))
     print(f"\nwrote {out}/metrics.json, predictions.csv, error_curve.png")
     return 0

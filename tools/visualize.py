@@ -179,7 +179,7 @@ def learning_view(runs: list[Path]):
             raise ValueError(f"{run}: no metrics.json (give finished run folders)")
         # named by what tells the runs apart: sweep/runs/point/seed0 -> "sweep: point/seed0"
         name = str(run.resolve().relative_to(common)).replace("/runs/", ": ") if len(runs) > 1 else run.name
-        histories[name or run.name] = json.loads((run / "metrics.json").read_text())["history"]
+        histories[name] = json.loads((run / "metrics.json").read_text())["history"]
     return learning_curves_figure(histories)
 
 
