@@ -49,11 +49,15 @@ study-imm-nose-tip: $(STAMP)
 	$(VIS) predictions --checkpoint $(S)/imm_nose_tip_heatmap/best.pt --split test --count 8 \
 		--out $(FIGURES)/imm_nose_tip_heatmap_predictions.jpg
 
+# the settings the studies ran with (128 px, KL, sigma 1.5, no flip test), pinned since the recipes moved on
+STUDY_300W = --input_size=128 --flip_test=false
+STUDY_HEATMAP = $(STUDY_300W) --sigma=1.5 --loss=HeatmapKL
+
 study-imm-kernels: $(STAMP)
 	$(PY) tools/sweep.py experiments/imm_points_cnn.py --grid first_kernel=3,5,7,9 --seeds 2 --report-test \
 		--out $(S)/imm_kernel_sweep --no-progress
 	test -f $(S)/imm_unet_kl/metrics.json || \
-		$(PY) tools/train.py experiments/imm_unet_kl.py --epochs=80 --run-dir $(S)/imm_unet_kl --no-progress
+		$(PY) tools/train.py experiments/imm_unet_kl.py --run-dir $(S)/imm_unet_kl --no-progress $(STUDY_HEATMAP)
 	for k in 3 9; do $(VIS) filters --checkpoint $(S)/imm_kernel_sweep/runs/first_kernel=$$k/seed0/best.pt \
 		--out $(FIGURES)/imm_filters_$$k.png; done
 	$(VIS) learning --runs $(S)/imm_kernel_sweep/runs/*/seed0 $(S)/imm_unet_kl --out $(FIGURES)/imm_kernels_learning.png
@@ -61,14 +65,11 @@ study-imm-kernels: $(STAMP)
 		--out $(FIGURES)/imm_cnn_predictions.jpg
 	$(VIS) predictions --checkpoint $(S)/imm_unet_kl/best.pt --split test --count 8 --out $(FIGURES)/imm_heatmap_predictions.jpg
 
-# the study's settings (128 px, KL, sigma 1.5, no flip test), pinned since the 300-W recipe moved on
-STUDY_300W = --input_size=128 --flip_test=false
-
 study-300w-regression: $(STAMP)
 	$(PY) tools/sweep.py experiments/w300_regression_resnet18.py --grid encoder=resnet18,resnet50 \
 		--grid blurpool=true,false --epochs 4 --report-test --out $(S)/study_300w_regression --no-progress $(STUDY_300W)
 	$(PY) tools/sweep.py experiments/w300_unet_kl.py --grid encoder=resnet18 --epochs 4 --report-test \
-		--out $(S)/study_300w_heatmap --no-progress $(STUDY_300W) --sigma=1.5 --loss=HeatmapKL
+		--out $(S)/study_300w_heatmap --no-progress $(STUDY_HEATMAP)
 	for run in $(S)/study_300w_regression/runs/*/seed0 $(S)/study_300w_heatmap/runs/*/seed0; do \
 		$(PY) tools/evaluate.py $$run/best.pt --split test --shifts 1,2,3,4 --out $$run/shifts --no-progress || exit 1; done
 	$(VIS) learning --runs $(S)/study_300w_regression/runs/*/seed0 $(S)/study_300w_heatmap/runs/*/seed0 \
