@@ -1,9 +1,11 @@
-"""The ResNet18 + FC regression baseline on 300-W, same data, crops and schedule as w300_unet_kl.
-Without BlurPool: the 300-W regression study measured it better on validation at equal steps
-(10.02 against 16.96 % val NME at 456 steps; docs/300w_regression.md)."""
+"""The ResNet18 + FC regression baseline on 300-W, same data, augmentation and schedule as
+w300_unet_kl, at its own input size. Without BlurPool: the 300-W regression study measured it better
+on validation at equal steps (10.02 against 16.96 % val NME at 456 steps; docs/300w_regression.md).
+128 px crops, not the heatmap recipe's 160: val 9.92 ± 0.87 against 15.94 ± 0.97 % (3 seeds,
+456 steps; docs/recipes.md)."""
 from experiments.regression_resnet18 import RegressionSettings, build  # noqa: F401
 from experiments.w300_unet_kl import settings as heatmap_settings
 from heatnet.config import extend
 from heatnet.losses import L1
 
-settings = extend(heatmap_settings, RegressionSettings, loss=L1, blurpool=False)
+settings = extend(heatmap_settings, RegressionSettings, loss=L1, blurpool=False, input_size=128)
