@@ -5,9 +5,8 @@ ytf68 val 4.39 % / test 4.32 %; 5 epochs, 4.49 / 4.49 %; the same at 128 px with
 from the previous shipped model, 5 epochs, 4.90 / 4.90 %; 2 epochs from scratch, 6.46 / 6.47 %."""
 from dataclasses import replace
 
-from experiments.w300_unet_kl import settings as w300
+from experiments.w300_unet_kl import RECIPE
 from experiments.ytf68_unet_kl import build, settings  # noqa: F401
 from heatnet.predict import PRETRAINED
 
-settings = replace(settings, input_size=w300.input_size, sigma=w300.sigma, loss=w300.loss, flip_test=w300.flip_test,
-                   init_from=str(PRETRAINED), epochs=15)
+settings = replace(settings, init_from=str(PRETRAINED), epochs=15, **RECIPE)
