@@ -82,6 +82,7 @@ class Settings:
     schedule: Schedule = Cosine()  # learning-rate factor as a function of the step, after warm-up
     warmup_epochs: float = 0.5  # linear warm-up length
     grad_clip: float = 5.0  # max gradient norm (0: off)
+    ema_decay: float = 0.0  # exponential moving average of the weights, which validation, best.pt and tests use (0: off)
     early_stop_patience: int = 0  # validations without a better NME before stopping (0: off)
     # run
     seed: int = 0  # weights, data order and augmentation all follow from it
@@ -103,6 +104,8 @@ class Settings:
                      "early_stop_patience", "warmup_epochs", "grad_clip", "weight_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name} must not be negative, got {getattr(self, name)}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"--ema_decay must be in [0, 1) (0: no weight average), got {self.ema_decay}")
         if self.channels not in (1, 3):
             raise ConfigError(f"--channels must be 1 (grayscale) or 3 (RGB), got {self.channels}")
         if self.stride not in (1, 2, 4) or self.input_size % self.stride:

@@ -37,6 +37,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from heatnet import tblog
+from heatnet.averaging import WeightAverage
 from heatnet.checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_matching_weights, make_checkpoint,
                                 save_atomic)
 from heatnet.config import ConfigError, Method, Settings, apply_overrides, from_plain, settings_dict
@@ -92,9 +93,15 @@ class Run:
     lock: IO | None  # held open by rank 0: no second training writes into run_dir
     world: World = World()
     train_model: torch.nn.Module | None = None  # what a training step calls: DistributedDataParallel over the model
+    average: WeightAverage | None = None  # --ema_decay: the weights' moving average
 
     def __post_init__(self) -> None:
         self.train_model = self.train_model or self.method.model
+
+    @property
+    def inference_method(self) -> Method:
+        """What validation, best.pt and the test split use: the weight average when there is one."""
+        return Method(self.average.model, self.method.loss) if self.average else self.method
 
     @property
     def steps_per_epoch(self) -> int:
@@ -238,7 +245,7 @@ def start_run(experiment: str | Path | None, overrides: list[str] | None = None,
     if state is not None:
         check_compatible(state, train_set.scheme, run_dir)
         training = state["training"]
-        method.model.load_state_dict(state["model"])
+        method.model.load_state_dict(training.get("weights", state["model"]))  # "weights": under a weight average
         if "optimizer" in training:
             optimizer.load_state_dict(training["optimizer"])
             if scaler is not None and training["scaler"]:
@@ -264,11 +271,14 @@ def start_run(experiment: str | Path | None, overrides: list[str] | None = None,
             _clear_unsaved_start(run_dir)
             _write_run_files(run_dir, s, source, device, precision, budget, len(train_set), len(val_set or []), world)
         run_dir = world.broadcast(run_dir)
+    average = WeightAverage(method.model, s.ema_decay) if s.ema_decay else None
+    if average and state is not None:
+        average.model.load_state_dict(state["model"])
     total_steps = min(s.epochs * steps_per_epoch, s.max_steps or math.inf)
     budget["total_steps"] = total_steps
     writer = SummaryWriter(str(run_dir)) if world.is_main else tblog.NoEvents()
     run = Run(s, run_dir, source, method, optimizer, scaler, precision, device, train_set, val_set, total_steps,
-              budget, progress, writer, lock, world, world.wrap(method.model, device))
+              budget, progress, writer, lock, world, world.wrap(method.model, device), average)
     if state is not None and "rng" in state["training"]:  # last: building the model and data drew from them
         restore_rng_state(state["training"]["rng"])
     return run
@@ -315,7 +325,8 @@ def _write_run_files(run_dir: Path, s: Settings, source: ExperimentSource, devic
 
 def save_checkpoint(run: Run, name: str) -> None:
     """last.pt: everything --resume needs; best.pt: the weights, how to rebuild them, and the
-    run's position (--resume falls back to it when last.pt is lost). A failed save keeps the
+    run's position (--resume falls back to it when last.pt is lost). Under a weight average, a
+    checkpoint's model is the average and last.pt also keeps the trained weights. A failed save keeps the
     previous file and stops the run with a message naming the newest good checkpoint. Rank 0
     saves; the other processes hold the same weights and position."""
     if not run.world.is_main:
@@ -324,7 +335,9 @@ def save_checkpoint(run: Run, name: str) -> None:
     if name == "last.pt":
         training.update(optimizer=run.optimizer.state_dict(), scaler=run.scaler.state_dict() if run.scaler else None,
                         rng=rng_state())
-    state = make_checkpoint(run.method.model, run.s, run.experiment, run.train_set.scheme, run.method.codec, training)
+        if run.average:
+            training["weights"] = run.method.model.state_dict()
+    state = make_checkpoint(run.inference_method.model, run.s, run.experiment, run.train_set.scheme, run.method.codec, training)
     try:
         save_atomic(state, run.run_dir / name)
     except SaveError as e:
@@ -363,6 +376,8 @@ def train_epoch(run: Run, show_progress: bool = True) -> None:
                 raise NonFiniteLoss(f"{e} at epoch {p.epoch + 1}, step {p.step}; the last good checkpoint "
                                     f"{run.run_dir / 'last.pt'} is kept. Try a lower --lr or --grad_clip.") from None
             count, loss_sum = len(batch["image"]), loss * len(batch["image"])
+            if run.average:
+                run.average.update(run.method.model, p.step + 1)
         elif run.world.distributed:  # the other processes wait in their gradient exchange for this one
             raise ImageError(f"process {run.world.rank}: no image of its share of batch {p.batch} could be read; "
                              f"first: {batch['skipped'][0]}. Remove the bad images (tools/check_data.py lists them)")
@@ -402,7 +417,7 @@ def validate_and_save(run: Run, show_progress: bool = True) -> None:
         result = evaluate_split(run, run.val_set, f"{s.dataset}/{s.val_split}" if show_progress else "")
         entry.update(result.summary(), val_skipped=len(result.skipped))
         if run.world.is_main:
-            tblog.log_validation(run.writer, run.method, run.val_set, result, entry, p.step, run.device, s.log_images)
+            tblog.log_validation(run.writer, run.inference_method, run.val_set, result, entry, p.step, run.device, s.log_images)
         improved = entry["nme"] < p.best_nme
         print(f"epoch {entry['epoch']}: train loss {entry['train_loss']:.4f}, val NME {entry['nme']:.2f}%, "
               f"MAE {entry['mae_px']:.2f} px, {rate:.1f} img/s")
@@ -431,9 +446,10 @@ def finish(run: Run, show_progress: bool = True) -> dict:
               "stopped_by": p.stopped_by, "steps": p.step, "samples": p.step * s.batch_size,
               "train_time_s": p.train_time_s, "budget": run.budget, "history": p.history, "run_dir": str(run.run_dir)}
     if s.test_split:
+        model = run.inference_method.model
         if run.world.is_main:  # and from rank 0 to the others: no shared file system needed
-            run.method.model.load_state_dict(load_checkpoint(run.run_dir / chosen)["model"])
-        run.world.broadcast_weights(run.method.model)
+            model.load_state_dict(load_checkpoint(run.run_dir / chosen)["model"])
+        run.world.broadcast_weights(model)
         test_set = make_dataset(s, s.test_split, s.test_limit)
         evaluation = evaluate_split(run, test_set, f"{s.dataset}/{s.test_split}" if show_progress else "")
         result["test"] = {"split": s.test_split, "checkpoint": chosen, "normaliser": test_set.source.normaliser.value,
@@ -456,7 +472,7 @@ def evaluate_split(run: Run, dataset: LandmarkDataset, progress: str = "") -> Ev
     sampler = ShardSampler(len(dataset), world) if world.distributed else None
     local = None
     if sampler is None or len(sampler):
-        local = evaluate(run.method, make_loader(dataset, s, sampler), run.device, flip_test=s.flip_test,
+        local = evaluate(run.inference_method, make_loader(dataset, s, sampler), run.device, flip_test=s.flip_test,
                          precision=run.precision, progress=progress if world.is_main else "")
     return merge_evaluations(world.gather(local))
 

@@ -169,6 +169,7 @@ def test_a_run_stopped_before_its_first_checkpoint_is_started_over(tmp_path):
     (["--batch_size=0"], "--batch_size must be positive, got 0"),
     (["--channels=2"], "--channels must be 1 (grayscale) or 3 (RGB), got 2"),
     (["--epochs=0"], "--epochs must be positive, got 0"),
+    (["--ema_decay=1"], "--ema_decay must be in [0, 1) (0: no weight average), got 1.0"),
     (["--device=cuda:7"], "--device=cuda:7"),
     (["--dataset=300w", "--data_root=/nowhere"], "data root /nowhere is not a folder"),
 ])

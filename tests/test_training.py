@@ -11,6 +11,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import checkpoint_step, max_relative_difference, wait_for
+from heatnet.averaging import WeightAverage
 from heatnet.checkpoint import load_checkpoint
 from heatnet.training import NonFiniteLoss, train
 
@@ -84,10 +85,12 @@ def _train_cmd(run_dir: Path, *extra: str) -> list[str]:
 
 
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
-    reference = train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=3", "--checkpoint_minutes=0.0001"],
+    # with a weight average on: last.pt must bring back both the trained weights and their average
+    averaged = ["--ema_decay=0.9"]
+    reference = train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=3", "--checkpoint_minutes=0.0001"] + averaged,
                       run_dir=tmp_path / "ref", progress=False)
     run_dir = tmp_path / "killed"
-    proc = subprocess.Popen(_train_cmd(run_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_train_cmd(run_dir, *averaged), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: checkpoint_step(run_dir) >= 6 or proc.poll() is not None)  # mid-epoch 2 (4 steps an epoch)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -97,8 +100,11 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     final = json.loads((run_dir / "metrics.json").read_text())
     assert final["final"]["epoch"] == 3 and final["steps"] == reference["steps"] == 12
-    weights = load_checkpoint(run_dir / "last.pt")["model"]
-    assert max_relative_difference(weights, load_checkpoint(tmp_path / "ref/last.pt")["model"]) < 1e-6
+    resumed_state, reference_state = load_checkpoint(run_dir / "last.pt"), load_checkpoint(tmp_path / "ref/last.pt")
+    assert max_relative_difference(resumed_state["model"], reference_state["model"]) < 1e-6  # the average
+    trained = resumed_state["training"]["weights"]
+    assert max_relative_difference(trained, reference_state["training"]["weights"]) < 1e-6
+    assert max_relative_difference(resumed_state["model"], trained) > 1e-3  # the average is not the trained weights
     for key in ("nme", "mae_px", "loss"):
         assert final["final"][key] == pytest.approx(reference["final"][key], rel=1e-6)
         assert final["test"][key] == pytest.approx(reference["test"][key], rel=1e-6)
@@ -268,3 +274,21 @@ def test_the_training_profile_splits_a_step_into_its_phases():
         assert phase in result.stdout
     shares = [int(line.split("|")[3].strip(" %")) for line in result.stdout.splitlines() if line.endswith("% |")]
     assert len(shares) == 5 and 90 <= sum(shares) <= 102  # the phases account for the step's wall time
+
+
+def test_weight_average_follows_the_weights_with_its_decay():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    average = WeightAverage(model, decay=0.99)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    model[1].num_batches_tracked += 5
+    average.update(model, step=1)
+    decay = average.decay_at(1)
+    assert decay == pytest.approx(2 / 11)  # ramped up: early weights are forgotten fast
+    averaged = average.model.state_dict()
+    torch.testing.assert_close(averaged["0.weight"], start["0.weight"] + (1 - decay))
+    torch.testing.assert_close(averaged["0.bias"], start["0.bias"])
+    assert averaged["1.num_batches_tracked"] == 5  # integer buffers are copied, not averaged
+    assert average.decay_at(10_000) == 0.99
+    assert not any(p.requires_grad for p in average.model.parameters())
