@@ -326,9 +326,9 @@ def _write_run_files(run_dir: Path, s: Settings, source: ExperimentSource, devic
 def save_checkpoint(run: Run, name: str) -> None:
     """last.pt: everything --resume needs; best.pt: the weights, how to rebuild them, and the
     run's position (--resume falls back to it when last.pt is lost). Under a weight average, a
-    checkpoint's model is the average and last.pt also keeps the trained weights. A failed save keeps the
-    previous file and stops the run with a message naming the newest good checkpoint. Rank 0
-    saves; the other processes hold the same weights and position."""
+    checkpoint's model is the average, and last.pt also keeps the trained weights. A failed save
+    keeps the previous file and stops the run with a message naming the newest good checkpoint.
+    Rank 0 saves; the other processes hold the same weights and position."""
     if not run.world.is_main:
         return
     training = {"progress": dataclasses.asdict(run.progress), "budget": run.budget}
@@ -337,7 +337,8 @@ def save_checkpoint(run: Run, name: str) -> None:
                         rng=rng_state())
         if run.average:
             training["weights"] = run.method.model.state_dict()
-    state = make_checkpoint(run.inference_method.model, run.s, run.experiment, run.train_set.scheme, run.method.codec, training)
+    state = make_checkpoint(run.inference_method.model, run.s, run.experiment, run.train_set.scheme, run.method.codec,
+                            training)
     try:
         save_atomic(state, run.run_dir / name)
     except SaveError as e:
@@ -417,7 +418,8 @@ def validate_and_save(run: Run, show_progress: bool = True) -> None:
         result = evaluate_split(run, run.val_set, f"{s.dataset}/{s.val_split}" if show_progress else "")
         entry.update(result.summary(), val_skipped=len(result.skipped))
         if run.world.is_main:
-            tblog.log_validation(run.writer, run.inference_method, run.val_set, result, entry, p.step, run.device, s.log_images)
+            tblog.log_validation(run.writer, run.inference_method, run.val_set, result, entry, p.step, run.device,
+                                 s.log_images)
         improved = entry["nme"] < p.best_nme
         print(f"epoch {entry['epoch']}: train loss {entry['train_loss']:.4f}, val NME {entry['nme']:.2f}%, "
               f"MAE {entry['mae_px']:.2f} px, {rate:.1f} img/s")
