@@ -378,7 +378,7 @@ def train_epoch(run: Run, show_progress: bool = True) -> None:
                                     f"{run.run_dir / 'last.pt'} is kept. Try a lower --lr or --grad_clip.") from None
             count, loss_sum = len(batch["image"]), loss * len(batch["image"])
             if run.average:
-                run.average.update(run.method.model, p.step + 1)
+                run.average.update(p.step + 1)
         elif run.world.distributed:  # the other processes wait in their gradient exchange for this one
             raise ImageError(f"process {run.world.rank}: no image of its share of batch {p.batch} could be read; "
                              f"first: {batch['skipped'][0]}. Remove the bad images (tools/check_data.py lists them)")

@@ -283,7 +283,7 @@ def test_weight_average_follows_the_weights_with_its_decay():
     with torch.no_grad():
         model[0].weight.add_(1.0)
     model[1].num_batches_tracked += 5
-    average.update(model, step=1)
+    average.update(step=1)
     decay = average.decay_at(1)
     assert decay == pytest.approx(2 / 11)  # ramped up: early weights are forgotten fast
     averaged = average.model.state_dict()
