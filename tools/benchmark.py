@@ -8,13 +8,16 @@ is read once per run, on that checkpoint.
     python tools/benchmark.py --methods unet_kl,experiments/my_idea.py --epochs 10
     python tools/benchmark.py --dataset 300w --budget-from results/<earlier>/results.json   # same steps again
     python tools/benchmark.py --dataset 300w --budgets 1,5,20,60 --seeds 3      # NME against training budget
+    python tools/benchmark.py --dataset 300w --own-input-size --methods experiments/w300_unet_kl.py,experiments/w300_regression_resnet18.py
     torchrun --standalone --nproc-per-node 4 tools/benchmark.py --dataset 300w --epochs 60 --out results/b4  # DDP runs
 
 A minutes budget is converted once per method into optimizer steps (timed on that method's
 first seed, before its training) and every seed trains that many steps; results.json records
 the conversion and --budget-from replays it, so a rerun gives the same accuracy table.
 Writes results/benchmark_<dataset>_<time>/: results.md, results.json, results.csv,
-error_curves.png, regions.png, and each run's folder (checkpoints, TensorBoard).
+error_curves.png, regions.png, and each run's folder (checkpoints, TensorBoard). Rerun a stopped
+benchmark with the same --out and it continues: finished runs are read back, an interrupted one
+resumes from its last.pt.
 """
 import argparse
 import json
@@ -54,7 +57,10 @@ def parse_args() -> argparse.Namespace:
     budget.add_argument("--budget-from", type=Path, help="the step budgets recorded in an earlier results.json")
     budget.add_argument("--budgets", help="comma-separated minutes (e.g. 1,5,20,60): the benchmark at each budget, "
                         "then NME against budget per method")
-    p.add_argument("--input-size", type=int, default=128)
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--input-size", type=int, default=128, help="the crop size every method trains at (default 128)")
+    size.add_argument("--own-input-size", action="store_true",
+                      help="each method at its experiment file's input size (tuned recipes at their own best size)")
     p.add_argument("--quick", action="store_true", help="a ~1 minute smoke run on a few images")
     p.add_argument("--out", type=Path)
     p.add_argument("--dlib", action="store_true", help="add dlib's 68-point predictor as a row (the [dlib] extra; "
@@ -122,8 +128,10 @@ def main() -> int:
     except (ConfigError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    overrides = [f"--dataset={args.dataset}", f"--input_size={args.input_size}", "--train_limit=0", "--log_images=4",
+    overrides = [f"--dataset={args.dataset}", "--train_limit=0", "--log_images=4",
                  "--keep_last=False"]  # each run keeps best.pt (what the tables measure), not the optimizer state
+    if not args.own_input_size:
+        overrides.append(f"--input_size={args.input_size}")
     if args.data_root:
         overrides.append(f"--data_root={args.data_root}")
     if args.quick:
@@ -159,10 +167,10 @@ def main() -> int:
         report = write_report(results, folder, args.dataset, args.seeds, budget, overrides, ACCURACY, COST)
         print("\n" + report)
         by_budget[minutes] = results
+        if args.budgets:  # after every budget, so a long sweep that stops shows the budgets it finished
+            print("\n" + write_budget_report(by_budget, out, args.dataset, args.seeds))
     if distributed and os.environ["RANK"] != "0":
         return 0
-    if args.budgets:
-        print("\n" + write_budget_report(by_budget, out, args.dataset, args.seeds))
     print(f"wrote {out}")
     return 0
 
