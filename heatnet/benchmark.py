@@ -27,10 +27,10 @@ from heatnet.training import train_seeds
 
 def model_cost(method: Method, size: int, channels: int, device: torch.device,
                batches: tuple[int, ...] = (1, 32), repeats: int = 5) -> dict[str, float]:
-    """Parameters (M), forward GFLOPs per image, and median latency (ms per batch, decode
-    included) at each batch size on `device`."""
+    """The input side (px), parameters (M), forward GFLOPs per image, and median latency (ms per
+    batch, decode included) at each batch size on `device`."""
     model = method.model.eval()
-    out = {"params_m": sum(p.numel() for p in model.parameters()) / 1e6}
+    out = {"input_px": float(size), "params_m": sum(p.numel() for p in model.parameters()) / 1e6}
     with torch.no_grad():
         x = torch.rand(1, channels, size, size, device=device)
         with FlopCounterMode(display=False) as counter:

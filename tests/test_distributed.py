@@ -161,6 +161,7 @@ def test_two_gloo_processes_match_one_and_resume_after_one_is_killed(tmp_path):
     benchmarked = run_method(experiment, [], 1, benchmark_runs)
     assert benchmarked["stats"]["nme"][0] == pytest.approx(metrics["test"]["nme"])
     assert benchmarked["cost"]["params_m"] > 0 and benchmarked["step_budget"] == 48
+    assert benchmarked["cost"]["input_px"] == 64  # the experiment's own size: run_method adds no --input_size
 
     evaluated = in_process("tools/evaluate.py", str(run_dir / "best.pt"), "--split", "test", "--out",
                            str(tmp_path / "eval"), "--no-progress")
