@@ -2,6 +2,7 @@ import contextlib
 import io
 import os
 import runpy
+import signal
 import subprocess
 import sys
 import time
@@ -77,6 +78,24 @@ def wait_for(condition, process: subprocess.Popen | None = None, timeout: float 
         assert process is None or process.poll() is None, "the process ended before the condition held"
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def start_interruptible(cmd: list, **popen_kwargs) -> subprocess.Popen:
+    """Popen for a child the test stops with Ctrl-C (SIGINT). A shell that runs the tests in the
+    background (`make test &`) starts them with SIGINT ignored, and children inherit that; restoring
+    the default lets Python in the child raise KeyboardInterrupt as it would at a terminal."""
+    return subprocess.Popen(cmd, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **popen_kwargs)
+
+
+def interrupt(process: subprocess.Popen, timeout: float = 120) -> tuple:
+    """Ctrl-C `process` and wait for it; kill it if it does not stop in time (no stray training)."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
 
 
 def checkpoint_step(run_dir: Path) -> int:

@@ -3,7 +3,6 @@ in one clear message (exit code 2) or a counted warning, and nothing already wri
 import dataclasses
 import json
 import resource
-import signal
 import subprocess
 import sys
 import warnings
@@ -15,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import add_300w_face, in_process, one_line_error, wait_for
+from conftest import add_300w_face, in_process, interrupt, one_line_error, start_interruptible, wait_for
 from heatnet.checkpoint import load_checkpoint
 from heatnet.config import Settings
 from heatnet.datasets import MAX_IMAGE_PIXELS, is_validation_group, load_split
@@ -140,8 +139,8 @@ def _train_cmd(run_dir: Path, *extra: str) -> list[str]:
 
 def test_a_second_training_into_the_same_run_folder_is_refused(tmp_path):
     run_dir = tmp_path / "run"
-    first = subprocess.Popen([sys.executable, *_train_cmd(run_dir, "--epochs=1000")], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = start_interruptible([sys.executable, *_train_cmd(run_dir, "--epochs=1000")], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: (run_dir / "run.json").exists(), first)  # set-up done, lock held: it is training
         one_line_error(in_process(*_train_cmd(run_dir)), "another training is writing to this run folder")
@@ -150,8 +149,7 @@ def test_a_second_training_into_the_same_run_folder_is_refused(tmp_path):
         one_line_error(in_process("tools/train.py", "--resume", str(run_dir)),
                         "another training is writing to this run folder")
     finally:
-        first.send_signal(signal.SIGINT)
-        first.communicate(timeout=120)
+        interrupt(first)
     assert first.returncode == 130 and (run_dir / "last.pt").is_file()
 
 

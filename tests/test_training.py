@@ -10,7 +10,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import checkpoint_step, max_relative_difference, wait_for
+from conftest import checkpoint_step, interrupt, max_relative_difference, start_interruptible, wait_for
 from heatnet.averaging import WeightAverage
 from heatnet.checkpoint import load_checkpoint
 from heatnet.training import NonFiniteLoss, train
@@ -114,10 +114,9 @@ def test_ctrl_c_saves_before_exiting(tmp_path):
     run_dir = tmp_path / "interrupted"
     cmd = [sys.executable, str(ROOT / "tools/train.py"), str(ROOT / "experiments/unet_kl.py"), "--no-progress",
            "--run-dir", str(run_dir), *TINY, "--epochs=50", "--checkpoint_minutes=0.0001"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_interruptible(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: checkpoint_step(run_dir) >= 1 or proc.poll() is not None)  # inside the training loop
-    proc.send_signal(signal.SIGINT)
-    stdout, _ = proc.communicate(timeout=120)
+    stdout, _ = interrupt(proc)
     assert proc.returncode == 130
     assert f"continue with --resume {run_dir}" in stdout
     assert 1 <= checkpoint_step(run_dir) < 200
