@@ -20,7 +20,7 @@ from heatnet.distributed import world_from_environment
 from heatnet.drawing import error_curve_figure, region_bars_figure
 from heatnet.evaluation import evaluate, load_trained
 from heatnet.loading import make_dataset, make_loader
-from heatnet.metrics import LandmarkErrors
+from heatnet.metrics import LandmarkErrors, region_nmes
 from heatnet.runtime import choose_device
 from heatnet.training import train_seeds
 
@@ -60,7 +60,7 @@ def codec_floor(codec: GaussianHeatmap, loader, decoder=None) -> float:
         targets, _ = codec.encode(batch["points"], batch["visibility"])
         decoded, _ = codec.decode(targets, decoder)
         errors.add(to_original(decoded, batch["affine"]), batch["orig_points"], batch["orig_visibility"], batch["normaliser"])
-    return errors.summary()["nme"]
+    return errors.summary()["nme_%"]
 
 
 def mean_and_spread(rows: list[dict[str, float]]) -> dict[str, tuple[float, float]]:
@@ -106,7 +106,7 @@ def run_method(experiment: Path, overrides: list[str], seeds: int, runs_dir: Pat
                      "samples": float(run["samples"]), "train_time_s": run["train_time_s"],
                      "samples_per_s": run["samples"] / max(run["train_time_s"], 1e-9)})
         curves.append(np.array(test["per_image_nme"]))
-        print(f"{Path(experiment).stem} seed {seed}: test NME {test['nme']:.2f}% after {run['steps']} steps "
+        print(f"{Path(experiment).stem} seed {seed}: test NME {test['nme_%']:.2f}% after {run['steps']} steps "
               f"({run['train_time_s']:.0f} s training)")
     first = runs[0]
     method, s, _ = load_trained(Path(first["run_dir"]) / first["selection"]["checkpoint"], device)
@@ -115,7 +115,7 @@ def run_method(experiment: Path, overrides: list[str], seeds: int, runs_dir: Pat
     if isinstance(method.codec, GaussianHeatmap) and s.val_split:
         loader = make_loader(make_dataset(s, s.val_split, s.val_limit), s)
         evaluation = evaluate(method, loader, device, extra_decoders=DECODERS)
-        extras["decoders"] = {**{d: e.summary()["nme"] for d, e in evaluation.by_decoder.items()},
+        extras["decoders"] = {**{d: e.summary()["nme_%"] for d, e in evaluation.by_decoder.items()},
                               "codec floor": codec_floor(method.codec, loader)}
     for row in rows:
         row.update(extras["cost"])
@@ -177,8 +177,7 @@ def write_report(results: dict[str, dict], out: Path, dataset: str, seeds: int, 
             writer.writerow([name] + [v for k in keys for v in st.get(k, (np.nan, np.nan))])
     error_curve_figure({n: r["curve"] for n, r in results.items()}, title=f"{dataset} / test").savefig(
         out / "error_curves.png", dpi=120)
-    regions = {n: {k[4:]: v[0] for k, v in r["stats"].items() if k.startswith("nme_") and k != "nme_median"}
-               for n, r in results.items()}
+    regions = {n: {region: mean for region, (mean, _) in region_nmes(r["stats"]).items()} for n, r in results.items()}
     region_bars_figure(regions).savefig(out / "regions.png", dpi=120)
     return report
 
@@ -197,7 +196,7 @@ def write_budget_report(by_budget: dict[float, dict[str, dict]], out: Path, data
     for method in methods:
         cells, means, spreads = [], [], []
         for b in budgets:
-            mean, spread = by_budget[b][method]["stats"]["nme"]
+            mean, spread = by_budget[b][method]["stats"]["nme_%"]
             steps = by_budget[b][method]["step_budget"]
             cells.append(f"{mean:.2f}" + (f" ± {spread:.2f}" if spread else "") + (f" ({steps} steps)" if steps else ""))
             means.append(mean)
@@ -215,6 +214,6 @@ def write_budget_report(by_budget: dict[float, dict[str, dict]], out: Path, data
     report = "\n".join(lines) + "\n"
     (out / "budgets.md").write_text(report)
     (out / "budgets.json").write_text(json.dumps({
-        f"{b:g}": {m: {"nme_per_seed": [row["nme"] for row in r["rows"]], "steps": r["step_budget"]}
+        f"{b:g}": {m: {"nme_per_seed": [row["nme_%"] for row in r["rows"]], "steps": r["step_budget"]}
                    for m, r in by_budget[b].items()} for b in budgets}, indent=1))
     return report

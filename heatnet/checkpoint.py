@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import pickle
 from pathlib import Path
 
 import torch
@@ -72,10 +73,18 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
+    with open(path, "rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"
+    if not is_zip:  # every checkpoint torch.save writes is a zip archive
+        raise CheckpointError(f"{path}: not a heatnet checkpoint (not a PyTorch file)")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a loadable heatnet checkpoint ({type(e).__name__}: {e})") from None
+    except pickle.UnpicklingError:
+        # torch's message advises weights_only=False, which can run any code in the file: never that
+        raise CheckpointError(f"{path}: not a heatnet checkpoint: it holds Python objects that heatnet does not "
+                              f"load (heatnet checkpoints hold only tensors and plain values)") from None
+    except Exception as e:  # torch raises several types for truncated or damaged archives
+        raise CheckpointError(f"{path}: not a heatnet checkpoint (a damaged checkpoint: {type(e).__name__})") from None
     if not isinstance(state, dict) or "model" not in state or "scheme" not in state:
         raise CheckpointError(f"{path}: not a heatnet checkpoint (no model weights or landmark scheme)")
     if "experiment" not in state:

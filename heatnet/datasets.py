@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 import zlib
 from pathlib import Path
 from typing import Callable
@@ -41,17 +40,29 @@ def default_data_root() -> Path:
 class BadSamples:
     """Collects skipped samples for one split: warn once with a count (unless `quiet`: a caller
     that lists them itself), or raise when strict. Also collects the images found beside the
-    annotations that have none (tools/check_data.py reports them; training ignores them)."""
+    annotations that have none (tools/check_data.py reports them; training ignores them).
+    `looked_in` says where the loader read and what it expected there, for the error raised when
+    nothing usable is found."""
 
     def __init__(self, split: str, strict: bool = False, quiet: bool = False):
         self.split, self.strict, self.quiet = split, strict, quiet
         self.problems: list[str] = []
+        self.images: list[Path | None] = []  # the image each problem is about, where known
         self.unannotated: list[Path] = []
+        self.looked_in = ""
 
-    def report(self, message: str) -> None:
+    def report(self, message: str, image: Path | None = None) -> None:
         if self.strict:
             raise DatasetError(message)
         self.problems.append(message)
+        self.images.append(image)
+
+    def keep_only(self, belongs: Callable[[Path], bool]) -> None:
+        """Forget the problems of images that belong to another split (a bad annotation among the
+        training images is not the validation split's): read before the train / val holdout."""
+        kept = [(m, i) for m, i in zip(self.problems, self.images) if i is None or belongs(i)]
+        self.problems, self.images = [m for m, _ in kept], [i for _, i in kept]
+        self.unannotated = [i for i in self.unannotated if belongs(i)]
 
     def finish(self, records: list[Record]) -> list[Record]:
         """Drop duplicates and records whose image header is unreadable, too small, or whose
@@ -60,18 +71,21 @@ class BadSamples:
         usable = []
         for r in records:
             if r.key in seen:
-                self.report(f"{r.image_path}: face {r.face} is listed twice in {self.split}")
+                self.report(f"{r.image_path}: face {r.face} is listed twice in {self.split}", r.image_path)
                 continue
             seen.add(r.key)
             problem = _image_problem(r)
             if problem:
-                self.report(f"{r.image_path}: {problem}")
+                self.report(f"{r.image_path}: {problem}", r.image_path)
                 continue
             usable.append(r)
         if not self.quiet:
             warn_skipped(self.split, self.problems)
         if not usable:
-            raise DatasetError(f"{self.split}: no usable samples" + (f" ({self.problems[0]})" if self.problems else ""))
+            where = f" in {self.looked_in}" if self.looked_in else ""
+            found = (f"; {len(self.problems)} skipped, first: {self.problems[0]}" if self.problems
+                     else "; nothing was found there")
+            raise DatasetError(f"{self.split}: no usable samples{where}{found}")
         return usable
 
 
@@ -86,14 +100,9 @@ def _image_problem(record: Record) -> str | None:
         size = record.pixels.shape[1::-1]
     else:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # judged below, in one message
-                with Image.open(record.image_path) as im:
-                    size = im.size
+            size = _header_size(record.image_path)
         except FileNotFoundError:
             return "image file not found"
-        except Image.DecompressionBombError:
-            return f"image is larger than twice Pillow's decompression-bomb limit of {MAX_IMAGE_PIXELS / 1e6:.0f} Mpx"
         except (OSError, UnidentifiedImageError) as e:
             return f"cannot read image ({e})"
     if size[0] * size[1] > MAX_IMAGE_PIXELS:
@@ -110,6 +119,18 @@ def _image_problem(record: Record) -> str | None:
     return None
 
 
+def _header_size(path: Path) -> tuple[int, int]:
+    """(width, height) from an image file's header. Pillow's decompression-bomb check is off for
+    this read alone (nothing is decoded), so that any size is judged by one rule, with its size."""
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(path) as im:
+            return im.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
 def _image_next_to(annotation: Path) -> Path | None:
     for ext in IMAGE_SUFFIXES:
         if annotation.with_suffix(ext).is_file():
@@ -119,6 +140,7 @@ def _image_next_to(annotation: Path) -> Path | None:
 
 def _pts_folder(folders: list[Path], bad: BadSamples) -> list[Record]:
     records = []
+    bad.looked_in = f"{', '.join(map(str, folders))} (expected .pts files, each beside its image)"
     for folder in folders:
         if not folder.is_dir():
             raise DatasetError(f"{folder}: folder not found (see the README for the 300-W layout)")
@@ -126,11 +148,11 @@ def _pts_folder(folders: list[Path], bad: BadSamples) -> list[Record]:
             try:
                 points = read_pts(pts, IBUG68.num_points)
             except AnnotationError as e:
-                bad.report(str(e))
+                bad.report(str(e), pts)
                 continue
             image = _image_next_to(pts)
             if image is None:
-                bad.report(f"{pts}: no image beside it")
+                bad.report(f"{pts}: no image beside it", pts)
                 continue
             records.append(Record(image, points, np.ones(len(points), np.float32)))
         bad.unannotated += _images_without(folder, ".pts")
@@ -155,25 +177,31 @@ def is_validation_group(group: str) -> bool:
     return zlib.crc32(group.encode()) % VAL_MODULUS == 0
 
 
-def holdout(records: list[Record], split: str, group: Callable[[Record], str]) -> list[Record]:
-    """The `train` (without val), `val` or `trainval` (all) part of a dataset's training records."""
+def holdout(records: list[Record], split: str, group: Callable[[Path], str], bad: BadSamples) -> list[Record]:
+    """The `train` (without val), `val` or `trainval` (all) part of a dataset's training records;
+    `bad` keeps the problems of that part only. `group` names an image's group from its path."""
     if split == "trainval":
         return records
-    return [r for r in records if is_validation_group(group(r)) == (split == "val")]
+
+    def belongs(image: Path) -> bool:
+        return is_validation_group(group(image)) == (split == "val")
+
+    bad.keep_only(belongs)
+    return [r for r in records if belongs(r.image_path)]
 
 
-def _image_group(record: Record) -> str:
+def _image_group(image: Path) -> str:
     """300-W: an image with all its faces (afw's `<image>_<face>.pts`), named with its folder."""
-    return f"{record.image_path.parent.name}/{re.sub(r'_[0-9]{1,2}$', '', record.image_path.stem)}"
+    return f"{image.parent.name}/{re.sub(r'_[0-9]{1,2}$', '', image.stem)}"
 
 
-def _identity(record: Record) -> str:
+def _identity(image: Path) -> str:
     """ytf68: the person (frames are named `<First_Last>_<frame>.jpg`)."""
-    return re.sub(r"_[0-9]+$", "", record.image_path.stem)
+    return re.sub(r"_[0-9]+$", "", image.stem)
 
 
-def _image_file(record: Record) -> str:
-    return str(record.image_path)
+def _image_file(image: Path) -> str:
+    return str(image)
 
 
 W300_TRAIN = ["afw", "helen/trainset", "lfpw/trainset"]
@@ -189,7 +217,7 @@ W300_SPLITS = {
 def _w300(root: Path, split: str, bad: BadSamples) -> RecordSource:
     records = _pts_folder([root / "300w" / f for f in W300_SPLITS[split]], bad)
     if split in HOLDOUT_SPLITS:
-        records = holdout(records, split, _image_group)
+        records = holdout(records, split, _image_group, bad)
     return RecordSource(bad.finish(records), IBUG68)
 
 
@@ -220,12 +248,13 @@ def _ytf68(root: Path, split: str, bad: BadSamples) -> RecordSource:
     csv_path = root / "ytf68" / f"{folder}_frames_keypoints.csv"
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: not found (see the README for the ytf68 layout)")
+    bad.looked_in = f"{csv_path} (expected a row per image of {root / 'ytf68' / folder})"
     records = read_ytf_csv(csv_path, root / "ytf68" / folder, on_error=bad.report)
     listed = {r.image_path for r in records}
     images = sorted((root / "ytf68" / folder).iterdir()) if (root / "ytf68" / folder).is_dir() else []
     bad.unannotated += [image for image in images if image.suffix in IMAGE_SUFFIXES and image not in listed]
     if split in HOLDOUT_SPLITS:
-        records = holdout(records, split, _identity)
+        records = holdout(records, split, _identity, bad)
     return RecordSource(bad.finish(records), IBUG68)
 
 
@@ -239,20 +268,21 @@ def _imm_records(root: Path, split: str, bad: BadSamples) -> list[Record]:
     folder = root / "imm"
     if not folder.is_dir():
         raise DatasetError(f"{folder}: folder not found (see the README for the IMM layout)")
+    bad.looked_in = f"{folder} (expected <person>-<pose>.asf files of people {people.start:02d}-{people.stop - 1:02d}, each beside its image)"
     for asf in sorted(folder.glob("*.asf")):
         person = _imm_person(asf)
         if person is None:
-            bad.report(f"{asf}: name is not '<person>-<pose>.asf'")
+            bad.report(f"{asf}: name is not '<person>-<pose>.asf'", asf)
             continue
         if person not in people:
             continue
         try:
             points, image_name = read_asf(asf)
         except AnnotationError as e:
-            bad.report(str(e))
+            bad.report(str(e), asf)
             continue
         if len(points) != IMM58.num_points:
-            bad.report(f"{asf}: expected {IMM58.num_points} points, found {len(points)}")
+            bad.report(f"{asf}: expected {IMM58.num_points} points, found {len(points)}", asf)
             continue
         records.append(Record(folder / image_name, points, np.ones(len(points), np.float32)))
     bad.unannotated += _images_without(folder, ".asf", people)
@@ -282,6 +312,7 @@ def _kaggle(root: Path, split: str, bad: BadSamples) -> RecordSource:
     csv_path = root / "kaggle" / "training.csv"
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: not found (download training.csv of Kaggle's facial-keypoints-detection)")
+    bad.looked_in = str(csv_path)
     records = read_kaggle_csv(csv_path, on_error=bad.report)
     # The competition's test.csv has no labels: rows 8 and 9 of every ten are val and test.
     part = {"val": (8,), "test": (9,), "train": tuple(range(8)), "trainval": tuple(range(9))}[split]
@@ -293,11 +324,12 @@ def _dlib(root: Path, split: str, bad: BadSamples) -> RecordSource:
     if not xml.is_file():
         raise DatasetError(f"{xml}: not found (dlib's ibug_300W_large_face_landmark_dataset)")
     try:
+        bad.looked_in = str(xml)
         records = [r for r in read_dlib_xml(xml, IBUG68.num_points) if r.visibility.any()]
     except AnnotationError as e:
         raise DatasetError(str(e)) from None
     if split in HOLDOUT_SPLITS:
-        records = holdout(records, split, _image_file)
+        records = holdout(records, split, _image_file, bad)
     return RecordSource(bad.finish(records), IBUG68)
 
 
@@ -306,9 +338,10 @@ def _wflw(root: Path, split: str, bad: BadSamples) -> RecordSource:
     txt = root / "wflw" / "WFLW_annotations" / "list_98pt_rect_attr_train_test" / f"list_98pt_rect_attr_{name}.txt"
     if not txt.is_file():
         raise DatasetError(f"{txt}: not found (see the README for the WFLW layout)")
+    bad.looked_in = f"{txt} (images under {root / 'wflw' / 'WFLW_images'})"
     records = read_wflw(txt, root / "wflw" / "WFLW_images", on_error=bad.report)
     if split in HOLDOUT_SPLITS:
-        records = holdout(records, split, _image_file)
+        records = holdout(records, split, _image_file, bad)
     return RecordSource(bad.finish(records), WFLW98)
 
 

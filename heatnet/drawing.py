@@ -75,7 +75,7 @@ def learning_curves_figure(histories: dict[str, list[dict]], title: str = "") ->
     for name, history in histories.items():
         epochs = [entry["epoch"] for entry in history]
         loss_axis.plot(epochs, [entry["train_loss"] for entry in history], marker=".", label=name)
-        nme_axis.plot(epochs, [entry.get("nme", np.nan) for entry in history], marker=".", label=name)
+        nme_axis.plot(epochs, [entry.get("nme_%", np.nan) for entry in history], marker=".", label=name)
     loss_axis.set_ylabel("training loss")
     loss_axis.set_yscale("log")
     nme_axis.set_ylabel("validation NME (%)")

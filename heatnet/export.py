@@ -6,6 +6,7 @@ return points and scores (the decoder inside the graph), and a slim float16 heat
 """
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -15,6 +16,7 @@ from torch import nn
 
 from heatnet.checkpoint import save_atomic
 from heatnet.config import Method, Settings
+from heatnet.files import write_atomic
 
 
 class PointsModel(nn.Module):
@@ -34,22 +36,30 @@ def example_input(settings: Settings, batch: int = 2) -> torch.Tensor:
 
 
 def export_onnx(method: Method, settings: Settings, path: Path | BinaryIO) -> None:
-    """ONNX graph with a dynamic batch dimension (opset 17), to a file or a binary stream."""
+    """ONNX graph with a dynamic batch dimension (opset 17), to a binary stream, or to a file
+    written atomically (its folder made if missing)."""
+    if not hasattr(path, "write"):
+        graph = io.BytesIO()
+        export_onnx(method, settings, graph)
+        write_atomic(Path(path), graph.getbuffer())
+        return
     module = PointsModel(method).eval().float().cpu()
     with torch.no_grad():
-        torch.onnx.export(module, (example_input(settings),), path if hasattr(path, "write") else str(path),
-                          input_names=["images"],
+        torch.onnx.export(module, (example_input(settings),), path, input_names=["images"],
                           output_names=["points", "scores"], opset_version=17, dynamo=False,
                           dynamic_axes={"images": {0: "batch"}, "points": {0: "batch"}, "scores": {0: "batch"}})
 
 
 def export_torchscript(method: Method, settings: Settings, path: Path) -> None:
-    """A traced TorchScript module: `torch.jit.load(path)(images) -> (points, scores)`."""
+    """A traced TorchScript module: `torch.jit.load(path)(images) -> (points, scores)`; written
+    atomically, its folder made if missing."""
     module = PointsModel(method).eval().float().cpu()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated for torch.export, still supported
         traced = torch.jit.trace(module, (example_input(settings),), check_trace=False)
-    traced.save(str(path))
+    buffer = io.BytesIO()
+    torch.jit.save(traced, buffer)
+    write_atomic(Path(path), buffer.getbuffer())
 
 
 def slim_checkpoint(state: dict, path: Path) -> None:

@@ -58,7 +58,7 @@ def _floats(tokens: list[str], where: str) -> list[float]:
 
 def _csv_rows(path: Path) -> list[list[str]]:
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Windows editors) is dropped
             return list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise AnnotationError(f"{path}: cannot read CSV ({e})") from None
@@ -82,7 +82,7 @@ def _kaggle_image(text: str, where: str) -> np.ndarray:
 
 def _read_text(path: Path) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8", errors="strict")
+        return Path(path).read_text(encoding="utf-8-sig", errors="strict")  # a byte-order mark is dropped
     except (OSError, UnicodeDecodeError) as e:
         raise AnnotationError(f"{path}: cannot read annotation ({e})") from None
 
@@ -144,13 +144,14 @@ def read_asf(path: Path, image_size: tuple[int, int] | None = None) -> tuple[np.
 
 
 # --- YouTube Faces / Udacity P1 CSV: "name,x0,y0,...", 0-based pixels --------------------------
-def _raise(message: str) -> None:
+def _raise(message: str, image_path: Path | None = None) -> None:
     raise AnnotationError(message)
 
 
 def read_ytf_csv(path: Path, image_dir: Path, num_points: int = 68, on_error=_raise) -> list[Record]:
-    """on_error(message) is called for a malformed row (default: raise AnnotationError); rows it
-    returns from are skipped. The same holds for the other multi-record readers."""
+    """on_error(message, image_path) is called for a malformed row (default: raise
+    AnnotationError); rows it returns from are skipped. The same holds for the other
+    multi-record readers (image_path None where the row names none)."""
     records = []
     rows = _csv_rows(path)
     for n, row in enumerate(rows[1:], 2):
@@ -160,7 +161,7 @@ def read_ytf_csv(path: Path, image_dir: Path, num_points: int = 68, on_error=_ra
                 raise AnnotationError(f"{where}: expected {1 + 2 * num_points} columns, got {len(row)}")
             points = _check_points(np.array(_floats(row[1:], where)).reshape(num_points, 2), where, num_points)
         except AnnotationError as e:
-            on_error(str(e))
+            on_error(str(e), Path(image_dir) / row[0] if row else None)
             continue
         records.append(Record(Path(image_dir) / row[0], points, np.ones(num_points, np.float32)))
     return records
@@ -320,7 +321,7 @@ def read_wflw(path: Path, image_dir: Path, num_points: int = 98, on_error=_raise
             values = _floats(fields[: 2 * num_points + 4], where)
             points = _check_points(np.array(values[: 2 * num_points]).reshape(num_points, 2), where, num_points)
         except AnnotationError as e:
-            on_error(str(e))
+            on_error(str(e), Path(image_dir) / fields[-1])
             continue
         box = np.array(values[2 * num_points :], np.float32)  # x_min, y_min, x_max, y_max
         records.append(Record(Path(image_dir) / fields[-1], points, np.ones(num_points, np.float32), box=box, face=face))

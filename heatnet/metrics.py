@@ -63,6 +63,8 @@ class LandmarkErrors:
         return tuple(np.concatenate(x) for x in (self.pred, self.gt, self.visibility, self.normaliser))
 
     def summary(self, threshold: float = 0.10) -> dict[str, float]:
+        """Every key names its unit: `_%` (of the normaliser; FR and AUC in % of images and of
+        the area, at a threshold written in NME %), `_px` (original pixels), or none (counts)."""
         pred, gt, vis, norm = self.arrays()
         scored = vis.sum(-1) > 0
         without = int((~scored).sum())
@@ -70,10 +72,10 @@ class LandmarkErrors:
         nme = per_image_nme(pred, gt, vis, norm)
         diff = np.abs(pred - gt)[vis > 0]  # (visible points, 2)
         out = {
-            "nme": 100 * float(nme.mean()),
-            "nme_median": 100 * float(np.median(nme)),
-            f"fr@{threshold:g}": 100 * failure_rate(nme, threshold),
-            f"auc@{threshold:g}": 100 * auc(nme, threshold),
+            "nme_%": 100 * float(nme.mean()),
+            "nme_median_%": 100 * float(np.median(nme)),
+            f"fr@{100 * threshold:g}_%": 100 * failure_rate(nme, threshold),  # threshold in NME %, like the values
+            f"auc@{100 * threshold:g}_%": 100 * auc(nme, threshold),
             "mae_px": float(diff.mean()),
             "rmse_px": float(np.sqrt((diff**2).mean())),
             "images": float(len(nme)),
@@ -82,7 +84,7 @@ class LandmarkErrors:
         for region, idx in self.scheme.regions.items():
             idx = list(idx)
             region_nme = per_image_nme(pred[:, idx], gt[:, idx], vis[:, idx], norm)  # NaN: region not visible
-            out[f"nme_{region}"] = 100 * float(np.nanmean(region_nme)) if np.isfinite(region_nme).any() else float("nan")
+            out[f"nme_{region}_%"] = 100 * float(np.nanmean(region_nme)) if np.isfinite(region_nme).any() else float("nan")
         return out
 
     def per_image(self) -> np.ndarray:
@@ -96,3 +98,10 @@ class LandmarkErrors:
         pred, gt, vis, norm = self.arrays()
         dist = np.linalg.norm(pred - gt, axis=-1) / norm[:, None]
         return 100 * (dist * vis).sum(0) / np.maximum(vis.sum(0), 1)
+
+
+def region_nmes(summary: dict[str, float]) -> dict[str, float]:
+    """{region: NME %} from a `LandmarkErrors.summary()` (its `nme_<region>_%` keys)."""
+    overall = ("nme_%", "nme_median_%")
+    return {key[len("nme_"):-len("_%")]: value for key, value in summary.items()
+            if key.startswith("nme_") and key.endswith("_%") and key not in overall}

@@ -44,14 +44,14 @@ def shift_robustness(method: Method, dataset: LandmarkDataset, s: Settings, devi
     _, _, visibility, normaliser = base.errors.arrays()
     order = np.argsort(base.indices)
     visibility, normaliser, reference = visibility[order], normaliser[order], _sorted(base)
-    base_nme = base.errors.summary()["nme"]
-    rows = [{"shift_px": 0, "nme": base_nme, "nme_change": 0.0, "drift": 0.0}]
+    base_nme = base.errors.summary()["nme_%"]
+    rows = [{"shift_px": 0, "nme_%": base_nme, "nme_change_%": 0.0, "drift_%": 0.0}]
     for d in shifts:
         nmes, drifts = [], []
         for dx, dy in ((d, 0), (-d, 0), (0, d), (0, -d)):
             result = evaluate(method, make_loader(_moved(dataset, dx, dy), s), device, precision=precision)
-            nmes.append(result.errors.summary()["nme"])
+            nmes.append(result.errors.summary()["nme_%"])
             drifts.append(100 * np.nanmean(per_image_nme(_sorted(result), reference, visibility, normaliser)))
-        rows.append({"shift_px": d, "nme": float(np.mean(nmes)), "nme_change": float(np.mean(nmes) - base_nme),
-                     "drift": float(np.mean(drifts))})
+        rows.append({"shift_px": d, "nme_%": float(np.mean(nmes)), "nme_change_%": float(np.mean(nmes) - base_nme),
+                     "drift_%": float(np.mean(drifts))})
     return rows

@@ -87,12 +87,12 @@ def run_sweep(experiment: str | Path, grid: list[tuple[str, list[str]]], seeds: 
         print(f"sweep: {point_name(point)}")
         runs = train_seeds(experiment, overrides + point_overrides(point), seeds, out / "runs" / point_name(point),
                            progress)
-        val = np.array([run["best_nme"] if np.isfinite(run["best_nme"]) else run["final"].get("nme", np.nan)
+        val = np.array([run["best_nme"] if np.isfinite(run["best_nme"]) else run["final"].get("nme_%", np.nan)
                         for run in runs])
         row = {**point, "val_nme": float(val.mean()), "val_nme_std": float(val.std(ddof=1)) if len(val) > 1 else 0.0,
                "val_nme_per_seed": val.tolist(), "steps": runs[0]["steps"], "run": point_name(point)}
         if all("test" in run for run in runs):
-            row["test_nme_per_seed"] = [run["test"]["nme"] for run in runs]
+            row["test_nme_per_seed"] = [run["test"]["nme_%"] for run in runs]
         rows.append(row)
     return rows
 

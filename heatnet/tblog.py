@@ -9,9 +9,10 @@ from heatnet.config import Method, Settings, settings_dict
 from heatnet.data import LandmarkDataset, collate, has_samples
 from heatnet.drawing import draw_points, error_curve_figure, grid, heatmap_overlay
 from heatnet.evaluation import Evaluation, to_device_batch
+from heatnet.metrics import region_nmes
 
 HEATMAP_POINTS = {"ibug68": [30, 36, 45, 48], "wflw98": [54, 60, 72, 76], "imm58": [52, 13, 21, 39]}
-METRIC_KEYS = ("nme", "nme_median", "fr@0.1", "auc@0.1", "mae_px", "rmse_px", "loss")
+METRIC_KEYS = ("nme_%", "nme_median_%", "fr@10_%", "auc@10_%", "mae_px", "rmse_px", "loss")
 
 
 class NoEvents:
@@ -28,9 +29,8 @@ def log_validation(writer: SummaryWriter, method: Method, dataset: LandmarkDatas
                    metrics: dict, step: int, device: torch.device, num_images: int) -> None:
     for key in METRIC_KEYS:
         writer.add_scalar(f"val/{key}", metrics[key], step)
-    for key, value in metrics.items():
-        if key.startswith("nme_") and key != "nme_median":
-            writer.add_scalar(f"val_region/{key[4:]}", value, step)
+    for region, value in region_nmes(metrics).items():
+        writer.add_scalar(f"val_region/nme_{region}_%", value, step)
     writer.add_figure("val/error_curve", error_curve_figure({"val": result.errors.per_image()}), step)
     batch = collate(dataset.__getitems__(list(range(min(num_images, len(dataset))))))  # unreadable images left out
     if not has_samples(batch):
@@ -68,5 +68,5 @@ def log_hparams(writer: SummaryWriter, settings: Settings, final: dict) -> None:
     results = {f"hparam/{k}": float(last[k]) for k in METRIC_KEYS if k in last}
     results["hparam/best_nme"] = float(final["best_nme"])
     if "test" in final:
-        results["hparam/test_nme"] = float(final["test"]["nme"])
+        results["hparam/test_nme"] = float(final["test"]["nme_%"])
     writer.add_hparams(hparams, results, run_name=".")

@@ -70,6 +70,7 @@ class Progress:
     epoch_samples: int = 0
     epoch_time_s: float = 0.0
     epoch_skipped: int = 0  # training samples whose image failed to decode this epoch
+    samples: int = 0  # samples trained on (images that failed to decode are not counted)
     train_time_s: float = 0.0  # optimizer steps and data loading only: not validation or saving
     stopped_by: str = ""
 
@@ -387,6 +388,7 @@ def train_epoch(run: Run, show_progress: bool = True) -> None:
         loss = loss_sum / count if count else math.nan
         p.epoch_loss_sum, p.epoch_samples, p.epoch_skipped = p.epoch_loss_sum + loss_sum, p.epoch_samples + int(count), \
             p.epoch_skipped + int(bad)
+        p.samples += int(count)
         p.step, p.batch = p.step + 1, p.batch + 1
         now = time.monotonic()
         p.train_time_s += now - tick  # this step and the wait for its batch
@@ -420,15 +422,15 @@ def validate_and_save(run: Run, show_progress: bool = True) -> None:
         if run.world.is_main:
             tblog.log_validation(run.writer, run.inference_method, run.val_set, result, entry, p.step, run.device,
                                  s.log_images)
-        improved = entry["nme"] < p.best_nme
-        print(f"epoch {entry['epoch']}: train loss {entry['train_loss']:.4f}, val NME {entry['nme']:.2f}%, "
+        improved = entry["nme_%"] < p.best_nme
+        print(f"epoch {entry['epoch']}: train loss {entry['train_loss']:.4f}, val NME {entry['nme_%']:.2f}%, "
               f"MAE {entry['mae_px']:.2f} px, {rate:.1f} img/s")
     else:
         print(f"epoch {entry['epoch']}: train loss {entry['train_loss']:.4f}, {rate:.1f} img/s (no validation split)")
     p.history.append(entry)
     p.epoch, p.batch, p.epoch_loss_sum, p.epoch_samples, p.epoch_time_s, p.epoch_skipped = p.epoch + 1, 0, 0.0, 0, 0.0, 0
     if improved:
-        p.best_nme, p.best_epoch = entry["nme"], p.epoch
+        p.best_nme, p.best_epoch = entry["nme_%"], p.epoch
         save_checkpoint(run, "best.pt")
     if p.step >= run.total_steps:
         p.stopped_by = "step budget" if run.total_steps < s.epochs * run.steps_per_epoch else "epochs"
@@ -442,11 +444,7 @@ def finish(run: Run, show_progress: bool = True) -> dict:
     s, p = run.s, run.progress
     chosen = "best.pt" if run.val_set is not None and (run.run_dir / "best.pt").is_file() else "last.pt"
     chosen = run.world.broadcast(chosen)  # as rank 0, which wrote the files, sees them
-    result = {"final": p.history[-1] if p.history else {}, "best_nme": p.best_nme, "best_epoch": p.best_epoch,
-              "selection": {"checkpoint": chosen, "rule": "lowest validation NME" if chosen == "best.pt"
-                            else "last checkpoint (no validation split)"},
-              "stopped_by": p.stopped_by, "steps": p.step, "samples": p.step * s.batch_size,
-              "train_time_s": p.train_time_s, "budget": run.budget, "history": p.history, "run_dir": str(run.run_dir)}
+    result = run_summary(run, chosen)
     if s.test_split:
         model = run.inference_method.model
         if run.world.is_main:  # and from rank 0 to the others: no shared file system needed
@@ -457,7 +455,7 @@ def finish(run: Run, show_progress: bool = True) -> dict:
         result["test"] = {"split": s.test_split, "checkpoint": chosen, "normaliser": test_set.source.normaliser.value,
                           "flip_test": s.flip_test, **evaluation.summary(), "skipped": evaluation.skipped,
                           "per_image_nme": evaluation.errors.per_image().tolist()}
-        print(f"test ({s.dataset}/{s.test_split}, {chosen}): NME {result['test']['nme']:.2f}%")
+        print(f"test ({s.dataset}/{s.test_split}, {chosen}): NME {result['test']['nme_%']:.2f}%")
     if run.world.is_main:
         write_atomic(run.run_dir / "metrics.json", json.dumps(result, indent=2).encode())
         if not s.keep_last and chosen != "last.pt":
@@ -465,6 +463,28 @@ def finish(run: Run, show_progress: bool = True) -> dict:
         tblog.log_hparams(run.writer, s, result)
     run.writer.close()
     return result
+
+
+# How a run that did not reach its end stopped: its metrics.json holds the history so far, no test.
+UNFINISHED = ("interrupted", "save failed")
+
+
+def run_summary(run: Run, chosen: str, stopped_by: str = "") -> dict:
+    """metrics.json's contents without the test: the history, position and budget."""
+    p = run.progress
+    return {"final": p.history[-1] if p.history else {}, "best_nme": p.best_nme, "best_epoch": p.best_epoch,
+            "selection": {"checkpoint": chosen, "rule": "lowest validation NME" if chosen == "best.pt"
+                          else "last checkpoint (no validation split)"},
+            "stopped_by": stopped_by or p.stopped_by, "steps": p.step, "samples": p.samples,
+            "train_time_s": p.train_time_s, "budget": run.budget, "history": p.history, "run_dir": str(run.run_dir)}
+
+
+def write_unfinished(run: Run, stopped_by: str) -> None:
+    """metrics.json for a run stopped before its end (Ctrl-C, a failed save): what it has done so
+    far, so it can be read without resuming; --resume continues it and rewrites the file."""
+    if run.world.is_main:
+        with contextlib.suppress(OSError):  # after a failed save the disk may still be full
+            write_atomic(run.run_dir / "metrics.json", json.dumps(run_summary(run, "last.pt", stopped_by), indent=2).encode())
 
 
 def evaluate_split(run: Run, dataset: LandmarkDataset, progress: str = "") -> Evaluation:
@@ -495,7 +515,12 @@ def train(experiment: str | Path | None, overrides: list[str] | None = None, run
         except KeyboardInterrupt:
             if run is not None:
                 save_checkpoint(run, "last.pt")
+                write_unfinished(run, "interrupted")
                 print(f"\ninterrupted: saved {run.run_dir / 'last.pt'}; continue with --resume {run.run_dir}")
+            raise
+        except SaveError:
+            if run is not None:
+                write_unfinished(run, "save failed")
             raise
         finally:
             if run is not None:
@@ -513,7 +538,9 @@ def train_seeds(experiment: str | Path, overrides: list[str], seeds: int, runs_d
     results, steps = [], None
     for seed in range(seeds):
         run_dir = Path(runs_dir) / f"seed{seed}"
-        if (run_dir / "metrics.json").is_file():
+        finished = (run_dir / "metrics.json").is_file() and \
+            json.loads((run_dir / "metrics.json").read_text())["stopped_by"] not in UNFINISHED
+        if finished:
             result = json.loads((run_dir / "metrics.json").read_text())
         elif (run_dir / "last.pt").is_file():
             result = train(None, [], resume=run_dir, progress=progress)

@@ -26,8 +26,8 @@ def test_train_resume_and_evaluate_on_cuda(tmp_path):
     assert first["steps"] == 4
     resumed = train(None, ["--epochs=3"], resume=tmp_path, progress=False)  # continue to 3 epochs
     assert resumed["steps"] == 12 and len(resumed["history"]) == 3
-    assert resumed["history"][-1]["nme"] < resumed["history"][0]["nme"]
+    assert resumed["history"][-1]["nme_%"] < resumed["history"][0]["nme_%"]
     method, s, _ = load_trained(tmp_path / "best.pt", device)
     result = evaluate(method, make_loader(make_dataset(s, s.val_split, s.val_limit), s), device, precision=precision)
     best = json.loads((tmp_path / "metrics.json").read_text())["best_nme"]
-    assert result.summary()["nme"] == pytest.approx(best, rel=1e-3)
+    assert result.summary()["nme_%"] == pytest.approx(best, rel=1e-3)

@@ -126,7 +126,7 @@ def test_validation_is_a_fixed_part_of_training_apart_from_test(data_root, name)
     keys = {split: {r.key for r in records} for split, records in parts.items()}
     assert keys["train"] | keys["val"] == keys["trainval"] and not keys["train"] & keys["val"]
     assert not keys["test"] & keys["trainval"]
-    assert not {group(r) for r in parts["train"]} & {group(r) for r in parts["val"]}
+    assert not {group(r.image_path) for r in parts["train"]} & {group(r.image_path) for r in parts["val"]}
     assert 0.05 < len(keys["val"]) / len(keys["trainval"]) < 0.15
 
 

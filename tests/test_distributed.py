@@ -146,7 +146,7 @@ def test_two_gloo_processes_match_one_and_resume_after_one_is_killed(tmp_path):
     assert (ours - theirs).norm() / theirs.norm() < WEIGHT_TOLERANCE
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["steps"] == 48 and metrics["samples"] == 384 and len(metrics["test"]["per_image_nme"]) == 16
-    assert metrics["test"]["nme"] == pytest.approx(reference["test"]["nme"], rel=METRIC_TOLERANCE)
+    assert metrics["test"]["nme_%"] == pytest.approx(reference["test"]["nme_%"], rel=METRIC_TOLERANCE)
     assert [h["train_loss"] for h in metrics["history"]] == pytest.approx(
         [h["train_loss"] for h in reference["history"]], rel=METRIC_TOLERANCE)
     assert metrics["best_epoch"] == reference["best_epoch"]
@@ -159,15 +159,15 @@ def test_two_gloo_processes_match_one_and_resume_after_one_is_killed(tmp_path):
     benchmark_runs = tmp_path / "benchmark"  # the benchmark reads a finished run folder back, whoever trained it
     shutil.copytree(run_dir, benchmark_runs / "seed0")
     benchmarked = run_method(experiment, [], 1, benchmark_runs)
-    assert benchmarked["stats"]["nme"][0] == pytest.approx(metrics["test"]["nme"])
+    assert benchmarked["stats"]["nme_%"][0] == pytest.approx(metrics["test"]["nme_%"])
     assert benchmarked["cost"]["params_m"] > 0 and benchmarked["step_budget"] == 48
     assert benchmarked["cost"]["input_px"] == 64  # the experiment's own size: run_method adds no --input_size
 
     evaluated = in_process("tools/evaluate.py", str(run_dir / "best.pt"), "--split", "test", "--out",
                            str(tmp_path / "eval"), "--no-progress")
     assert evaluated.returncode == 0, evaluated.stderr
-    assert json.loads((tmp_path / "eval/metrics.json").read_text())["metrics"]["nme"] == pytest.approx(
-        metrics["test"]["nme"], rel=1e-5)
+    assert json.loads((tmp_path / "eval/metrics.json").read_text())["metrics"]["nme_%"] == pytest.approx(
+        metrics["test"]["nme_%"], rel=1e-5)
 
 
 @pytest.mark.slow

@@ -118,3 +118,15 @@ def test_reads_every_real_ytf68_row(data_root):
     test = read_ytf_csv(data_root / "ytf68/test_frames_keypoints.csv", data_root / "ytf68/test")
     assert (len(train), len(test)) == (3462, 770)
     assert all(r.points.shape == (68, 2) and r.image_path.is_file() for r in train + test)
+
+
+def test_a_byte_order_mark_is_ignored_in_pts_and_csv(tmp_path, rng):
+    points = rng.uniform(0, 100, (68, 2))
+    write_pts(tmp_path / "a.pts", points)
+    (tmp_path / "bom.pts").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "a.pts").read_bytes().replace(b"\n", b"\r\n"))
+    np.testing.assert_allclose(read_pts(tmp_path / "bom.pts", 68), points, atol=1e-3)
+    write_ytf_csv(tmp_path / "a.csv", [Record(tmp_path / "f.jpg", points.astype(np.float32), np.ones(68, np.float32))])
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "a.csv").read_bytes())
+    (record,) = read_ytf_csv(tmp_path / "bom.csv", tmp_path)
+    assert record.image_path.name == "f.jpg"
+    np.testing.assert_allclose(record.points, points, atol=1e-4)

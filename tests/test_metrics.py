@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from heatnet.metrics import LandmarkErrors, auc, cumulative_error_curve, failure_rate, per_image_nme
-from heatnet.schemes import LandmarkScheme
+from heatnet.schemes import IBUG68, LandmarkScheme
 
 TINY = LandmarkScheme("tiny", ("a", "b", "c"), (1, 0, 2), (0, 1), {"eyes": (0, 1), "mouth": (2,)})
 
@@ -35,8 +35,8 @@ def test_summary_mae_rmse_regions():
     s = errors.summary()
     assert s["mae_px"] == pytest.approx(7 / 12)
     assert s["rmse_px"] == pytest.approx(np.sqrt(25 / 12))
-    assert s["nme"] == pytest.approx(100 * (5 / 3 / 10 + 0) / 2)
-    assert s["nme_eyes"] == pytest.approx(100 * 5 / 10 / 4) and s["nme_mouth"] == 0
+    assert s["nme_%"] == pytest.approx(100 * (5 / 3 / 10 + 0) / 2)
+    assert s["nme_eyes_%"] == pytest.approx(100 * 5 / 10 / 4) and s["nme_mouth_%"] == 0
     np.testing.assert_allclose(errors.per_point(), [100 * 5 / 10 / 2, 0, 0])
 
 
@@ -49,7 +49,7 @@ def test_region_nme_is_a_mean_over_images_like_the_whole_face():
     pred[0, 0] = [4, 0]
     vis = np.array([[1.0, 0, 1], [1, 1, 1]])
     errors.add(pred, gt, vis, np.array([10.0, 10.0]))
-    assert errors.summary()["nme_eyes"] == pytest.approx(100 * (0.4 + 0.0) / 2)
+    assert errors.summary()["nme_eyes_%"] == pytest.approx(100 * (0.4 + 0.0) / 2)
 
 
 def test_images_without_visible_points_are_left_out_and_counted():
@@ -60,8 +60,8 @@ def test_images_without_visible_points_are_left_out_and_counted():
     errors.add(pred, gt, vis, np.array([10.0, 10.0, 10.0]))
     s = errors.summary()
     assert s["images"] == 2 and s["images_without_points"] == 1
-    assert s["nme"] == pytest.approx(100 * np.sqrt(2) / 10) and s["fr@0.1"] == pytest.approx(100 * 1.0)
-    assert s["auc@0.1"] == pytest.approx(0.0) and len(errors.per_image()) == 2
+    assert s["nme_%"] == pytest.approx(100 * np.sqrt(2) / 10) and s["fr@10_%"] == pytest.approx(100 * 1.0)
+    assert s["auc@10_%"] == pytest.approx(0.0) and len(errors.per_image()) == 2
 
 
 def test_a_split_uses_one_normaliser_for_all_its_images():
@@ -80,3 +80,15 @@ def test_a_split_uses_one_normaliser_for_all_its_images():
     mixed = RecordSource([full, partial], scheme)
     assert mixed.normaliser is Normaliser.BOX
     assert mixed.normalisers == pytest.approx([np.sqrt(6 * 8), np.sqrt(3 * 8)])
+
+
+def test_every_summary_key_names_its_unit():
+    """Percentages end in `_%` (FR and AUC with their threshold in NME %), pixels in `_px`;
+    only the counts have no unit."""
+    errors = LandmarkErrors(IBUG68)
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0, 100, (3, 68, 2))
+    errors.add(truth + rng.normal(0, 2, truth.shape), truth, np.ones((3, 68)), np.full(3, 50.0))
+    summary = errors.summary()
+    assert {"nme_%", "nme_median_%", "fr@10_%", "auc@10_%", "mae_px", "rmse_px", "nme_eyes_%"} <= set(summary)
+    assert all(k.endswith(("_%", "_px")) or k in ("images", "images_without_points") for k in summary), summary

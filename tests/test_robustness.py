@@ -25,12 +25,12 @@ def test_a_model_stuck_to_the_crop_drifts_by_exactly_the_shift():
     dataset = LandmarkDataset(FirstN(SyntheticFaces(8), 6), size=64)
     method = Method(CropCentre(68), L1(NormalisedCoordinates(64)))
     rows = shift_robustness(method, dataset, Settings(workers=0, batch_size=4), torch.device("cpu"), shifts=(1, 3))
-    assert [row["shift_px"] for row in rows] == [0, 1, 3] and rows[0]["drift"] == 0
+    assert [row["shift_px"] for row in rows] == [0, 1, 3] and rows[0]["drift_%"] == 0
     # d input px are d / k original px (k: the crop's scale), the same for every point of an image
     scale = np.array([np.sqrt(abs(np.linalg.det(dataset[i]["affine"][:, :2].numpy()))) for i in range(6)])
     normaliser = np.array([float(dataset[i]["normaliser"]) for i in range(6)])
     for row, d in zip(rows[1:], (1, 3)):
-        assert row["drift"] == pytest.approx(100 * np.mean(d / scale / normaliser), rel=1e-4)
+        assert row["drift_%"] == pytest.approx(100 * np.mean(d / scale / normaliser), rel=1e-4)
 
 
 def test_shift_robustness_refuses_augmented_crops():

@@ -37,7 +37,7 @@ def test_quick_benchmark_end_to_end_matches_evaluate_and_repeats(tmp_path):
                                 "--out", str(tmp_path / "eval")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert evaluated.returncode == 0, evaluated.stderr
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
-    for key in ("nme", "mae_px", "rmse_px", "auc@0.1"):
+    for key in ("nme_%", "mae_px", "rmse_px", "auc@10_%"):
         assert metrics[key] == pytest.approx(table["unet_kl"][0][key], rel=1e-5), key
 
 

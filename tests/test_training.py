@@ -34,7 +34,7 @@ def test_run_folder_holds_everything(tiny_run):
     assert json.loads((run_dir / "settings.json").read_text())["input_size"] == 64
     assert len(json.loads((run_dir / "run.json").read_text())["git_commit"]) >= 7
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert len(metrics["history"]) == 2 and metrics["final"]["nme"] == result["final"]["nme"]
+    assert len(metrics["history"]) == 2 and metrics["final"]["nme_%"] == result["final"]["nme_%"]
     assert metrics["selection"]["checkpoint"] == "best.pt" and metrics["steps"] == 8 and metrics["samples"] == 64
     assert metrics["test"]["split"] == "test" and metrics["test"]["images"] == 16 and len(metrics["test"]["per_image_nme"]) == 16
     state = load_checkpoint(run_dir / "last.pt")
@@ -50,11 +50,11 @@ def test_tensorboard_has_scalars_and_images(tiny_run):
     events = EventAccumulator(str(run_dir), size_guidance={"images": 0, "scalars": 0})
     events.Reload()
     scalars = set(events.Tags()["scalars"])
-    assert {"train/loss", "train/lr", "train/samples_per_s", "val/nme", "val/mae_px", "val/fr@0.1", "val/auc@0.1",
+    assert {"train/loss", "train/lr", "train/samples_per_s", "val/nme_%", "val/mae_px", "val/fr@10_%", "val/auc@10_%",
             "val/loss"} <= scalars
     images = set(events.Tags()["images"])
     assert {"val/heatmaps", "val/error_curve"} <= images and any(t.startswith("val/predictions") for t in images)
-    assert len(events.Scalars("val/nme")) == 2
+    assert len(events.Scalars("val/nme_%")) == 2
 
 
 def test_evaluate_tool_matches_training_validation(tiny_run, tmp_path):
@@ -63,7 +63,7 @@ def test_evaluate_tool_matches_training_validation(tiny_run, tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
-    assert metrics["nme"] == pytest.approx(result["final"]["nme"], rel=1e-4)
+    assert metrics["nme_%"] == pytest.approx(result["final"]["nme_%"], rel=1e-4)
     assert metrics["mae_px"] == pytest.approx(result["final"]["mae_px"], rel=1e-4)
     assert (tmp_path / "error_curve.png").stat().st_size > 1000
     rows = (tmp_path / "predictions.csv").read_text().splitlines()
@@ -105,7 +105,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     trained = resumed_state["training"]["weights"]
     assert max_relative_difference(trained, reference_state["training"]["weights"]) < 1e-6
     assert max_relative_difference(resumed_state["model"], trained) > 1e-3  # the average is not the trained weights
-    for key in ("nme", "mae_px", "loss"):
+    for key in ("nme_%", "mae_px", "loss"):
         assert final["final"][key] == pytest.approx(reference["final"][key], rel=1e-6)
         assert final["test"][key] == pytest.approx(reference["test"][key], rel=1e-6)
 
@@ -120,6 +120,10 @@ def test_ctrl_c_saves_before_exiting(tmp_path):
     assert proc.returncode == 130
     assert f"continue with --resume {run_dir}" in stdout
     assert 1 <= checkpoint_step(run_dir) < 200
+    # the run can be read without resuming: its history so far, marked as interrupted, no test
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["stopped_by"] == "interrupted" and metrics["steps"] == checkpoint_step(run_dir)
+    assert "test" not in metrics and metrics["samples"] == metrics["steps"] * 8
 
 
 def test_training_never_reads_a_test_sample(tmp_path, monkeypatch):
@@ -156,7 +160,7 @@ def test_training_never_reads_a_test_sample(tmp_path, monkeypatch):
     log.clear()
     without = train(ROOT / "experiments/unet_kl.py", TINY + ["--test_split="], run_dir=tmp_path / "b", progress=False)
     assert "test" not in without and ("read", "test") not in log
-    assert [h["nme"] for h in without["history"]] == [h["nme"] for h in with_test["history"]]
+    assert [h["nme_%"] for h in without["history"]] == [h["nme_%"] for h in with_test["history"]]
 
 
 def test_time_budget_is_converted_once_into_steps(tmp_path):
@@ -197,9 +201,9 @@ def test_checkpoint_rebuilds_from_stored_sources(tmp_path, monkeypatch):
     def val_nme(**kwargs) -> float:
         method, s, _ = load_trained(tmp_path / "run/best.pt", **kwargs)
         assert s.sigma == 2.0 and method.codec.sigma == 2.0
-        return evaluate(method, make_loader(make_dataset(s, s.val_split, s.val_limit), s), torch.device("cpu")).summary()["nme"]
+        return evaluate(method, make_loader(make_dataset(s, s.val_split, s.val_limit), s), torch.device("cpu")).summary()["nme_%"]
 
-    assert val_nme() == pytest.approx(run["final"]["nme"], rel=1e-6)
+    assert val_nme() == pytest.approx(run["final"]["nme_%"], rel=1e-6)
     folder.mkdir()
     (folder / "__init__.py").write_text("")
     (folder / "base.py").write_text((ROOT / "experiments/unet_kl.py").read_text().replace(
@@ -207,7 +211,7 @@ def test_checkpoint_rebuilds_from_stored_sources(tmp_path, monkeypatch):
     (folder / "variant.py").write_text(f"from dataclasses import replace\nfrom {package}.base import build, settings\n"
                                        "settings = replace(settings, sigma=2.0)  # edited\n")
     with pytest.warns(UserWarning) as warned:
-        assert val_nme(live_experiment=True) == pytest.approx(run["final"]["nme"], rel=1e-6)
+        assert val_nme(live_experiment=True) == pytest.approx(run["final"]["nme_%"], rel=1e-6)
     messages = " ".join(str(w.message) for w in warned)
     assert f"{package}.base: edited since training" in messages and f"{package}.variant: edited" in messages
     assert "decoding with the stored" in messages and "Argmax()" in messages
@@ -221,7 +225,7 @@ def test_early_stopping(tmp_path, monkeypatch):
 
     def worsening(*args, **kwargs):
         result = real_evaluate(*args, **kwargs)
-        summary = {**result.summary(), "nme": next(scripted)}
+        summary = {**result.summary(), "nme_%": next(scripted)}
         result.summary = lambda: summary
         return result
 
@@ -229,7 +233,7 @@ def test_early_stopping(tmp_path, monkeypatch):
     result = train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=5", "--early_stop_patience=2"],
                    run_dir=tmp_path, progress=False)
     assert result["stopped_by"] == "early stopping"
-    assert [h["nme"] for h in result["history"]] == [10.0, 11.0, 12.0] and result["best_epoch"] == 1
+    assert [h["nme_%"] for h in result["history"]] == [10.0, 11.0, 12.0] and result["best_epoch"] == 1
 
 
 def test_extra_decoders_score_the_same_forward_pass(tiny_run):
@@ -241,8 +245,8 @@ def test_extra_decoders_score_the_same_forward_pass(tiny_run):
     method, s, _ = load_trained(run_dir / "last.pt")
     result = evaluate(method, make_loader(make_dataset(s, s.val_split, s.val_limit), s), torch.device("cpu"),
                       extra_decoders={"own": method.codec.decoder, "argmax": Argmax()})
-    assert result.by_decoder["own"].summary()["nme"] == pytest.approx(result.errors.summary()["nme"])
-    assert result.by_decoder["argmax"].summary()["nme"] != pytest.approx(result.errors.summary()["nme"])
+    assert result.by_decoder["own"].summary()["nme_%"] == pytest.approx(result.errors.summary()["nme_%"])
+    assert result.by_decoder["argmax"].summary()["nme_%"] != pytest.approx(result.errors.summary()["nme_%"])
 
 
 def test_init_from_a_heatnet_checkpoint(tiny_run, tmp_path, capsys):

@@ -37,8 +37,8 @@ METHODS = {  # name -> experiment file; any other experiment path works too
     "regression_cnn": ROOT / "experiments/regression_cnn.py",
 }
 DEFAULT = "regression_resnet18,unet_kl,unet_mse,fpn_kl,unet_softargmax"
-ACCURACY = [("nme", "NME %", ".2f"), ("nme_median", "median %", ".2f"), ("fr@0.1", "FR@10 %", ".1f"),
-            ("auc@0.1", "AUC@10 %", ".1f"), ("mae_px", "MAE px", ".2f"), ("rmse_px", "RMSE px", ".2f"),
+ACCURACY = [("nme_%", "NME %", ".2f"), ("nme_median_%", "median %", ".2f"), ("fr@10_%", "FR@10 %", ".1f"),
+            ("auc@10_%", "AUC@10 %", ".1f"), ("mae_px", "MAE px", ".2f"), ("rmse_px", "RMSE px", ".2f"),
             ("steps", "steps", ".0f"), ("samples", "samples", ".0f")]
 COST = [("input_px", "input px", ".0f"), ("params_m", "params M", ".1f"), ("gflops", "GFLOPs", ".2f"),
         ("train_time_s", "train s", ".0f"), ("samples_per_s", "samples/s", ".1f"), ("latency_b1_ms", "ms b1", ".1f"),

@@ -147,7 +147,7 @@ def shift_report(args, method, s, dataset, device, out: Path) -> int:
           f"(of {s.input_size}; mean of right, left, down, up)\n\n"
           "| shift px | NME % | change | drift % |\n|---|---|---|---|")
     for row in rows:
-        print(f"| {row['shift_px']} | {row['nme']:.3f} | {row['nme_change']:+.3f} | {row['drift']:.3f} |")
+        print(f"| {row['shift_px']} | {row['nme_%']:.3f} | {row['nme_change_%']:+.3f} | {row['drift_%']:.3f} |")
     out.mkdir(parents=True, exist_ok=True)
     (out / "shift_robustness.json").write_text(json.dumps({"checkpoint": str(args.checkpoint), "dataset": s.dataset,
                                                            "split": s.val_split, "input_size": s.input_size,
@@ -193,7 +193,7 @@ def write_detector_report(args, predictor, source, model: str, dataset: str, spl
     result = evaluate_with_detector(predictor, source, progress="" if args.no_progress else split)
     total = len(source)
     metrics = {"faces": total, "missed": len(result.missed), "missed_%": 100 * len(result.missed) / total,
-               "detector_ms_per_image": 1000 * result.detect_s / total}
+               "detector_per_image_ms": 1000 * result.detect_s / total}
     if len(result.missed) < total:
         metrics.update({f"detector_crops_{k}": v for k, v in result.detected.summary().items()})
         metrics.update({f"ground_truth_crops_{k}": v for k, v in result.ground_truth_crops.summary().items()})
@@ -201,8 +201,8 @@ def write_detector_report(args, predictor, source, model: str, dataset: str, spl
     print(f"{model} on {dataset}/{split} with {args.detector} boxes, {predictor.refine} refine pass(es) "
           f"({source.normaliser.value} NME)\n\n"
           f"| metric | value |\n|---|---|")
-    for key in ("faces", "missed", "missed_%", "detector_ms_per_image", "detector_crops_nme", "detector_crops_nme_median",
-                "detector_crops_fr@0.1", "ground_truth_crops_nme", "ground_truth_crops_nme_median"):
+    for key in ("faces", "missed", "missed_%", "detector_per_image_ms", "detector_crops_nme_%", "detector_crops_nme_median_%",
+                "detector_crops_fr@10_%", "ground_truth_crops_nme_%", "ground_truth_crops_nme_median_%"):
         if key in metrics:
             print(f"| {key} | {metrics[key]:.4g} |")
     (out / "metrics.json").write_text(json.dumps({"model": model, "dataset": dataset, "split": split,

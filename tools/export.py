@@ -8,8 +8,8 @@ inside the graph), or a slim float16 heatnet checkpoint; the format follows --ou
 
 Graph input "images" (B, C, S, S) float32 in [0, 1]: face crops of the model's input size made as
 heatnet.predict.FacePredictor.crops makes them; outputs "points" (B, K, 2) in crop pixels and
-"scores" (B, K). ONNX needs `pip install -e ".[onnx]"`; --check compares onnxruntime's points
-with PyTorch's on crops of the model's own validation images.
+"scores" (B, K). ONNX needs `pip install -e ".[onnx]"`; tests/test_predict.py checks that
+onnxruntime's points match PyTorch's. The output folder is made when missing.
 """
 import argparse
 import sys

@@ -9,7 +9,8 @@ video), faces.json and points.csv.
 Faces are found by a detector (OpenCV's Haar cascade by default; dlib_hog and dlib_cnn with
 `pip install -e ".[dlib]"`), cropped as the model was trained, predicted in batches, and the
 points mapped back to the photo's pixels (EXIF orientation applied; grayscale, RGBA, 16-bit and
-huge photos work). A photo without a face is reported, not an error. In a video each face is
+huge photos work). A photo without a face is reported, not an error; an input of which no
+image or frame could be read exits with code 2 and writes nothing. In a video each face is
 tracked (the next crop comes from the previous frame's points; the detector runs again when a
 face is lost) and its points smoothed with a One-Euro filter (heatnet/video.py). points.csv has
 one row per face: name (image#face, or video@frame#face), x0, y0, ..., then the per-point scores.
@@ -90,12 +91,13 @@ def main() -> int:
     except (ConfigError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out.mkdir(parents=True, exist_ok=True)
+    # the output folder is made when the first result is written: an input of which nothing could
+    # be read leaves nothing behind
     if args.input.suffix.lower() in VIDEO_SUFFIXES:
         return predict_video(args, predictor, out)
     records, names, all_points, all_scores = [], [], [], []
     detect_s = predict_s = 0.0
-    faces_total = 0
+    faces_total, read = 0, 0
     for photo in tqdm(photos, desc="photos", disable=args.no_progress or len(photos) == 1, unit="photo"):
         try:
             image = read_image(photo, upright=True)
@@ -103,6 +105,7 @@ def main() -> int:
             print(f"{photo}: skipped ({e})", file=sys.stderr)
             records.append({"image": str(photo), "error": str(e), "faces": []})
             continue
+        read += 1
         start = time.perf_counter()
         boxes, detection_scores = predictor.detector(image)
         detect_s += time.perf_counter() - start
@@ -124,7 +127,11 @@ def main() -> int:
             all_points.append(p)
             all_scores.append(s)
         records.append({"image": str(photo), "width": image.shape[1], "height": image.shape[0], "faces": faces})
+        out.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(out / f"{photo.stem}_landmarks.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+    if not read:
+        print(f"error: {args.input}: no image could be read ({len(photos)} tried); nothing written", file=sys.stderr)
+        return 2
     (out / "faces.json").write_text(json.dumps({"model": str(args.model or PRETRAINED), "detector": args.detector,
                                                 "scheme": predictor.scheme.name, "images": records}, indent=1))
     if all_points:
@@ -172,12 +179,14 @@ def predict_video(args, predictor, out: Path) -> int:
         frames.append({"frame": index, "time_s": index / fps, "faces": [
             {"points": f.points.tolist(), "scores": f.scores.tolist()} for f in faces]})
         if writer is None:
+            out.mkdir(parents=True, exist_ok=True)
             writer = cv2.VideoWriter(str(out / f"{args.input.stem}_landmarks.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
                                      fps, (frame.shape[1], frame.shape[0]))
         writer.write(cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
     capture.release()
     if writer is None:
-        print(f"error: {args.input}: no frame could be read", file=sys.stderr)
+        print(f"error: {args.input}: no frame could be read (an empty or truncated video?); nothing written",
+              file=sys.stderr)
         return 2
     writer.release()
     seconds = time.perf_counter() - start

@@ -60,9 +60,9 @@ def main() -> int:
         return 0
     final, test = result["final"], result.get("test")
     print(f"done ({result['stopped_by']}, {result['steps']} steps): "
-          + (f"val NME {final['nme']:.2f}% (best {result['best_nme']:.2f}% at epoch {result['best_epoch']}), "
-             if "nme" in final else "")
-          + (f"test NME {test['nme']:.2f}% on {result['selection']['checkpoint']}, " if test else "")
+          + (f"val NME {final['nme_%']:.2f}% (best {result['best_nme']:.2f}% at epoch {result['best_epoch']}), "
+             if "nme_%" in final else "")
+          + (f"test NME {test['nme_%']:.2f}% on {result['selection']['checkpoint']}, " if test else "")
           + f"run: {result['run_dir']}")
     return 0
 

@@ -140,7 +140,7 @@ def scatter_view(checkpoint: Path, split: str, root, count: int):
         ax.plot([low, high], [low, high], "k--", linewidth=1)
         ax.set_xlabel(f"true {name} (px)")
         ax.set_ylabel(f"predicted {name} (px)")
-    fig.suptitle(f"{checkpoint} on {s.dataset}/{split}: NME {result.errors.summary()['nme']:.2f} %")
+    fig.suptitle(f"{checkpoint} on {s.dataset}/{split}: NME {result.errors.summary()['nme_%']:.2f} %")
     fig.tight_layout()
     return fig
 
