@@ -10,6 +10,7 @@ happened to the files since.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from heatnet.config import Settings
 from heatnet.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # holds heatnet's own experiments/ package
@@ -157,3 +159,41 @@ def source_differences(stored: ExperimentSource, live: ExperimentSource) -> list
             state = "not imported now" if new is None else "new import" if old is None else "edited"
             lines.append(f"{name}: {state} since training")
     return lines
+
+
+# Settings an experiment's build() may read to make its method; a setting of an experiment's own
+# Settings subclass counts too. Changing one that build() does not read would change nothing.
+METHOD_SETTINGS = ("architecture", "encoder", "stride", "sigma", "loss", "decoder")
+
+
+class _ReadRecorder:
+    """Settings seen through a recorder of the fields read."""
+
+    def __init__(self, settings):
+        object.__setattr__(self, "_settings", settings)
+        object.__setattr__(self, "read", set())
+
+    def __getattr__(self, name: str):
+        self.read.add(name)
+        return getattr(self._settings, name)
+
+
+def build_method(module: ModuleType, settings: Settings, scheme, name: str = "", check_unused: bool = True):
+    """`module.build(settings, scheme)`, checked: with `check_unused`, a method setting changed
+    from the experiment's own value (an override) that build() does not read is a ConfigError
+    naming the experiment and the method settings it does read; the model must accept the input
+    size."""
+    recorder = _ReadRecorder(settings)
+    method = module.build(recorder, scheme)
+    own = {f.name for f in dataclasses.fields(settings)} - {f.name for f in dataclasses.fields(Settings)}
+    method_settings = set(METHOD_SETTINGS) | own
+    changed = [f.name for f in dataclasses.fields(settings) if check_unused and f.name in method_settings
+               and getattr(settings, f.name) != getattr(module.settings, f.name, None)]
+    unused = [key for key in changed if key not in recorder.read]
+    if unused:
+        used = sorted(method_settings & recorder.read)
+        raise ConfigError(f"{', '.join('--' + key for key in unused)}: experiment {name or module.__name__} does not "
+                          f"use {'this setting' if len(unused) == 1 else 'these settings'}; its method reads "
+                          f"{', '.join('--' + key for key in used) or 'none of the method settings'}")
+    method.model.check_input_size(settings.input_size)
+    return method

@@ -40,11 +40,11 @@ from heatnet import tblog
 from heatnet.averaging import WeightAverage
 from heatnet.checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_matching_weights, make_checkpoint,
                                 save_atomic)
-from heatnet.config import ConfigError, Method, Settings, apply_overrides, from_plain, settings_dict
+from heatnet.config import ConfigError, Method, Settings, apply_overrides, from_plain, settings_dict, to_plain
 from heatnet.data import ImageError, LandmarkDataset, has_samples, warn_skipped
 from heatnet.distributed import ShardSampler, World, step_seed, world_from_environment
 from heatnet.evaluation import Evaluation, evaluate, merge_evaluations, to_device_batch
-from heatnet.experiment import ExperimentSource, experiment_source, load_experiment, module_from_sources
+from heatnet.experiment import ExperimentSource, build_method, experiment_source, load_experiment, module_from_sources
 from heatnet.files import SaveError, check_writable, lock_folder, write_atomic
 from heatnet.loading import EpochSampler, make_dataset, make_loader
 from heatnet.runtime import (Precision, choose_precision, restore_rng_state, rng_state, seed_everything, set_threads,
@@ -185,9 +185,15 @@ def new_run_dir(experiment: str, runs_root: Path = Path("runs")) -> Path:
     return run_dir
 
 
+# What a resumed run may change: its budget (which extends it) and how this machine runs it.
+BUDGET_SETTINGS = ("epochs", "max_steps", "time_budget_min")
+RESUMABLE_SETTINGS = (*BUDGET_SETTINGS, "data_root", "workers", "threads", "device", "amp", "checkpoint_minutes",
+                      "keep_last", "log_images")
+
+
 def _settings_and_experiment(experiment, overrides, resume_state) -> tuple[Settings, ExperimentSource, object]:
     """A new run's settings come from its experiment file; a resumed one's from its checkpoint,
-    rebuilt from the experiment sources it stored."""
+    rebuilt from the experiment sources it stored, where only RESUMABLE_SETTINGS may change."""
     if resume_state is None:
         module = load_experiment(experiment)
         return apply_overrides(module.settings, overrides), experiment_source(module), module
@@ -196,28 +202,34 @@ def _settings_and_experiment(experiment, overrides, resume_state) -> tuple[Setti
         raise ConfigError(f"--resume: that run trained {stored.path}, not {Path(experiment).resolve()}; "
                           f"leave the experiment out to resume it")
     module = module_from_sources(stored)
-    settings = from_plain(type(module.settings), resume_state["settings"])  # the experiment's own Settings subclass
-    return apply_overrides(settings, overrides), stored, module
+    trained = from_plain(type(module.settings), resume_state["settings"])  # the experiment's own Settings subclass
+    settings = apply_overrides(trained, overrides)
+    fixed = [name for name in changed_settings(settings, trained) if name not in RESUMABLE_SETTINGS]
+    if fixed:
+        raise ConfigError(f"--resume: {', '.join('--' + name for name in fixed)} cannot change in a resumed run (it "
+                          f"trained with {', '.join(f'{n}={to_plain(getattr(trained, n))}' for n in fixed)}); only "
+                          f"{', '.join('--' + name for name in RESUMABLE_SETTINGS)} may. Start a new run instead "
+                          f"(--init_from=RUN/best.pt starts from its weights)")
+    return settings, stored, module
+
+
+def changed_settings(settings: Settings, reference: Settings) -> list[str]:
+    """Names of the fields whose values differ between two settings."""
+    return [f.name for f in dataclasses.fields(settings) if getattr(settings, f.name) != getattr(reference, f.name)]
 
 
 def start_run(experiment: str | Path | None, overrides: list[str] | None = None, run_dir: Path | None = None,
               resume: Path | None = None, runs_root: Path = Path("runs"), world: World = World()) -> Run:
     """Set-up: settings, data, model and optimizer; the run folder is made only once all of
     that worked, so a configuration error leaves nothing behind, and it is locked for this
-    process. With `resume` (a run folder), everything is restored from its last.pt (or, when
-    that is lost, the weights and position from best.pt). In a distributed run (`world`) every
-    process sets up alike and joins the process group; rank 0 alone makes, locks and writes the
-    folder, and tells the others its name."""
+    process. With `resume` (a run folder, or one of its checkpoints), everything is restored from
+    that checkpoint (a folder: its last.pt, or, when that is lost, the weights and position of
+    best.pt), and a larger budget extends the run. In a distributed run (`world`) every process
+    sets up alike and joins the process group; rank 0 alone makes, locks and writes the folder,
+    and tells the others its name."""
     state, lock = None, None
     if resume is not None:
-        run_dir = Path(resume)
-        if not run_dir.is_dir():
-            raise ConfigError(f"--resume {run_dir}: no such run folder")
-        if world.is_main:
-            lock = lock_folder(run_dir)
-            for stale in run_dir.glob(".*.tmp-*"):  # left by a save that was killed mid-write
-                stale.unlink()
-        state = _resume_state(run_dir)  # every process reads it: the run folder must be visible to all
+        run_dir, state, lock = _open_for_resume(Path(resume), world)
     elif run_dir is not None and _checkpoints(Path(run_dir)):
         raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
                           f"or choose another --run-dir")
@@ -233,8 +245,7 @@ def start_run(experiment: str | Path | None, overrides: list[str] | None = None,
     precision = choose_precision(device, s.amp)
     train_set = make_dataset(s, s.train_split, s.train_limit, augment=True, complete_only=s.complete_only)
     val_set = make_dataset(s, s.val_split, s.val_limit) if s.val_split else None
-    method = module.build(s, train_set.scheme)
-    method.model.check_input_size(s.input_size)
+    method = build_method(module, s, train_set.scheme, source.module, check_unused=state is None)
     if world.distributed and device.type == "cuda":  # batch statistics over the global batch, as on one GPU
         method.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(method.model)
     method.model.to(device, memory_format=torch.channels_last)
@@ -243,46 +254,114 @@ def start_run(experiment: str | Path | None, overrides: list[str] | None = None,
     if steps_per_epoch == 0:
         raise ConfigError(f"{len(train_set)} training samples is fewer than one batch of {s.batch_size}; "
                           f"lower --batch_size or raise --train_limit")
+    measure = lambda: measure_samples_per_s(method, s, train_set, device, precision, world=world)  # noqa: E731
     if state is not None:
         check_compatible(state, train_set.scheme, run_dir)
-        training = state["training"]
-        method.model.load_state_dict(training.get("weights", state["model"]))  # "weights": under a weight average
-        if "optimizer" in training:
-            optimizer.load_state_dict(training["optimizer"])
-            if scaler is not None and training["scaler"]:
-                scaler.load_state_dict(training["scaler"])
-        progress, budget = Progress(**training["progress"]), training["budget"]
+        progress = _restore_training(state, method, optimizer, scaler)
         print(f"resumed {run_dir} at epoch {progress.epoch + 1}, batch {progress.batch}, step {progress.step}")
+        s, budget = _extend_budget(s, state, progress, steps_per_epoch, measure, run_dir if world.is_main else None)
     else:
         progress, budget = Progress(), {"epochs": s.epochs, "max_steps": s.max_steps}
         if s.time_budget_min and not s.max_steps:
-            rate = measure_samples_per_s(method, s, train_set, device, precision, world=world)
-            s = dataclasses.replace(s, max_steps=max(1, round(s.time_budget_min * 60 * rate / s.batch_size)))
+            rate = measure()
+            s = dataclasses.replace(s, max_steps=steps_for_minutes(s.time_budget_min, rate, s.batch_size))
             budget.update(time_budget_min=s.time_budget_min, measured_samples_per_s=rate, max_steps=s.max_steps)
             print(f"time budget {s.time_budget_min:g} min at {rate:.1f} samples/s measured -> {s.max_steps} steps")
         if s.init_from:
             loaded, skipped = load_matching_weights(method.model, load_checkpoint(Path(s.init_from))["model"])
             print(f"initialised {len(loaded)} tensors from {s.init_from}; {len(skipped)} left as built")
+        budget["total_steps"] = total_steps(s, steps_per_epoch)
         if world.is_main:
-            run_dir = Path(run_dir) if run_dir else new_run_dir(source.path, runs_root)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            lock = lock_folder(run_dir)
-            if _checkpoints(run_dir):  # another training started here while this one set up
-                raise ConfigError(f"{run_dir} already holds a run; choose another --run-dir")
-            _clear_unsaved_start(run_dir)
+            run_dir, lock = _make_run_dir(run_dir, source, runs_root)
             _write_run_files(run_dir, s, source, device, precision, budget, len(train_set), len(val_set or []), world)
         run_dir = world.broadcast(run_dir)
     average = WeightAverage(method.model, s.ema_decay) if s.ema_decay else None
     if average and state is not None:
         average.model.load_state_dict(state["model"])
-    total_steps = min(s.epochs * steps_per_epoch, s.max_steps or math.inf)
-    budget["total_steps"] = total_steps
     writer = SummaryWriter(str(run_dir)) if world.is_main else tblog.NoEvents()
-    run = Run(s, run_dir, source, method, optimizer, scaler, precision, device, train_set, val_set, total_steps,
-              budget, progress, writer, lock, world, world.wrap(method.model, device), average)
+    run = Run(s, run_dir, source, method, optimizer, scaler, precision, device, train_set, val_set,
+              budget["total_steps"], budget, progress, writer, lock, world, world.wrap(method.model, device), average)
     if state is not None and "rng" in state["training"]:  # last: building the model and data drew from them
         restore_rng_state(state["training"]["rng"])
     return run
+
+
+def total_steps(s: Settings, steps_per_epoch: int) -> int:
+    """The step budget: the epochs, or max_steps when that comes first."""
+    return min(s.epochs * steps_per_epoch, s.max_steps or math.inf)
+
+
+def steps_for_minutes(minutes: float, samples_per_s: float, batch_size: int) -> int:
+    """A time budget as optimizer steps at a measured training rate (at least one)."""
+    return max(1, round(minutes * 60 * samples_per_s / batch_size))
+
+
+def _open_for_resume(resume: Path, world: World) -> tuple[Path, dict, IO | None]:
+    """The run folder, checkpoint state and (rank 0) lock of --resume FOLDER or --resume FILE."""
+    run_dir = resume.parent if resume.is_file() else resume
+    if not run_dir.is_dir():
+        raise ConfigError(f"--resume {resume}: no such run folder or checkpoint")
+    lock = None
+    if world.is_main:
+        lock = lock_folder(run_dir)
+        for stale in run_dir.glob(".*.tmp-*"):  # left by a save that was killed mid-write
+            stale.unlink()
+    # every process reads it: the run folder must be visible to all
+    state = _resume_file_state(resume) if resume.is_file() else _resume_state(run_dir)
+    return run_dir, state, lock
+
+
+def _restore_training(state: dict, method: Method, optimizer, scaler) -> Progress:
+    """The trained weights, optimizer and scaler states from a checkpoint; its position."""
+    training = state["training"]
+    method.model.load_state_dict(training.get("weights", state["model"]))  # "weights": under a weight average
+    optimizer_state = training.get("optimizer")
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
+        if scaler is not None and training["scaler"]:
+            scaler.load_state_dict(training["scaler"])
+    return Progress(**training["progress"])
+
+
+def _extend_budget(s: Settings, state: dict, progress: Progress, steps_per_epoch: int, measure,
+                   run_dir: Path | None) -> tuple[Settings, dict]:
+    """A resumed run's budget: as stored, or, when --epochs, --max_steps or --time_budget_min
+    changed it, the new total, with the learning-rate schedule planned anew from the current step
+    over the remaining steps (recorded in the budget, run.json and the output). A finished run
+    resumed with a larger budget continues; one with the same budget stays finished."""
+    budget = dict(state["training"]["budget"])
+    trained = from_plain(type(s), state["settings"])
+    if s.time_budget_min != trained.time_budget_min and s.max_steps == trained.max_steps:
+        rate = budget.get("measured_samples_per_s") or measure()  # the rate the run's budget was converted at
+        s = dataclasses.replace(s, max_steps=steps_for_minutes(s.time_budget_min, rate, s.batch_size))
+        budget.update(time_budget_min=s.time_budget_min, measured_samples_per_s=rate)
+    old_total, new_total = budget["total_steps"], total_steps(s, steps_per_epoch)
+    if new_total == old_total:
+        return s, budget
+    if new_total <= progress.step:
+        raise ConfigError(f"--resume: the run is at step {progress.step}, and the new budget ends at step "
+                          f"{new_total}; give a larger --epochs, --max_steps or --time_budget_min")
+    budget.update(epochs=s.epochs, max_steps=s.max_steps, total_steps=new_total, schedule_from_step=progress.step)
+    budget["extensions"] = budget.get("extensions", []) + [
+        {"at_step": progress.step, "previous_total_steps": old_total, "total_steps": new_total}]
+    progress.stopped_by = ""
+    print(f"budget changed: {old_total} -> {new_total} steps; the learning-rate schedule is planned anew from "
+          f"step {progress.step} over the remaining {new_total - progress.step}")
+    if run_dir is not None:
+        record = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+        write_atomic(run_dir / "run.json", json.dumps({**record, "budget": budget}, indent=2).encode())
+    return s, budget
+
+
+def _make_run_dir(run_dir: Path | None, source: ExperimentSource, runs_root: Path) -> tuple[Path, IO]:
+    run_dir = Path(run_dir) if run_dir else new_run_dir(source.path, runs_root)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_folder(run_dir)
+    if _checkpoints(run_dir):  # another training started here while this one set up
+        lock.close()
+        raise ConfigError(f"{run_dir} already holds a run; choose another --run-dir")
+    _clear_unsaved_start(run_dir)
+    return run_dir, lock
 
 
 def _checkpoints(run_dir: Path) -> list[Path]:
@@ -310,6 +389,20 @@ def _resume_state(run_dir: Path) -> dict:
     progress = state["training"]["progress"]
     warnings.warn(f"{run_dir}: no last.pt; resuming from best.pt (epoch {progress['epoch']}, step {progress['step']}) "
                   f"with a fresh optimizer state, so the result will differ from an uninterrupted run", stacklevel=3)
+    return state
+
+
+def _resume_file_state(path: Path) -> dict:
+    """--resume FILE: that checkpoint's state, never another file's. A best.pt holds the weights
+    and position but no optimizer state, and the result then differs from an uninterrupted run."""
+    state = load_checkpoint(path)
+    if "training" not in state:
+        raise CheckpointError(f"--resume {path}: this checkpoint holds no training position (an exported or older "
+                              f"one); start a new run from its weights with --init_from={path}")
+    if "optimizer" not in state["training"]:
+        progress = state["training"]["progress"]
+        warnings.warn(f"{path}: resuming from it (epoch {progress['epoch']}, step {progress['step']}) with a fresh "
+                      f"optimizer state, so the result will differ from an uninterrupted run", stacklevel=3)
     return state
 
 
@@ -366,7 +459,8 @@ def train_epoch(run: Run, show_progress: bool = True) -> None:
     for batch in loader:
         if p.batch >= last_batch:
             break
-        lr = s.lr * lr_factor(s.schedule, s.warmup_epochs, p.step, run.total_steps, run.steps_per_epoch)
+        start = run.budget.get("schedule_from_step", 0)  # where a changed budget planned the schedule anew
+        lr = s.lr * lr_factor(s.schedule, s.warmup_epochs, p.step - start, run.total_steps - start, run.steps_per_epoch)
         skipped += batch["skipped"]
         torch.manual_seed(step_seed(s.seed, run.world.rank, p.step))  # dropout draws follow from the position
         count, loss_sum = 0, 0.0
@@ -508,6 +602,9 @@ def train(experiment: str | Path | None, overrides: list[str] | None = None, run
         run = None
         try:
             run = start_run(experiment, overrides, run_dir, resume, runs_root, world)
+            done = _finished_result(run)
+            if done is not None:
+                return done
             while not run.finished:
                 train_epoch(run, progress)
                 validate_and_save(run, progress)
@@ -527,6 +624,21 @@ def train(experiment: str | Path | None, overrides: list[str] | None = None, run
                 run.writer.close()
                 if run.lock:
                     run.lock.close()
+
+
+def _finished_result(run: Run) -> dict | None:
+    """A finished run resumed without a larger budget: its stored metrics, nothing trained, the
+    test split not read again. None when there is work left (or the test was never recorded)."""
+    metrics = run.run_dir / "metrics.json"
+    if not run.finished or not metrics.is_file():
+        return None
+    result = json.loads(metrics.read_text())
+    if result.get("stopped_by") in UNFINISHED:
+        return None
+    print(f"{run.run_dir}: finished ({run.progress.stopped_by}, {run.progress.step} steps); nothing to train, "
+          f"and the test split is not read again. To continue it, give a larger --epochs, --max_steps or "
+          f"--time_budget_min")
+    return result
 
 
 def train_seeds(experiment: str | Path, overrides: list[str], seeds: int, runs_dir: Path,

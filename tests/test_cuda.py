@@ -24,8 +24,11 @@ def test_train_resume_and_evaluate_on_cuda(tmp_path):
     assert (precision.grad_scaler() is None) == (precision.dtype is torch.bfloat16)
     first = train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=1"], run_dir=tmp_path, progress=False)
     assert first["steps"] == 4
-    resumed = train(None, ["--epochs=3"], resume=tmp_path, progress=False)  # continue to 3 epochs
+    resumed = train(None, ["--epochs=3"], resume=tmp_path, progress=False)  # a larger budget extends the run
     assert resumed["steps"] == 12 and len(resumed["history"]) == 3
+    assert resumed["budget"]["extensions"] == [{"at_step": 4, "previous_total_steps": 4, "total_steps": 12}]
+    again = train(None, [], resume=tmp_path, progress=False)  # finished, same budget: nothing trained or read
+    assert again == json.loads((tmp_path / "metrics.json").read_text()) and again["steps"] == 12
     assert resumed["history"][-1]["nme_%"] < resumed["history"][0]["nme_%"]
     method, s, _ = load_trained(tmp_path / "best.pt", device)
     result = evaluate(method, make_loader(make_dataset(s, s.val_split, s.val_limit), s), device, precision=precision)

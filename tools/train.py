@@ -2,7 +2,8 @@
 
     python tools/train.py experiments/unet_kl.py [--key=value ...]
     python tools/train.py experiments/w300_unet_kl.py --data-root ../shared/datasets --sigma=2 --decoder=Dark
-    python tools/train.py --resume runs/unet_kl/20261122-120000      # or .../last.pt
+    python tools/train.py --resume runs/unet_kl/20261122-120000      # continue from its last.pt
+    python tools/train.py --resume runs/unet_kl/20261122-120000 --epochs=20   # extend a finished run
     torchrun --nproc-per-node 4 tools/train.py experiments/w300_unet_kl.py   # DistributedDataParallel
 
 Settings are the fields of heatnet.config.Settings (`--key=value`); `--dataset NAME` and
@@ -22,7 +23,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, epilog=settings_help(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", type=Path, nargs="?", help="experiment file (not needed with --resume)")
-    parser.add_argument("--resume", type=Path, default=None, help="run folder (or its last.pt) to continue")
+    parser.add_argument("--resume", type=Path, default=None, help="run folder (its last.pt) or a checkpoint of it to continue from; "
+                        "a larger --epochs / --max_steps / --time_budget_min extends a finished run")
     parser.add_argument("--run-dir", type=Path, default=None, help="where to write the run (default runs/<exp>/<time>)")
     parser.add_argument("--dataset", default=None, help="shorthand for --dataset=NAME")
     parser.add_argument("--data-root", default=None, help="shorthand for --data_root=PATH")
@@ -34,7 +36,6 @@ def main() -> int:
         overrides.append(f"--dataset={args.dataset}")
     if args.data_root:
         overrides.append(f"--data_root={args.data_root}")
-    resume = args.resume.parent if args.resume and args.resume.is_file() else args.resume
 
     from heatnet.checkpoint import CheckpointError  # imported after parsing: --help answers at once
     from heatnet.config import ConfigError
@@ -46,7 +47,7 @@ def main() -> int:
 
     is_main = os.environ.get("RANK", "0") == "0"  # under torchrun, only rank 0 reports what every process finds
     try:
-        result = train(args.experiment, overrides, run_dir=args.run_dir, resume=resume, progress=not args.no_progress)
+        result = train(args.experiment, overrides, run_dir=args.run_dir, resume=args.resume, progress=not args.no_progress)
     except (ConfigError, DatasetError, ModelConfigError, CheckpointError) as e:
         if is_main:
             print(f"error: {e}", file=sys.stderr)
