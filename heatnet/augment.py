@@ -15,15 +15,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check on im
 import albumentations as A
 import numpy as np
 
-
-@dataclass(frozen=True)
-class CropJitter:
-    """One draw of the geometric augmentation, relative to the face box."""
-
-    angle_deg: float = 0.0
-    scale: float = 1.0  # > 1 zooms out
-    shift: tuple[float, float] = (0.0, 0.0)  # fraction of the box side
-    mirror: bool = False
+from heatnet.crop import CropJitter
 
 
 @dataclass

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from heatnet.codecs import Decoder, SoftArgmax
-from heatnet.data import CropBox
+from heatnet.crop import CropBox
 from heatnet.errors import ConfigError
 from heatnet.losses import HeatmapKL, LossClass
 from heatnet.models import Architecture

@@ -16,9 +16,10 @@ import cv2
 import numpy as np
 import torch
 
-from heatnet.augment import Augmentation, CropJitter
+from heatnet.augment import Augmentation
+from heatnet.crop import Crop, CropBox, CropJitter
 from heatnet.formats import Record
-from heatnet.geometry import apply_affine, crop_affine, landmark_box, warp_to_crop
+from heatnet.geometry import apply_affine, landmark_box, warp_to_crop
 from heatnet.schemes import LandmarkScheme
 
 cv2.setNumThreads(1)  # data-loader workers are the parallelism; cv2's own threads only contend
@@ -32,14 +33,6 @@ def warn_skipped(where: str, problems: list[str]) -> None:
     """The one warning for skipped samples: where, how many, and the first reason."""
     if problems:
         warnings.warn(f"{where}: skipped {len(problems)} bad sample(s); first: {problems[0]}", stacklevel=3)
-
-
-class CropBox(enum.Enum):
-    """Which box a face crop is centred and scaled on."""
-
-    LANDMARKS = "landmarks"  # the box of the visible ground-truth points (the default; tables say so)
-    ANNOTATION = "annotation"  # the face box the annotation file gives (dlib XML, WFLW)
-    IMAGE = "image"  # the whole image, letterboxed into the square crop (the IMM nose-tip study)
 
 
 class Normaliser(enum.Enum):
@@ -223,11 +216,15 @@ class LandmarkDataset(torch.utils.data.Dataset):
                  jitter: CropJitter = CropJitter()):
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
-        self.source, self.size, self.channels = source, size, channels
-        self.box_scale, self.augmentation, self.seed, self.box = box_scale, augmentation, seed, box
+        self.source, self.crop = source, Crop(box, box_scale, size, channels)
+        self.augmentation, self.seed = augmentation, seed
         self.jitter = jitter  # the crop of every sample without augmentation (moved crops measure shift robustness)
         self.scheme = source.scheme
         self.epoch = 0
+
+    @property
+    def size(self) -> int:
+        return self.crop.size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -236,19 +233,7 @@ class LandmarkDataset(torch.utils.data.Dataset):
         return len(self.source)
 
     def crop_matrix(self, sample: Sample, jitter: CropJitter) -> np.ndarray:
-        if self.box is CropBox.IMAGE:
-            height, width = sample.image.shape[:2]
-            box = np.array([-0.5, -0.5, width - 0.5, height - 0.5])  # pixel edges: side = width at box_scale 1
-        elif sample.box is not None:
-            box = sample.box
-        elif self.box is CropBox.ANNOTATION and sample.annotation_box is not None:
-            box = sample.annotation_box
-        else:
-            box = landmark_box(sample.points, sample.visibility)
-        x0, y0, x1, y1 = box
-        side = self.box_scale * max(x1 - x0, y1 - y0, 1.0) * jitter.scale
-        center = np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + np.array(jitter.shift) * side
-        return crop_affine(center, side, self.size, jitter.angle_deg, jitter.mirror)
+        return self.crop.matrix(self.crop.box(sample), jitter)
 
     def __getitems__(self, indices: list[int]) -> list[dict]:
         """What a DataLoader fetches for a batch. An image that passed the header check at load
@@ -277,8 +262,7 @@ class LandmarkDataset(torch.utils.data.Dataset):
         visibility = visibility * inside
         if self.augmentation:
             image = self.augmentation.appearance_transform(image, int(rng.integers(2**31)))
-        if self.channels == 1:
-            image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None]
+        image = self.crop.to_channels(image)  # after the colour augmentation, as a photo is turned grey
         return {
             "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
             "points": torch.from_numpy(points.astype(np.float32)),

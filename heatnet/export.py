@@ -58,7 +58,9 @@ def export_torchscript(method: Method, settings: Settings, path: Path) -> None:
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated for torch.export, still supported
         traced = torch.jit.trace(module, (example_input(settings),), check_trace=False)
     buffer = io.BytesIO()
-    torch.jit.save(traced, buffer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(traced, buffer)
     write_atomic(Path(path), buffer.getbuffer())
 
 

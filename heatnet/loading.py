@@ -8,7 +8,8 @@ import torch
 
 from heatnet.augment import Augmentation
 from heatnet.config import ConfigError, Settings
-from heatnet.data import CropBox, FirstN, InMemory, LandmarkDataset, collate
+from heatnet.crop import CropBox
+from heatnet.data import FirstN, InMemory, LandmarkDataset, collate
 from heatnet.datasets import load_split
 from heatnet.distributed import World
 

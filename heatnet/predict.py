@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -21,7 +20,7 @@ from heatnet.config import Method, Settings
 from heatnet.data import to_original
 from heatnet.detect import DlibHogDetector, FaceDetector, HaarDetector, _dlib, dlib_model_file, match_face
 from heatnet.evaluation import images_to_device, load_trained
-from heatnet.geometry import crop_affine, warp_to_crop
+from heatnet.crop import Crop, CropBox, points_boxes, square_boxes
 from heatnet.metrics import LandmarkErrors
 from heatnet.schemes import SCHEMES, LandmarkScheme
 
@@ -42,6 +41,7 @@ class FacePredictor:
     def __init__(self, method: Method, settings: Settings, scheme: LandmarkScheme, device: torch.device | str = "cpu",
                  detector: FaceDetector | None = None, batch_size: int = 16, refine: int = 1):
         self.method, self.settings, self.scheme = method, settings, scheme
+        self.crop = Crop.of(settings)  # the run's own crop: the rule, scale, size and channels it trained on
         self.device, self.batch_size = torch.device(device), batch_size
         # passes that re-crop around the predicted points, as training cropped around the true
         # ones: a detector's box only approximates that crop
@@ -81,32 +81,39 @@ class FacePredictor:
             return torch.from_numpy(points).to(self.device), torch.from_numpy(scores).to(self.device)
         return self.method.decode(self.method.model(images_to_device(images, self.device)))
 
-    def crops(self, image: np.ndarray, centres: np.ndarray, sides: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, C, S, S) uint8 crops of the squares of `sides` (N,) landmark-box sides around `centres`
-        (N, 2), widened by the run's box_scale, and their (N, 2, 3) original -> input affines."""
-        s = self.settings
-        affines = [crop_affine(centre, s.box_scale * side, s.input_size) for centre, side in zip(centres, sides)]
-        crops = [warp_to_crop(image, matrix, s.input_size) for matrix in affines]
-        if s.channels == 1:
-            crops = [cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[:, :, None] for crop in crops]
+    def crops(self, image: np.ndarray, boxes: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, C, S, S) uint8 crops of the run's crop rule around crop `boxes` (N, 4), and their
+        (N, 2, 3) original -> input affines: exactly the dataset's crops of the same boxes."""
+        affines = [self.crop.matrix(box) for box in boxes]
+        crops = [self.crop.pixels(image, matrix) for matrix in affines]
         images = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).copy())
         return images, torch.from_numpy(np.stack(affines).astype(np.float32))
 
-    def predict_crops(self, image: np.ndarray, centres: np.ndarray, sides: np.ndarray,
-                      refine: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Points (N, K, 2) in image pixels and scores (N, K) of the faces whose landmark boxes
-        have these `centres` (N, 2) and longer `sides` (N,); then `refine` passes cropped again
-        around the predicted points, as training cropped around the true ones."""
-        points, scores = self._predict_once(image, centres, sides)
-        for _ in range(refine):
-            points, scores = self._predict_once(image, *points_boxes(points))
+    def crop_boxes(self, image: np.ndarray, detections: np.ndarray) -> np.ndarray:
+        """(N, 4) crop boxes for a detector's (N, 4) boxes, by the rule the model was trained with:
+        the landmark box the detection predicts (LANDMARKS), the detection itself, as annotation
+        face boxes are detections (ANNOTATION), or the whole image (IMAGE)."""
+        detections = np.asarray(detections, np.float64).reshape(-1, 4)
+        if self.crop.rule is CropBox.IMAGE:
+            return np.repeat(Crop.image_box(image.shape)[None], len(detections), axis=0)
+        if self.crop.rule is CropBox.ANNOTATION:
+            return detections
+        return square_boxes(*self.detector.box_fit.landmark_boxes(detections))
+
+    def predict_crop_boxes(self, image: np.ndarray, boxes: np.ndarray, refine: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Points (N, K, 2) in image pixels and scores (N, K) of the faces cropped on `boxes`
+        (N, 4); then `refine` passes cropped again around the predicted points, as training cropped
+        around the true ones (models trained on landmark boxes only)."""
+        points, scores = self._predict_once(image, boxes)
+        for _ in range(refine if self.crop.rule is CropBox.LANDMARKS else 0):
+            points, scores = self._predict_once(image, points_boxes(points))
         return points, scores
 
     @torch.no_grad()
-    def _predict_once(self, image: np.ndarray, centres: np.ndarray, sides: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _predict_once(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         points, scores = [], []
-        for start in range(0, len(centres), self.batch_size):
-            images, affines = self.crops(image, centres[start:start + self.batch_size], sides[start:start + self.batch_size])
+        for start in range(0, len(boxes), self.batch_size):
+            images, affines = self.crops(image, boxes[start:start + self.batch_size])
             pred, score = self.network(images)
             points.append(to_original(pred.float(), affines.to(self.device)).cpu().numpy())
             scores.append(score.float().cpu().numpy())
@@ -115,10 +122,9 @@ class FacePredictor:
             return np.zeros((0, k, 2)), np.zeros((0, k))
         return np.concatenate(points), np.concatenate(scores)
 
-    def predict_boxes(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Points and scores of the faces in the detector's `boxes` (N, 4)."""
-        centres, sides = self.detector.box_fit.landmark_boxes(np.asarray(boxes, np.float64).reshape(-1, 4))
-        return self.predict_crops(image, centres, sides, self.refine)
+    def predict_boxes(self, image: np.ndarray, detections: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Points and scores of the faces in the detector's boxes (N, 4)."""
+        return self.predict_crop_boxes(image, self.crop_boxes(image, detections), self.refine)
 
     def predict_image(self, image: np.ndarray) -> list[Face]:
         """Every face the detector finds in an H x W x 3 uint8 RGB image (none: an empty list)."""
@@ -148,18 +154,13 @@ class DlibPredictor:
     def predict_boxes(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """dlib predicts from its own detector's box; another detector's box is first turned into
         the dlib HOG box of the same face (through both BoxFits)."""
-        centres, sides = self.detector.box_fit.landmark_boxes(np.asarray(boxes, np.float64).reshape(-1, 4))
-        return self.predict_crops(image, centres, sides)
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        return self.predict_crop_boxes(image, square_boxes(*self.detector.box_fit.landmark_boxes(boxes)))
 
-    def predict_crops(self, image: np.ndarray, centres: np.ndarray, sides: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """From landmark-box centres and sides: the HOG box that would have given them."""
+    def predict_crop_boxes(self, image: np.ndarray, boxes: np.ndarray, refine: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """From landmark boxes (N, 4): the HOG box that would have given them."""
+        centres, sides = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]).max(axis=1)
         return self._predict_rects(image, DlibHogDetector.box_fit.detector_boxes(centres, sides))
-
-
-def points_boxes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N, K, 2) points -> (N, 2) centres and (N,) longer sides of their boxes."""
-    low, high = points.min(axis=1), points.max(axis=1)
-    return (low + high) / 2, (high - low).max(axis=1)
 
 
 @dataclass
@@ -196,8 +197,10 @@ def _truth(sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _from_ground_truth_box(predictor, sample) -> np.ndarray:
-    """(1, K, 2) points predicted from the crop around the sample's visible true points."""
-    return predictor.predict_crops(sample.image, *points_boxes(sample.points[sample.visibility > 0][None]))[0]
+    """(1, K, 2) points predicted from the crop the model's rule takes from the annotation (the
+    landmark box of the visible true points by default), as the dataset crops it."""
+    crop = getattr(predictor, "crop", Crop())  # dlib: from the landmark box
+    return predictor.predict_crop_boxes(sample.image, crop.box(sample)[None])[0]
 
 
 def evaluate_ground_truth_crops(predictor, source, progress: str = "") -> LandmarkErrors:

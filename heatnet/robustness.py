@@ -15,7 +15,7 @@ import copy
 import numpy as np
 import torch
 
-from heatnet.augment import CropJitter
+from heatnet.crop import CropJitter
 from heatnet.config import Method, Settings
 from heatnet.data import LandmarkDataset
 from heatnet.evaluation import Evaluation, evaluate

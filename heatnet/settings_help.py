@@ -12,7 +12,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CHOICES = {"Architecture": "models.py", "LossClass": "losses.py", "Decoder": "codecs.py", "Schedule": "schedules.py"}
-ENUMS = {"CropBox": "data.py"}
+ENUMS = {"CropBox": "crop.py"}
 
 
 def _union_members(file: str, name: str) -> list[str]:

@@ -535,7 +535,7 @@ def validate_and_save(run: Run, show_progress: bool = True) -> None:
 
 def finish(run: Run, show_progress: bool = True) -> dict:
     """Evaluate the test split once, on the chosen checkpoint; write metrics.json."""
-    s, p = run.s, run.progress
+    s = run.s
     chosen = "best.pt" if run.val_set is not None and (run.run_dir / "best.pt").is_file() else "last.pt"
     chosen = run.world.broadcast(chosen)  # as rank 0, which wrote the files, sees them
     result = run_summary(run, chosen)

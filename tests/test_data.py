@@ -166,7 +166,8 @@ def test_kaggle_dlib_wflw_loaders_on_fixture_layouts(tmp_path):
 
 def test_crops_follow_the_annotation_box_when_asked(tmp_path):
     """--box=annotation centres the crop on the file's face box instead of the landmark box."""
-    from heatnet.data import CropBox, RecordSource
+    from heatnet.crop import CropBox
+    from heatnet.data import RecordSource
 
     image = np.zeros((200, 200, 3), np.uint8)
     points = np.array([[90.0, 90], [110, 110]], np.float32)
@@ -195,7 +196,7 @@ def test_flip_test_maps_mirrored_predictions_back():
 
 def test_whole_image_crops_are_letterboxed():
     """--box=image: the whole 64 x 48 photo at half size in a 32 px crop, 4 px bars above and below."""
-    from heatnet.data import CropBox
+    from heatnet.crop import CropBox
 
     image = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
     points = np.array([[10.0, 20.0], [50.0, 30.0]], np.float32)

@@ -10,7 +10,7 @@ import segmentation_models_pytorch as smp
 
 from heatnet.codecs import Dark, GaussianHeatmap, SoftArgmax
 from heatnet.config import ConfigError, Settings, apply_overrides, from_plain, settings_dict
-from heatnet.data import CropBox
+from heatnet.crop import CropBox
 from heatnet.experiment import load_experiment
 from heatnet.losses import HeatmapJS, L1
 from heatnet.schedules import Cosine, StepDecay

@@ -15,7 +15,6 @@ import torch
 from PIL import Image
 
 from conftest import add_300w_face, in_process, interrupt, one_line_error, start_interruptible, wait_for
-from heatnet.checkpoint import load_checkpoint
 from heatnet.config import Settings
 from heatnet.datasets import MAX_IMAGE_PIXELS, is_validation_group, load_split
 from heatnet.training import train

@@ -127,7 +127,7 @@ def test_onnx_and_torchscript_exports_give_the_pytorch_points(two_faces, tmp_pat
     image, truths = two_faces
     predictor = heatnet.load_pretrained()
     boxes = np.array([[t[:, 0].min(), t[:, 1].min(), t[:, 0].max(), t[:, 1].max()] for t in truths])
-    crops, _ = predictor.crops(image, (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]).max(1))
+    crops, _ = predictor.crops(image, boxes)
     crops = crops.float() / 255
     with torch.no_grad():
         points, scores = PointsModel(predictor.method)(crops)

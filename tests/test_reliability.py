@@ -16,7 +16,7 @@ from heatnet.checkpoint import CheckpointError, check_compatible, load_checkpoin
 from heatnet.datasets import DatasetError, load_split
 from heatnet.files import SaveError
 from heatnet.formats import (AnnotationError, read_asf, read_dlib_xml, read_kaggle_csv, read_pts, read_wflw,
-                             read_ytf_csv, write_pts)
+                             read_ytf_csv)
 from heatnet.schemes import IBUG68, IMM58
 
 from conftest import add_300w_face as _add

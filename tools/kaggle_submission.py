@@ -30,6 +30,7 @@ def main() -> int:
     from heatnet.data import to_rgb_uint8
     from heatnet.files import check_writable
     from heatnet.formats import KAGGLE_SIZE, AnnotationError, read_kaggle_test_csv, write_kaggle_submission
+    from heatnet.crop import square_boxes
     from heatnet.predict import FacePredictor
 
     try:
@@ -39,10 +40,11 @@ def main() -> int:
             raise ConfigError(f"{args.checkpoint}: trained for {predictor.scheme.name}, not the 15 Kaggle points")
         images = read_kaggle_test_csv(args.test)
         points = {}
-        whole = (np.array([[(KAGGLE_SIZE - 1) / 2] * 2]), np.array([KAGGLE_SIZE / predictor.settings.box_scale]))
+        # the whole 96 px image as the crop: Kaggle's images are face crops already
+        whole = square_boxes(np.array([[(KAGGLE_SIZE - 1) / 2] * 2]), np.array([KAGGLE_SIZE / predictor.settings.box_scale]))
         for image_id, pixels in images:
             image = to_rgb_uint8(pixels, f"{args.test} ImageId {image_id}")
-            points[image_id] = predictor.predict_crops(image, *whole, refine=args.refine)[0][0]
+            points[image_id] = predictor.predict_crop_boxes(image, whole, refine=args.refine)[0][0]
         rows = write_kaggle_submission(args.out, args.lookup, points, predictor.scheme.point_names)
     except (CheckpointError, ConfigError, AnnotationError) as e:
         print(f"error: {e}", file=sys.stderr)

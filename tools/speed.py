@@ -145,7 +145,7 @@ def bench_predict(root: Path | None, threads: int, repeats: int = 50) -> None:
     image = read_image((root or default_data_root()) / "300w/lfpw/testset/image_0001.jpg", upright=True)
     predictor = heatnet.load_pretrained()
     boxes, _ = predictor.detector(image)
-    centres, sides = predictor.detector.box_fit.landmark_boxes(boxes[:1])
+    crop_boxes = predictor.crop_boxes(image, boxes[:1])
 
     def median_ms(fn) -> float:
         fn()
@@ -157,11 +157,11 @@ def bench_predict(root: Path | None, threads: int, repeats: int = 50) -> None:
         return 1000 * float(np.median(times))
 
     print(f"{threads} thread(s), {image.shape[1]} x {image.shape[0]} photo, batch 1, median of {repeats}")
-    print(f"landmarks, PyTorch (one pass):          {median_ms(lambda: predictor.predict_crops(image, centres, sides)):.1f} ms per face")
+    print(f"landmarks, PyTorch (one pass):          {median_ms(lambda: predictor.predict_crop_boxes(image, crop_boxes)):.1f} ms per face")
     print(f"landmarks, PyTorch (+ refine pass):     {median_ms(lambda: predictor.predict_boxes(image, boxes[:1])):.1f} ms per face")
     try:
         predictor.use_onnxruntime(threads)
-        print(f"landmarks, onnxruntime (one pass):      {median_ms(lambda: predictor.predict_crops(image, centres, sides)):.1f} ms per face")
+        print(f"landmarks, onnxruntime (one pass):      {median_ms(lambda: predictor.predict_crop_boxes(image, crop_boxes)):.1f} ms per face")
         print(f"landmarks, onnxruntime (+ refine pass): {median_ms(lambda: predictor.predict_boxes(image, boxes[:1])):.1f} ms per face")
     except ImportError:
         print("onnxruntime not installed: pip install -e \".[onnx]\"")

@@ -1,0 +1,79 @@
+"""One crop definition: the dataset and the predictor crop a face alike, whatever the run's box
+rule, so a model is predicted on the crops it was trained on."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from heatnet.crop import Crop, CropBox, CropJitter, points_boxes, square_boxes
+from heatnet.data import LandmarkDataset, Sample
+from heatnet.datasets import load_split
+from heatnet.predict import FacePredictor
+from heatnet.training import train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--input_size=64", "--batch_size=8", "--epochs=1", "--workers=0", "--log_images=0", "--threads=2"]
+
+
+def _dlib_layout(root: Path, images: int = 20) -> Path:
+    """A dlib-XML dataset (face boxes in the annotation) with train and test files."""
+    rng = np.random.default_rng(0)
+    (root / "dlib").mkdir(parents=True)
+    for part in ("train", "test"):
+        entries = []
+        for i in range(images if part == "train" else 4):
+            name = f"{part}{i}.jpg"
+            cv2.imwrite(str(root / "dlib" / name), rng.integers(0, 255, (160, 140, 3), dtype=np.uint8))
+            points = rng.uniform(40, 100, (68, 2))
+            parts = "".join(f"<part name='{k:02d}' x='{x:.2f}' y='{y:.2f}'/>" for k, (x, y) in enumerate(points))
+            entries.append(f"<image file='{name}'><box top='{10 + i}' left='{5 + i}' width='120' height='110'>"
+                           f"{parts}</box></image>")
+        (root / "dlib" / f"labels_ibug_300W_{part}.xml").write_text(
+            f"<dataset><images>{''.join(entries)}</images></dataset>")
+    return root
+
+
+@pytest.mark.parametrize("rule", [CropBox.ANNOTATION, CropBox.LANDMARKS, CropBox.IMAGE])
+def test_prediction_crops_equal_training_crops(tmp_path, rule):
+    root = _dlib_layout(tmp_path / "data")
+    run_dir = tmp_path / "run"
+    train(ROOT / "experiments/unet_kl.py", TINY + ["--dataset=dlib", f"--data_root={root}", f"--box={rule.value}",
+                                                  "--box_scale=1.1"], run_dir=run_dir, progress=False)
+    predictor = FacePredictor.from_checkpoint(run_dir / "best.pt")
+    assert predictor.crop == Crop(rule, 1.1, 64, 3)
+    source = load_split("dlib", "test", root)
+    dataset = LandmarkDataset(source, 64, box_scale=1.1, box=rule)  # no augmentation: the evaluation crops
+    for index in range(len(source)):
+        sample = source[index]
+        detection = sample.annotation_box[None]  # a detector's box, where the annotation's came from
+        if rule is CropBox.LANDMARKS:  # a detector's box predicts the landmark box through its fit
+            detection = predictor.detector.box_fit.detector_boxes(*_centre_side(points_boxes(sample.points[None])))
+        images, affines = predictor.crops(sample.image, predictor.crop_boxes(sample.image, detection))
+        item = dataset[index]
+        assert np.abs(images[0].numpy().astype(int) - item["image"].numpy().astype(int)).max() <= 1
+        np.testing.assert_allclose(affines[0].numpy(), item["affine"].numpy(), atol=1e-3)
+
+
+def _centre_side(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]).max(axis=1)
+
+
+def test_a_crop_box_round_trips_through_square_boxes():
+    boxes = np.array([[10.0, 20.0, 50.0, 40.0]])
+    centres, sides = _centre_side(boxes)
+    square = square_boxes(centres, sides)
+    assert square.tolist() == [[10.0, 10.0, 50.0, 50.0]]
+    crop = Crop(CropBox.LANDMARKS, 1.0, 40)
+    np.testing.assert_allclose(crop.matrix(boxes[0]), crop.matrix(square[0]))
+
+
+def test_the_rule_picks_the_box():
+    image = np.zeros((30, 40, 3), np.uint8)
+    points = np.array([[5.0, 6.0], [15.0, 20.0]], np.float32)
+    sample = Sample(image, points, np.ones(2, np.float32), 1.0, "x", None, np.array([1.0, 2.0, 30.0, 25.0]))
+    assert Crop(CropBox.LANDMARKS).box(sample).tolist() == [5.0, 6.0, 15.0, 20.0]
+    assert Crop(CropBox.ANNOTATION).box(sample).tolist() == [1.0, 2.0, 30.0, 25.0]
+    assert Crop(CropBox.IMAGE).box(sample).tolist() == [-0.5, -0.5, 39.5, 29.5]
+    shifted = Crop(CropBox.LANDMARKS, 1.0, 20).matrix(np.array([0.0, 0.0, 10.0, 10.0]), CropJitter(shift=(0.1, 0.0)))
+    assert shifted[0, 2] == pytest.approx(Crop(CropBox.LANDMARKS, 1.0, 20).matrix(np.array([0.0, 0.0, 10.0, 10.0]))[0, 2] - 2)
