@@ -21,9 +21,10 @@ from heatnet.codecs import GaussianHeatmap, NormalisedCoordinates
 from heatnet.config import from_plain, settings_dict, to_plain
 from heatnet.experiment import ExperimentSource
 from heatnet.files import write_atomic
+from heatnet.errors import HeatnetError
 
 
-class CheckpointError(ValueError):
+class CheckpointError(HeatnetError, ValueError):
     """A checkpoint is missing, unreadable or does not fit what it is used with."""
 
 

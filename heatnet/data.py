@@ -21,12 +21,15 @@ from heatnet.crop import Crop, CropBox, CropJitter
 from heatnet.formats import Record
 from heatnet.geometry import apply_affine, landmark_box, warp_to_crop
 from heatnet.schemes import LandmarkScheme
+from heatnet.errors import HeatnetError
 
 cv2.setNumThreads(1)  # data-loader workers are the parallelism; cv2's own threads only contend
 
 
-class ImageError(OSError):
+class ImageError(HeatnetError, OSError):
     """An image file is missing, unreadable or unusable; the message names the file."""
+
+    same_in_every_process = False
 
 
 def warn_skipped(where: str, problems: list[str]) -> None:

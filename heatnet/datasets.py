@@ -23,9 +23,10 @@ from heatnet.formats import (AnnotationError, Record, read_asf, read_dlib_xml, r
                              read_wflw, read_ytf_csv)
 from heatnet.schemes import IBUG68, IMM58, IMM_NOSE_TIP_INDEX, KAGGLE15, NOSE_TIP, WFLW98
 from heatnet.synthetic import SyntheticFaces
+from heatnet.errors import HeatnetError
 
 
-class DatasetError(ValueError):
+class DatasetError(HeatnetError, ValueError):
     """A dataset or split cannot be loaded; the message says what to do."""
 
 

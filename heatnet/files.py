@@ -9,11 +9,13 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
-from heatnet.errors import ConfigError
+from heatnet.errors import ConfigError, HeatnetError
 
 
-class SaveError(OSError):
+class SaveError(HeatnetError, OSError):
     """A file could not be written (disk full, permissions); the message says what was kept."""
+
+    same_in_every_process = False
 
 
 def write_atomic(path: Path, data: bytes | memoryview) -> None:

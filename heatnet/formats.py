@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from heatnet.errors import HeatnetError
 
-class AnnotationError(ValueError):
+
+class AnnotationError(HeatnetError, ValueError):
     """An annotation file (or one entry of it) cannot be used; the message names the file."""
 
 

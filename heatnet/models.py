@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from heatnet.data import MEAN, STD
+from heatnet.errors import HeatnetError
 
 
 # The type of an architecture setting: the smp architectures heatnet is tested with.
@@ -25,7 +26,7 @@ Architecture = (type[smp.Unet] | type[smp.FPN] | type[smp.UnetPlusPlus] | type[s
                 | type[smp.PAN] | type[smp.DeepLabV3Plus])
 
 
-class ModelConfigError(ValueError):
+class ModelConfigError(HeatnetError, ValueError):
     """A model cannot be built as asked; the message says why and what to do."""
 
 

@@ -50,10 +50,13 @@ from heatnet.loading import EpochSampler, make_dataset, make_loader
 from heatnet.runtime import (Precision, choose_precision, restore_rng_state, rng_state, seed_everything, set_threads,
                              tune_allocator)
 from heatnet.schedules import lr_factor
+from heatnet.errors import HeatnetError
 
 
-class NonFiniteLoss(RuntimeError):
+class NonFiniteLoss(HeatnetError, RuntimeError):
     """Training diverged; the last good checkpoint is kept."""
+
+    same_in_every_process = False
 
 
 @dataclass

@@ -11,6 +11,7 @@ import pytest
 
 from heatnet.config import ConfigError
 from heatnet.sweep import grid_points, parse_grid, point_name
+from heatnet.training import steps_for_minutes
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--input_size=64", "--train_limit=32", "--val_limit=16", "--batch_size=8", "--workers=0", "--log_images=0",
@@ -67,8 +68,11 @@ def test_the_benchmark_draws_nme_against_training_budget(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     budgets = json.loads((out / "budgets.json").read_text())
     assert list(budgets) == ["0.02", "0.05"]
-    steps = [budgets[b]["regression_cnn"]["steps"] for b in budgets]
-    assert 0 < steps[0] < steps[1]  # 2.5x the minutes, converted to steps on the same machine
+    for b in budgets:  # each budget's minutes became steps at the rate measured for it (not a clock comparison)
+        run = json.loads((out / f"budget_{b}min/results.json").read_text())["budgets"]["regression_cnn"]
+        (settings,) = [json.loads(p.read_text()) for p in (out / f"budget_{b}min").rglob("seed0/settings.json")]
+        expected = steps_for_minutes(float(b), run["measured_samples_per_s"], settings["batch_size"])
+        assert budgets[b]["regression_cnn"]["steps"] == run["total_steps"] == expected >= 1
     assert (out / "nme_vs_budget.png").stat().st_size > 10_000 and "| regression_cnn |" in (out / "budgets.md").read_text()
     for b in budgets:  # each budget has the benchmark's own report and runs
         assert (out / f"budget_{b}min/results.md").is_file()
