@@ -4,17 +4,19 @@ floor, and mean/spread tables. tools/benchmark.py is the command line over this.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from heatnet.codecs import DECODERS, GaussianHeatmap
-from heatnet.config import ConfigError, Method
+from heatnet.config import ConfigError, Method, Settings, to_plain
 from heatnet.data import has_samples, to_original
 from heatnet.distributed import world_from_environment
 from heatnet.drawing import error_curve_figure, region_bars_figure
@@ -22,7 +24,8 @@ from heatnet.evaluation import evaluate, load_trained
 from heatnet.loading import make_dataset, make_loader
 from heatnet.metrics import LandmarkErrors, region_nmes
 from heatnet.runtime import choose_device
-from heatnet.training import train_seeds
+from heatnet.experiment import load_experiment
+from heatnet.training import Budget, train_seeds, with_budget
 
 
 def model_cost(method: Method, size: int, channels: int, device: torch.device,
@@ -88,30 +91,34 @@ def markdown_table(results: dict[str, dict[str, tuple[float, float]]], columns: 
     return "\n".join(lines)
 
 
-def run_method(experiment: Path, overrides: list[str], seeds: int, runs_dir: Path) -> dict:
+def method_settings(experiment: str | Path, changes: dict[str, Any], budget: Budget) -> Settings:
+    """An experiment's own settings with the benchmark's common changes and its budget."""
+    return with_budget(dataclasses.replace(load_experiment(experiment).settings, **changes), budget)
+
+
+def run_method(experiment: str | Path, settings: Settings, seeds: int, runs_dir: Path) -> dict:
     """Train one method for each seed under the same step budget (heatnet.training.train_seeds);
     per seed the test metrics of the checkpoint validation chose; on seed 0 the decoders compared
     on the validation split, the codec floor and the model's cost (rank 0 of a torchrun; {} on
     the others)."""
+    if not settings.test_split:
+        raise ConfigError(f"{experiment}: the benchmark needs a test split (--test_split is empty)")
     rows, curves = [], []
     device = choose_device()
-    runs = train_seeds(experiment, overrides, seeds, runs_dir, progress=sys.stderr.isatty())
+    runs = train_seeds(experiment, settings, seeds, runs_dir, progress=sys.stderr.isatty())
     if not world_from_environment().is_main:  # under torchrun the other processes only help train
         return {}
     for seed, run in enumerate(runs):
-        if "test" not in run:
-            raise ConfigError(f"{experiment}: the benchmark needs a test split (--test_split is empty)")
-        test = run["test"]
-        rows.append({**{k: v for k, v in test.items() if isinstance(v, float)}, "steps": float(run["steps"]),
-                     "samples": float(run["samples"]), "train_time_s": run["train_time_s"],
-                     "samples_per_s": run["samples"] / max(run["train_time_s"], 1e-9)})
-        curves.append(np.array(test["per_image_nme"]))
-        print(f"{Path(experiment).stem} seed {seed}: test NME {test['nme_%']:.2f}% after {run['steps']} steps "
-              f"({run['train_time_s']:.0f} s training)")
+        rows.append({**{k: v for k, v in run.test.items() if isinstance(v, float)}, "steps": float(run.steps),
+                     "samples": float(run.samples), "train_time_s": run.train_time_s,
+                     "samples_per_s": run.samples / max(run.train_time_s, 1e-9)})
+        curves.append(np.array(run.test["per_image_nme"]))
+        print(f"{Path(experiment).stem} seed {seed}: test NME {run.test['nme_%']:.2f}% after {run.steps} steps "
+              f"({run.train_time_s:.0f} s training)")
     first = runs[0]
-    method, s, _ = load_trained(Path(first["run_dir"]) / first["selection"]["checkpoint"], device)
-    extras = {"cost": model_cost(method, s.input_size, s.channels, device), "budget": first["budget"],
-              "normaliser": first["test"]["normaliser"], "selection": first["selection"], "decoders": {}}
+    method, s, _ = load_trained(Path(first.run_dir) / first.selection["checkpoint"], device)
+    extras = {"cost": model_cost(method, s.input_size, s.channels, device), "budget": first.budget,
+              "normaliser": first.test["normaliser"], "selection": first.selection, "decoders": {}}
     if isinstance(method.codec, GaussianHeatmap) and s.val_split:
         loader = make_loader(make_dataset(s, s.val_split, s.val_limit), s)
         evaluation = evaluate(method, loader, device, extra_decoders=DECODERS)
@@ -120,7 +127,7 @@ def run_method(experiment: Path, overrides: list[str], seeds: int, runs_dir: Pat
     for row in rows:
         row.update(extras["cost"])
     return {"rows": rows, "stats": mean_and_spread(rows), "curve": curves[0],
-            "step_budget": first["budget"]["total_steps"], **extras}
+            "step_budget": first.budget["total_steps"], **extras}
 
 
 def dlib_result(dataset: str, split: str, root: Path | None, limit: int = 0) -> dict:
@@ -142,7 +149,7 @@ def dlib_result(dataset: str, split: str, root: Path | None, limit: int = 0) -> 
             "normaliser": source.normaliser.value, "decoders": {}}
 
 
-def write_report(results: dict[str, dict], out: Path, dataset: str, seeds: int, budget: str, overrides: list[str],
+def write_report(results: dict[str, dict], out: Path, dataset: str, seeds: int, budget: str, changes: dict[str, Any],
                  accuracy_columns: list, cost_columns: list) -> str:
     """results.md (returned), results.json (with the step budgets to replay), results.csv and plots."""
     out.mkdir(parents=True, exist_ok=True)
@@ -166,7 +173,7 @@ def write_report(results: dict[str, dict], out: Path, dataset: str, seeds: int, 
                    f"encoded and decoded):\n\n{decoder_table}\n")
     (out / "results.md").write_text(report)
     (out / "results.json").write_text(json.dumps({
-        "header": header, "overrides": overrides, "step_budgets": {n: r["step_budget"] for n, r in results.items()},
+        "header": header, "settings": {key: to_plain(value) for key, value in changes.items()}, "step_budgets": {n: r["step_budget"] for n, r in results.items()},
         "budgets": {n: r["budget"] for n, r in results.items()}, "per_seed": {n: r["rows"] for n, r in results.items()},
         "decoders": decoders}, indent=1))
     keys = [k for k, _, _ in accuracy_columns + cost_columns]

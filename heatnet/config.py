@@ -32,7 +32,8 @@ from heatnet.losses import HeatmapKL, LossClass
 from heatnet.models import Architecture
 from heatnet.schedules import Cosine, Schedule
 
-__all__ = ["ConfigError", "Method", "Settings", "apply_overrides", "extend", "from_plain", "parse_value", "to_plain"]
+__all__ = ["ConfigError", "Method", "Settings", "apply_overrides", "extend", "from_plain", "parse_overrides", "parse_value",
+           "to_plain"]
 
 
 @dataclass
@@ -74,7 +75,7 @@ class Settings:
     flip_test: bool = False  # validate and test on the mean of the image's and its mirror's predictions
     # optimisation
     batch_size: int = 16  # samples per optimizer step
-    epochs: int = 10  # passes over the training split (the budget when max_steps is 0)
+    epochs: int = 10  # passes over the training split (0: no epoch limit; max_steps or time_budget_min ends the run)
     max_steps: int = 0  # stop after this many optimizer steps (0: epochs decide)
     time_budget_min: float = 0.0  # converted once into max_steps by timing training steps (0: off)
     lr: float = 1e-3  # peak learning rate (AdamW)
@@ -96,11 +97,14 @@ class Settings:
     log_images: int = 8  # validation images drawn to TensorBoard per epoch
 
     def __post_init__(self) -> None:
-        positive = ("batch_size", "epochs", "input_size", "lr")
+        positive = ("batch_size", "input_size", "lr")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"--{name} must be positive, got {getattr(self, name)}")
-        for name in ("max_steps", "time_budget_min", "train_limit", "val_limit", "test_limit", "workers", "threads",
+        if not (self.epochs > 0 or self.max_steps > 0 or self.time_budget_min > 0):
+            raise ConfigError(f"--epochs must be positive, got {self.epochs} (0 only with --max_steps or "
+                              f"--time_budget_min)")
+        for name in ("epochs", "max_steps", "time_budget_min", "train_limit", "val_limit", "test_limit", "workers", "threads",
                      "early_stop_patience", "warmup_epochs", "grad_clip", "weight_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name} must not be negative, got {getattr(self, name)}")
@@ -223,11 +227,12 @@ def settings_dict(settings: Settings) -> dict:
     return {f.name: to_plain(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
 
 
-def apply_overrides(settings: Settings, overrides: list[str]) -> Settings:
-    """`--key=value` strings onto a copy of `settings`, parsed by each field's annotation. An
-    experiment may subclass Settings to add fields of its own (`blurpool: bool = False`); they
-    take overrides like the common ones."""
-    hints = typing.get_type_hints(type(settings))
+def parse_overrides(cls: type[Settings], overrides: list[str]) -> dict[str, Any]:
+    """`--key=value` strings -> {field: typed value}, parsed by the annotations of `cls` (a
+    Settings class: an experiment may subclass Settings to add fields of its own, such as
+    `blurpool: bool = False`, which take overrides like the common ones). The command line's
+    parser: library functions take Settings and typed values."""
+    hints = typing.get_type_hints(cls)
     changes = {}
     for item in overrides:
         if not item.startswith("--") or "=" not in item:
@@ -237,4 +242,9 @@ def apply_overrides(settings: Settings, overrides: list[str]) -> Settings:
         if key not in hints:
             raise ConfigError(f"unknown setting --{key}; valid: {', '.join(sorted(hints))}")
         changes[key] = parse_value(key, text, hints[key])
-    return dataclasses.replace(settings, **changes)
+    return changes
+
+
+def apply_overrides(settings: Settings, overrides: list[str]) -> Settings:
+    """`--key=value` strings onto a copy of `settings` (parse_overrides, then dataclasses.replace)."""
+    return dataclasses.replace(settings, **parse_overrides(type(settings), overrides))

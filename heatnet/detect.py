@@ -203,6 +203,6 @@ def fit_box(detector: FaceDetector, source, limit: int = 0) -> tuple[BoxFit, int
         offset = ((truth[:2] + truth[2:]) / 2 - centre) / side
         ratios.append([max(truth[2] - truth[0], truth[3] - truth[1]) / side, *offset])
     if not ratios:
-        raise ValueError(f"{detector.name} found none of the faces")
+        raise ConfigError(f"{detector.name} found none of the faces")
     scale, dx, dy = np.median(np.array(ratios), axis=0)
     return BoxFit(round(float(scale), 3), round(float(dx), 3), round(float(dy), 3)), len(ratios), missed

@@ -169,6 +169,7 @@ class DetectorEvaluation:
     ground_truth_crops: LandmarkErrors  # the same faces cropped from their ground-truth landmark box
     missed: list[str]  # faces the detector did not find (no box overlapping the landmark box)
     detect_s: float  # detector time over all images
+    faces: int  # annotated faces looked for (one sample each)
 
 
 def evaluate_with_detector(predictor: FacePredictor, source, limit: int = 0, progress: str = "") -> DetectorEvaluation:
@@ -177,7 +178,8 @@ def evaluate_with_detector(predictor: FacePredictor, source, limit: int = 0, pro
     faces are also predicted from ground-truth crops, so the detector's cost is seen apart."""
     detected, truth_crops = LandmarkErrors(source.scheme), LandmarkErrors(source.scheme)
     missed, detect_s = [], 0.0
-    for index in tqdm(range(min(limit or len(source), len(source))), desc=progress, disable=not progress, leave=False):
+    count = min(limit or len(source), len(source))
+    for index in tqdm(range(count), desc=progress, disable=not progress, leave=False):
         sample = source[index]
         start = time.perf_counter()
         boxes, _ = predictor.detector(sample.image)
@@ -188,7 +190,7 @@ def evaluate_with_detector(predictor: FacePredictor, source, limit: int = 0, pro
             continue
         detected.add(predictor.predict_boxes(sample.image, boxes[match:match + 1])[0], *_truth(sample))
         truth_crops.add(_from_ground_truth_box(predictor, sample), *_truth(sample))
-    return DetectorEvaluation(detected, truth_crops, missed, detect_s)
+    return DetectorEvaluation(detected, truth_crops, missed, detect_s, count)
 
 
 def _truth(sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

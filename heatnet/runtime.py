@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from heatnet.errors import ConfigError
+
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt parameters
 
 
@@ -62,11 +64,11 @@ def restore_rng_state(state: dict) -> None:
 def choose_device(name: str = "") -> torch.device:
     if name:
         if name.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"--device={name} asked for, but CUDA is not available here (use --device=cpu)")
+            raise ConfigError(f"--device={name} asked for, but CUDA is not available here (use --device=cpu)")
         try:
             return torch.device(name)
         except RuntimeError:
-            raise ValueError(f"--device={name} is not a device (cpu, cuda, cuda:1, ...)") from None
+            raise ConfigError(f"--device={name} is not a device (cpu, cuda, cuda:1, ...)") from None
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 

@@ -1,7 +1,7 @@
-"""A grid of settings, trained one run after another under one budget rule, and its table.
+"""A grid of settings, trained one run after another under one budget, and its table.
 
-    grid = parse_grid(["sigma=1.5,2", "stride=2,4"])      # [("sigma", ["1.5", "2"]), ("stride", ["2", "4"])]
-    rows = run_sweep("experiments/unet_kl.py", grid, seeds=2, overrides=["--epochs=3"], out=Path("results/s"))
+    grid = parse_grid(["sigma=1.5,2", "stride=2,4"], type(settings))   # [("sigma", [1.5, 2.0]), ("stride", [2, 4])]
+    rows = run_sweep("experiments/unet_kl.py", with_budget(settings, Epochs(3)), grid, seeds=2, out=Path("results/s"))
     write_sweep_report(rows, grid, out, "...")
 
 Every point of the grid is trained for each seed by heatnet.training.train_seeds (a time budget
@@ -13,17 +13,21 @@ validation, and reads no test data unless asked.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import json
 import re
+import typing
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from heatnet.config import ConfigError, apply_overrides
+from heatnet.config import ConfigError, Settings, parse_value, to_plain
 from heatnet.drawing import learning_curves_figure
-from heatnet.experiment import load_experiment
 from heatnet.training import train_seeds
+
+Grid = list[tuple[str, list[Any]]]  # (setting, its typed values), in the order given
 
 
 def split_values(text: str) -> list[str]:
@@ -39,65 +43,63 @@ def split_values(text: str) -> list[str]:
     return values + [current.strip()]
 
 
-def parse_grid(specs: list[str]) -> list[tuple[str, list[str]]]:
-    """`key=v1,v2` specs -> [(key, [v1, v2])]; ConfigError on a malformed or repeated key."""
-    grid = []
+def parse_grid(specs: list[str], settings_class: type[Settings] = Settings) -> Grid:
+    """`key=v1,v2` specs (the command line's --grid) -> [(key, [typed v1, typed v2])], each value
+    parsed by the field's annotation; ConfigError on a malformed, unknown or repeated key."""
+    hints = typing.get_type_hints(settings_class)
+    grid: Grid = []
     for spec in specs:
         key, sep, values = spec.partition("=")
         key = key.strip().lstrip("-").replace("-", "_")
         if not sep or not key or not values.strip():
             raise ConfigError(f"--grid {spec!r} should look like key=value1,value2")
+        if key not in hints:
+            raise ConfigError(f"unknown setting --{key}; valid: {', '.join(sorted(hints))}")
         if key in dict(grid):
             raise ConfigError(f"--grid {key} is given twice")
-        grid.append((key, split_values(values)))
+        grid.append((key, [parse_value(key, text, hints[key]) for text in split_values(values)]))
     if not grid:
         raise ConfigError("give at least one --grid key=value1,value2")
     return grid
 
 
-def grid_points(grid: list[tuple[str, list[str]]]) -> list[dict[str, str]]:
+def grid_points(grid: Grid) -> list[dict[str, Any]]:
     """Every combination, the last key varying fastest."""
     keys = [key for key, _ in grid]
     return [dict(zip(keys, values)) for values in itertools.product(*(values for _, values in grid))]
 
 
-def point_name(point: dict[str, str]) -> str:
+def point_text(point: dict[str, Any]) -> dict[str, str]:
+    """A grid point's values as written in settings.json: 1.5, SoftArgmax(window_radius=3), FPN."""
+    return {key: str(to_plain(value)) for key, value in point.items()}
+
+
+def point_name(point: dict[str, Any]) -> str:
     """A folder name for a grid point: sigma=1.5_stride=2 (characters a path dislikes become '-')."""
-    return "_".join(f"{key}={re.sub(r'[^A-Za-z0-9._=+-]+', '-', value).strip('-')}" for key, value in point.items())
+    return "_".join(f"{key}={re.sub(r'[^A-Za-z0-9._=+-]+', '-', value).strip('-')}"
+                    for key, value in point_text(point).items())
 
 
-def point_overrides(point: dict[str, str]) -> list[str]:
-    return [f"--{key}={value}" for key, value in point.items()]
-
-
-def check_grid(experiment: str | Path, grid: list[tuple[str, list[str]]], overrides: list[str]) -> None:
-    """Every point's settings parse and validate before the first run trains (ConfigError)."""
-    settings = load_experiment(experiment).settings
-    for point in grid_points(grid):
-        apply_overrides(settings, overrides + point_overrides(point))
-
-
-def run_sweep(experiment: str | Path, grid: list[tuple[str, list[str]]], seeds: int, overrides: list[str],
-              out: Path, progress: bool = False) -> list[dict]:
-    """One row per grid point: the point's values, validation NME per seed with mean and spread,
-    steps, and the test NME per seed when the runs read a test split."""
-    check_grid(experiment, grid, overrides)
+def run_sweep(experiment: str | Path, settings: Settings, grid: Grid, seeds: int, out: Path,
+              progress: bool = False) -> list[dict]:
+    """One row per grid point (`settings` with the point's values): the point's values, validation
+    NME per seed with mean and spread, steps, and the test NME per seed when the runs read a test
+    split. Every point's settings are checked before the first run trains."""
+    points = [dataclasses.replace(settings, **point) for point in grid_points(grid)]  # ConfigError now, not later
     rows = []
-    for point in grid_points(grid):
+    for point, point_settings in zip(grid_points(grid), points):
         print(f"sweep: {point_name(point)}")
-        runs = train_seeds(experiment, overrides + point_overrides(point), seeds, out / "runs" / point_name(point),
-                           progress)
-        val = np.array([run["best_nme"] if np.isfinite(run["best_nme"]) else run["final"].get("nme_%", np.nan)
-                        for run in runs])
-        row = {**point, "val_nme": float(val.mean()), "val_nme_std": float(val.std(ddof=1)) if len(val) > 1 else 0.0,
-               "val_nme_per_seed": val.tolist(), "steps": runs[0]["steps"], "run": point_name(point)}
-        if all("test" in run for run in runs):
-            row["test_nme_per_seed"] = [run["test"]["nme_%"] for run in runs]
+        runs = train_seeds(experiment, point_settings, seeds, out / "runs" / point_name(point), progress)
+        val = np.array([run.validation_nme for run in runs])
+        row = {**point_text(point), "val_nme": float(val.mean()), "val_nme_std": float(val.std(ddof=1)) if len(val) > 1
+               else 0.0, "val_nme_per_seed": val.tolist(), "steps": runs[0].steps, "run": point_name(point)}
+        if all(run.test is not None for run in runs):
+            row["test_nme_per_seed"] = [run.test["nme_%"] for run in runs]
         rows.append(row)
     return rows
 
 
-def write_sweep_report(rows: list[dict], grid: list[tuple[str, list[str]]], out: Path, header: str) -> str:
+def write_sweep_report(rows: list[dict], grid: Grid, out: Path, header: str) -> str:
     """sweep.md (returned), sweep.csv, sweep.json, sweep.png (validation NME over the grid) and
     learning_curves.png (training loss and validation NME by epoch)."""
     import matplotlib
@@ -120,7 +122,8 @@ def write_sweep_report(rows: list[dict], grid: list[tuple[str, list[str]]], out:
     report = f"{header}\n\n" + "\n".join(lines) + f"\n\nLowest validation NME: {best['run']}.\n"
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.md").write_text(report)
-    (out / "sweep.json").write_text(json.dumps({"header": header, "grid": grid, "rows": rows}, indent=1))
+    plain_grid = [(key, [to_plain(value) for value in values]) for key, values in grid]
+    (out / "sweep.json").write_text(json.dumps({"header": header, "grid": plain_grid, "rows": rows}, indent=1))
     with open(out / "sweep.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(keys + ["val_nme_mean", "val_nme_std", "seeds", "steps"] + (["test_nme_mean"] if has_test else []))

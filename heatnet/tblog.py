@@ -62,11 +62,11 @@ def _draw_scaled(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     return draw_points(image, (points + 0.5) * 2 - 0.5, None, colour=(255, 40, 40), radius=2)
 
 
-def log_hparams(writer: SummaryWriter, settings: Settings, final: dict) -> None:
+def log_hparams(writer: SummaryWriter, settings: Settings, result) -> None:
+    """The run's settings and final metrics (a heatnet.training.RunResult) in TensorBoard's HParams."""
     hparams = {k: v for k, v in settings_dict(settings).items() if isinstance(v, (int, float, str, bool))}
-    last = final.get("final", {})
-    results = {f"hparam/{k}": float(last[k]) for k in METRIC_KEYS if k in last}
-    results["hparam/best_nme"] = float(final["best_nme"])
-    if "test" in final:
-        results["hparam/test_nme"] = float(final["test"]["nme_%"])
+    results = {f"hparam/{k}": float(result.final[k]) for k in METRIC_KEYS if k in result.final}
+    results["hparam/best_nme_%"] = float(result.best_nme)
+    if result.test is not None:
+        results["hparam/test_nme_%"] = float(result.test["nme_%"])
     writer.add_hparams(hparams, results, run_name=".")

@@ -128,3 +128,12 @@ def one_line_error(out: subprocess.CompletedProcess, message: str) -> None:
     assert out.returncode == 2, out.stderr[-2000:]
     assert len(errors) == 1 and message in errors[0], out.stderr[-2000:]
     assert "Traceback" not in out.stderr
+
+
+def settings_for(experiment: Path | str, overrides: list[str]):
+    """An experiment file's settings with overrides written as on the command line (config's own
+    parser, which tools/train.py uses): what `tools/train.py EXPERIMENT *overrides` trains."""
+    from heatnet.config import apply_overrides
+    from heatnet.experiment import load_experiment
+
+    return apply_overrides(load_experiment(experiment).settings, overrides)

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import settings_for
 from heatnet.crop import Crop, CropBox, CropJitter, points_boxes, square_boxes
 from heatnet.data import LandmarkDataset, Sample
 from heatnet.datasets import load_split
@@ -13,6 +14,7 @@ from heatnet.predict import FacePredictor
 from heatnet.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
+UNET_KL = ROOT / "experiments/unet_kl.py"
 TINY = ["--input_size=64", "--batch_size=8", "--epochs=1", "--workers=0", "--log_images=0", "--threads=2"]
 
 
@@ -38,8 +40,8 @@ def _dlib_layout(root: Path, images: int = 20) -> Path:
 def test_prediction_crops_equal_training_crops(tmp_path, rule):
     root = _dlib_layout(tmp_path / "data")
     run_dir = tmp_path / "run"
-    train(ROOT / "experiments/unet_kl.py", TINY + ["--dataset=dlib", f"--data_root={root}", f"--box={rule.value}",
-                                                  "--box_scale=1.1"], run_dir=run_dir, progress=False)
+    train(UNET_KL, settings_for(UNET_KL, TINY + ["--dataset=dlib", f"--data_root={root}", f"--box={rule.value}",
+                                                  "--box_scale=1.1"]), run_dir=run_dir, progress=False)
     predictor = FacePredictor.from_checkpoint(run_dir / "best.pt")
     assert predictor.crop == Crop(rule, 1.1, 64, 3)
     source = load_split("dlib", "test", root)

@@ -6,12 +6,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import settings_for
 from heatnet.evaluation import evaluate, load_trained
 from heatnet.loading import make_dataset, make_loader
 from heatnet.runtime import choose_precision
-from heatnet.training import train
+from heatnet.training import resume, train
 
 ROOT = Path(__file__).resolve().parents[1]
+UNET_KL = ROOT / "experiments/unet_kl.py"
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 TINY = ["--input_size=64", "--train_limit=64", "--val_limit=32", "--test_limit=32", "--batch_size=16", "--workers=2",
         "--device=cuda", "--log_images=2"]
@@ -22,14 +24,14 @@ def test_train_resume_and_evaluate_on_cuda(tmp_path):
     precision = choose_precision(device, amp=True)
     assert precision.dtype in (torch.bfloat16, torch.float16)
     assert (precision.grad_scaler() is None) == (precision.dtype is torch.bfloat16)
-    first = train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=1"], run_dir=tmp_path, progress=False)
-    assert first["steps"] == 4
-    resumed = train(None, ["--epochs=3"], resume=tmp_path, progress=False)  # a larger budget extends the run
-    assert resumed["steps"] == 12 and len(resumed["history"]) == 3
-    assert resumed["budget"]["extensions"] == [{"at_step": 4, "previous_total_steps": 4, "total_steps": 12}]
-    again = train(None, [], resume=tmp_path, progress=False)  # finished, same budget: nothing trained or read
-    assert again == json.loads((tmp_path / "metrics.json").read_text()) and again["steps"] == 12
-    assert resumed["history"][-1]["nme_%"] < resumed["history"][0]["nme_%"]
+    first = train(UNET_KL, settings_for(UNET_KL, TINY + ["--epochs=1"]), run_dir=tmp_path, progress=False)
+    assert first.steps == 4
+    resumed = resume(tmp_path, {"epochs": 3}, progress=False)  # a larger budget extends the run
+    assert resumed.steps == 12 and len(resumed.history) == 3
+    assert resumed.budget["extensions"] == [{"at_step": 4, "previous_total_steps": 4, "total_steps": 12}]
+    again = resume(tmp_path, progress=False)  # finished, same budget: nothing trained or read
+    assert again == json.loads((tmp_path / "metrics.json").read_text()) and again.steps == 12
+    assert resumed.history[-1]["nme_%"] < resumed.history[0]["nme_%"]
     method, s, _ = load_trained(tmp_path / "best.pt", device)
     result = evaluate(method, make_loader(make_dataset(s, s.val_split, s.val_limit), s), device, precision=precision)
     best = json.loads((tmp_path / "metrics.json").read_text())["best_nme"]

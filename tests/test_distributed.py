@@ -12,7 +12,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import checkpoint_step, in_process, wait_for
+from conftest import checkpoint_step, in_process, settings_for, wait_for
 from heatnet.benchmark import run_method
 from heatnet.checkpoint import load_checkpoint
 from heatnet.config import ConfigError
@@ -23,6 +23,7 @@ from heatnet.loading import EpochSampler, make_dataset, make_loader
 from heatnet.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
+UNET_KL = ROOT / "experiments/unet_kl.py"
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
 
 # A small CNN without batch norm (gloo has no SyncBatchNorm, so each CPU process would normalise
@@ -63,7 +64,7 @@ def test_each_process_takes_its_share_of_every_global_batch():
 
 
 def test_evaluation_shards_merge_into_the_single_process_result():
-    module = load_experiment(ROOT / "experiments/unet_kl.py")
+    module = load_experiment(UNET_KL)
     s = module.settings.__class__(**{**vars(module.settings), "input_size": 64, "workers": 0, "batch_size": 4})
     dataset = make_dataset(s, "val", 13)
     torch.manual_seed(0)
@@ -95,7 +96,7 @@ def test_a_world_size_without_torchrun_is_explained(monkeypatch, tmp_path):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.delenv("RANK", raising=False)
     with pytest.raises(ConfigError, match="start distributed runs with torchrun"):
-        train(ROOT / "experiments/unet_kl.py", [], run_dir=tmp_path / "run", progress=False)
+        train(UNET_KL, settings_for(UNET_KL, []), run_dir=tmp_path / "run", progress=False)
 
 
 def _rank_pid(torchrun: subprocess.Popen, rank: int) -> int:
@@ -117,7 +118,7 @@ def _rank_pid(torchrun: subprocess.Popen, rank: int) -> int:
 def test_two_gloo_processes_match_one_and_resume_after_one_is_killed(tmp_path):
     experiment = tmp_path / "no_batch_norm.py"
     experiment.write_text(EXPERIMENT)
-    reference = train(experiment, [], run_dir=tmp_path / "one", progress=False)
+    reference = train(experiment, settings_for(experiment, []), run_dir=tmp_path / "one", progress=False)
 
     run_dir = tmp_path / "two"
     command = TORCHRUN + [str(ROOT / "tools/train.py"), str(experiment), "--run-dir", str(run_dir), "--no-progress"]
@@ -146,19 +147,19 @@ def test_two_gloo_processes_match_one_and_resume_after_one_is_killed(tmp_path):
     assert (ours - theirs).norm() / theirs.norm() < WEIGHT_TOLERANCE
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["steps"] == 48 and metrics["samples"] == 384 and len(metrics["test"]["per_image_nme"]) == 16
-    assert metrics["test"]["nme_%"] == pytest.approx(reference["test"]["nme_%"], rel=METRIC_TOLERANCE)
+    assert metrics["test"]["nme_%"] == pytest.approx(reference.test["nme_%"], rel=METRIC_TOLERANCE)
     assert [h["train_loss"] for h in metrics["history"]] == pytest.approx(
-        [h["train_loss"] for h in reference["history"]], rel=METRIC_TOLERANCE)
-    assert metrics["best_epoch"] == reference["best_epoch"]
+        [h["train_loss"] for h in reference.history], rel=METRIC_TOLERANCE)
+    assert metrics["best_epoch"] == reference.best_epoch
     run = json.loads((run_dir / "run.json").read_text())
     assert run["processes"] == 2 and run["backend"] == "gloo"
     events = EventAccumulator(str(run_dir))
     events.Reload()
-    assert [e.step for e in events.Scalars("val/nme")] == [8, 16, 24, 32, 40, 48]  # once per epoch: rank 0 only
+    assert [e.step for e in events.Scalars("val/nme_%")] == [8, 16, 24, 32, 40, 48]  # once per epoch: rank 0 only
 
     benchmark_runs = tmp_path / "benchmark"  # the benchmark reads a finished run folder back, whoever trained it
     shutil.copytree(run_dir, benchmark_runs / "seed0")
-    benchmarked = run_method(experiment, [], 1, benchmark_runs)
+    benchmarked = run_method(experiment, settings_for(experiment, []), 1, benchmark_runs)
     assert benchmarked["stats"]["nme_%"][0] == pytest.approx(metrics["test"]["nme_%"])
     assert benchmarked["cost"]["params_m"] > 0 and benchmarked["step_budget"] == 48
     assert benchmarked["cost"]["input_px"] == 64  # the experiment's own size: run_method adds no --input_size

@@ -8,6 +8,7 @@ import torch
 
 import segmentation_models_pytorch as smp
 
+from conftest import settings_for
 from heatnet.codecs import Dark, GaussianHeatmap, SoftArgmax
 from heatnet.config import ConfigError, Settings, apply_overrides, from_plain, settings_dict
 from heatnet.crop import CropBox
@@ -128,7 +129,7 @@ def test_an_experiments_own_settings_take_overrides_and_survive_its_checkpoint(t
     model, is stored, and rebuilds the same model on loading and on resuming."""
     from heatnet.evaluation import load_trained
     from heatnet.models import BlurPool
-    from heatnet.training import train
+    from heatnet.training import resume, train
 
     path = EXPERIMENTS[0].parent / "regression_resnet18.py"
     base = load_experiment(path).settings
@@ -139,9 +140,9 @@ def test_an_experiments_own_settings_take_overrides_and_survive_its_checkpoint(t
         apply_overrides(Settings(), ["--blurpool=false"])  # only where the experiment declares it
     tiny = ["--input_size=64", "--train_limit=8", "--val_limit=4", "--test_limit=4", "--batch_size=4", "--workers=0",
             "--log_images=0", "--blurpool=false", "--dropout=0.25"]
-    train(path, tiny + ["--epochs=1"], run_dir=tmp_path / "run", progress=False)
+    train(path, settings_for(path, tiny + ["--epochs=1"]), run_dir=tmp_path / "run", progress=False)
     method, s, _ = load_trained(tmp_path / "run" / "best.pt")
     assert (s.blurpool, s.dropout) == (False, 0.25)
     assert not any(isinstance(m, BlurPool) for m in method.model.modules())
-    result = train(None, [], resume=tmp_path / "run", progress=False)  # its stored settings parse back (finished: no steps)
-    assert result["steps"] == 2 and load_trained(tmp_path / "run" / "best.pt")[1].blurpool is False
+    result = resume(tmp_path / "run", progress=False)  # its stored settings parse back (finished: no steps)
+    assert result.steps == 2 and load_trained(tmp_path / "run" / "best.pt")[1].blurpool is False

@@ -6,12 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import in_process, one_line_error
+from conftest import in_process, one_line_error, settings_for
 from heatnet.formats import AnnotationError, Record, write_kaggle_csv, write_kaggle_submission
 from heatnet.schemes import KAGGLE15
 from heatnet.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
+UNET_KL = ROOT / "experiments/unet_kl.py"
 
 
 def _lookup(path: Path, rows: list[tuple[int, str]]) -> None:
@@ -55,9 +56,9 @@ def test_a_model_trained_on_kaggle_csv_writes_a_submission(tmp_path):
             writer.writerow([image_id, " ".join(map(str, rng.integers(0, 255, 96 * 96)))])
     _lookup(tmp_path / "IdLookupTable.csv", [(1, f"{name}_{axis}") for name in KAGGLE15.point_names for axis in "xy"]
             + [(2, "nose_tip_x"), (3, "mouth_left_corner_y")])
-    train(ROOT / "experiments/unet_kl.py", [f"--data_root={tmp_path}", "--dataset=kaggle", "--input_size=64",
+    train(UNET_KL, settings_for(UNET_KL, [f"--data_root={tmp_path}", "--dataset=kaggle", "--input_size=64",
                                             "--channels=1", "--batch_size=8", "--epochs=1", "--workers=0",
-                                            "--log_images=1"], run_dir=tmp_path / "run", progress=False)
+                                            "--log_images=1"]), run_dir=tmp_path / "run", progress=False)
     out = in_process("tools/kaggle_submission.py", str(tmp_path / "run/best.pt"), "--test", str(tmp_path / "test.csv"),
                      "--lookup", str(tmp_path / "IdLookupTable.csv"), "--out", str(tmp_path / "submission.csv"))
     assert out.returncode == 0, out.stderr

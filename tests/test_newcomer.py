@@ -14,12 +14,13 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import add_300w_face, in_process, interrupt, one_line_error, start_interruptible, wait_for
+from conftest import add_300w_face, in_process, interrupt, one_line_error, settings_for, start_interruptible, wait_for
 from heatnet.config import Settings
 from heatnet.datasets import MAX_IMAGE_PIXELS, is_validation_group, load_split
 from heatnet.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
+UNET_KL = ROOT / "experiments/unet_kl.py"
 TINY = ["--input_size=64", "--train_limit=32", "--val_limit=16", "--test_limit=16", "--batch_size=8", "--epochs=1",
         "--workers=0", "--log_images=2", "--threads=2"]
 
@@ -64,24 +65,24 @@ def test_truncated_jpegs_are_skipped_and_counted_in_training_and_evaluation(w300
                         "--flip_test=true"]  # evaluate.py then flips too, as the run's test did
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = train(ROOT / "experiments/unet_kl.py", overrides, run_dir=run_dir, progress=False)
+        result = train(UNET_KL, settings_for(UNET_KL, overrides), run_dir=run_dir, progress=False)
     messages = [str(w.message) for w in caught if "bad sample" in str(w.message)]
     for where, name in (("300w/train epoch 1", "trunc_train"), ("300w/train epoch 2", "trunc_train"),
                         ("evaluation", "trunc_val"), ("evaluation", "trunc_test")):
         assert any(m.startswith(f"{where}: skipped 1 bad sample") and name in m and "cannot decode" in m
                    for m in messages), (where, messages)
-    assert [h["train_skipped"] for h in result["history"]] == [1, 1]
-    assert result["samples"] == result["steps"] * 4 - 2  # the dropped JPEG (once an epoch) is not counted as trained
-    assert [h["val_skipped"] for h in result["history"]] == [1, 1]
-    assert len(result["test"]["skipped"]) == 1 and result["test"]["images"] == 3
+    assert [h["train_skipped"] for h in result.history] == [1, 1]
+    assert result.samples == result.steps * 4 - 2  # the dropped JPEG (once an epoch) is not counted as trained
+    assert [h["val_skipped"] for h in result.history] == [1, 1]
+    assert len(result.test["skipped"]) == 1 and result.test["images"] == 3
     assert (run_dir / "last.pt").is_file() and (run_dir / "best.pt").is_file()
 
     out = _tool("tools/evaluate.py", str(run_dir / "best.pt"), "--split", "test", "--out", str(tmp_path / "eval"))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "3 images, 1 unreadable left out" in out.stdout and "skipped 1 bad sample" in out.stderr
     metrics = json.loads((tmp_path / "eval/metrics.json").read_text())
-    assert metrics["flip_test"] is True and result["test"]["flip_test"] is True
-    assert metrics["metrics"]["nme_%"] == pytest.approx(result["test"]["nme_%"], rel=1e-5)
+    assert metrics["flip_test"] is True and result.test["flip_test"] is True
+    assert metrics["metrics"]["nme_%"] == pytest.approx(result.test["nme_%"], rel=1e-5)
 
 
 def test_a_batch_keeps_its_readable_samples(w300_with_truncated_jpegs):
@@ -158,7 +159,7 @@ def test_a_run_stopped_before_its_first_checkpoint_is_started_over(tmp_path):
     run_dir.mkdir()
     (run_dir / "run.json").write_text("{}")
     (run_dir / "events.out.tfevents.1.old").write_bytes(b"stale")
-    train(ROOT / "experiments/unet_kl.py", TINY, run_dir=run_dir, progress=False)
+    train(UNET_KL, settings_for(UNET_KL, TINY), run_dir=run_dir, progress=False)
     assert not (run_dir / "events.out.tfevents.1.old").exists() and (run_dir / "last.pt").is_file()
     assert json.loads((run_dir / "run.json").read_text())["train_samples"] == 32
 
@@ -185,9 +186,10 @@ def test_an_unwritable_run_folder_is_reported_at_start_up(tmp_path):
 
 def test_resume_of_a_run_with_another_experiment_is_refused(tmp_path):
     run_dir = tmp_path / "run"
-    train(ROOT / "experiments/unet_kl.py", TINY, run_dir=run_dir, progress=False)
+    train(UNET_KL, settings_for(UNET_KL, TINY), run_dir=run_dir, progress=False)
     one_line_error(in_process("tools/train.py", "experiments/fpn_kl.py", "--resume", str(run_dir)),
-                    "leave the experiment out to resume it")
+                    "--resume continues the run in its own folder with the experiment it trained; leave "
+                    "experiments/fpn_kl.py out")
 
 
 def test_an_experiment_outside_the_repository_may_import_the_shipped_ones(tmp_path):

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import heatnet
-from conftest import in_process, one_line_error
+from conftest import in_process, one_line_error, settings_for
 from heatnet.data import read_image
 from heatnet.detect import match_face
 from heatnet.formats import read_pts
@@ -225,7 +225,7 @@ def test_error_curves_of_several_runs_in_one_plot(tmp_path):
     tiny = ["--input_size=64", "--train_limit=16", "--val_limit=8", "--test_limit=8", "--batch_size=8", "--epochs=1",
             "--workers=0", "--log_images=1"]
     for name in ("a", "b"):
-        train(Path(__file__).resolve().parents[1] / "experiments/unet_kl.py", tiny + [f"--seed={ord(name)}"],
+        train(Path(__file__).resolve().parents[1] / "experiments/unet_kl.py", settings_for(Path(__file__).resolve().parents[1] / "experiments/unet_kl.py", tiny + [f"--seed={ord(name)}"]),
               run_dir=tmp_path / name, progress=False)
     result = in_process("tools/visualize.py", "curves", "--runs", str(tmp_path / "a"), str(tmp_path / "b"),
                         "--out", str(tmp_path / "curves.png"))

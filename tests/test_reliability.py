@@ -115,7 +115,7 @@ def test_checkpoint_mismatch_and_unsafe_content(tmp_path):
             return (print, ("code ran",))
 
     torch.save({"model": {}, "scheme": "ibug68", "extra": Payload()}, tmp_path / "evil.pt")
-    with pytest.raises(CheckpointError, match="evil.pt: not a loadable heatnet checkpoint"):
+    with pytest.raises(CheckpointError, match="evil.pt: not a heatnet checkpoint: it holds Python objects"):
         load_checkpoint(tmp_path / "evil.pt")
     (tmp_path / "half.pt").write_bytes((tmp_path / "a.pt").read_bytes()[:100])
     with pytest.raises(CheckpointError, match="half.pt"):

@@ -6,13 +6,16 @@ from pathlib import Path
 
 import pytest
 
-import heatnet.training as training
-from conftest import in_process, one_line_error
+import heatnet.training.loop
+import heatnet.training.setup
+from heatnet import training
+from conftest import in_process, one_line_error, settings_for
 from heatnet.checkpoint import CheckpointError, load_checkpoint
 from heatnet.config import ConfigError
-from heatnet.training import steps_for_minutes, train
+from heatnet.training import resume, steps_for_minutes, train
 
 ROOT = Path(__file__).resolve().parents[1]
+UNET_KL = ROOT / "experiments/unet_kl.py"
 TINY = ["--input_size=64", "--train_limit=32", "--val_limit=16", "--test_limit=16", "--batch_size=8", "--epochs=1",
         "--workers=0", "--log_images=0", "--threads=2"]
 
@@ -21,21 +24,22 @@ TINY = ["--input_size=64", "--train_limit=32", "--val_limit=16", "--test_limit=1
 def splits_read(monkeypatch) -> list[str]:
     """The splits each training loads, in order."""
     read = []
-    real = training.make_dataset
+    real = training.setup.make_dataset
 
     def spy(s, split, *args, **kwargs):
         read.append(split)
         return real(s, split, *args, **kwargs)
 
-    monkeypatch.setattr(training, "make_dataset", spy)
+    for module in (training.setup, training.loop):  # set-up loads train and val, the loop's end the test
+        monkeypatch.setattr(module, "make_dataset", spy)
     return read
 
 
 @pytest.fixture(scope="module")
 def one_epoch(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("one_epoch") / "run"
-    first = train(ROOT / "experiments/unet_kl.py", TINY, run_dir=run_dir, progress=False)
-    assert first["steps"] == 4 and first["stopped_by"] == "epochs"
+    first = train(UNET_KL, settings_for(UNET_KL, TINY), run_dir=run_dir, progress=False)
+    assert first.steps == 4 and first.stopped_by == "epochs"
     return run_dir
 
 
@@ -49,11 +53,11 @@ def _copy_run(run_dir: Path, to: Path) -> Path:
 def test_a_larger_budget_extends_a_finished_run_and_reads_the_test_once_at_the_new_end(one_epoch, tmp_path,
                                                                                        splits_read, capsys):
     run_dir = _copy_run(one_epoch, tmp_path / "run")
-    result = train(None, ["--epochs=3"], resume=run_dir, progress=False)
-    assert result["steps"] == 12 and [h["epoch"] for h in result["history"]] == [1, 2, 3]
-    assert result["stopped_by"] == "epochs" and "test" in result and splits_read.count("test") == 1
+    result = resume(run_dir, {"epochs": 3}, progress=False)
+    assert result.steps == 12 and [h["epoch"] for h in result.history] == [1, 2, 3]
+    assert result.stopped_by == "epochs" and result.test is not None and splits_read.count("test") == 1
     extension = {"at_step": 4, "previous_total_steps": 4, "total_steps": 12}
-    assert result["budget"]["extensions"] == [extension] and result["budget"]["schedule_from_step"] == 4
+    assert result.budget["extensions"] == [extension] and result.budget["schedule_from_step"] == 4
     assert json.loads((run_dir / "run.json").read_text())["budget"]["extensions"] == [extension]
     assert json.loads((run_dir / "metrics.json").read_text())["steps"] == 12
     assert "budget changed: 4 -> 12 steps; the learning-rate schedule is planned anew from step 4" in capsys.readouterr().out
@@ -69,7 +73,7 @@ def test_the_schedule_is_planned_anew_from_the_step_of_the_change(one_epoch, tmp
     from heatnet.schedules import lr_factor
 
     run_dir = _copy_run(one_epoch, tmp_path / "run")
-    train(None, ["--epochs=3"], resume=run_dir, progress=False)
+    resume(run_dir, {"epochs": 3}, progress=False)
     events = EventAccumulator(str(run_dir))
     events.Reload()
     logged = {e.step: e.value for e in events.Scalars("train/lr")}
@@ -83,8 +87,8 @@ def test_a_finished_run_resumed_without_a_new_budget_trains_and_reads_nothing(on
                                                                                capsys):
     run_dir = _copy_run(one_epoch, tmp_path / "run")
     before = (run_dir / "metrics.json").read_text()
-    result = train(None, [], resume=run_dir, progress=False)
-    assert result["steps"] == 4 and (run_dir / "metrics.json").read_text() == before
+    result = resume(run_dir, progress=False)
+    assert result.steps == 4 and (run_dir / "metrics.json").read_text() == before
     assert "test" not in splits_read
     assert "finished (epochs, 4 steps); nothing to train, and the test split is not read again" in capsys.readouterr().out
 
@@ -92,7 +96,7 @@ def test_a_finished_run_resumed_without_a_new_budget_trains_and_reads_nothing(on
 def test_a_budget_that_ends_before_the_current_step_is_refused(one_epoch, tmp_path):
     run_dir = _copy_run(one_epoch, tmp_path / "run")
     with pytest.raises(ConfigError, match="the run is at step 4, and the new budget ends at step 2"):
-        train(None, ["--max_steps=2"], resume=run_dir, progress=False)
+        resume(run_dir, {"max_steps": 2}, progress=False)
 
 
 @pytest.mark.parametrize("override", ["--sigma=2", "--input_size=96", "--dataset=300w", "--lr=0.1"])
@@ -106,12 +110,12 @@ def test_settings_that_cannot_change_on_resume_are_refused_in_one_line(one_epoch
 def test_resume_from_a_checkpoint_file_uses_that_file(one_epoch, tmp_path, capsys):
     run_dir = _copy_run(one_epoch, tmp_path / "run")
     (run_dir / "after_epoch_1.pt").write_bytes((run_dir / "last.pt").read_bytes())
-    train(None, ["--epochs=2"], resume=run_dir, progress=False)  # last.pt moves on to step 8
+    resume(run_dir, {"epochs": 2}, progress=False)  # last.pt moves on to step 8
     assert load_checkpoint(run_dir / "last.pt")["training"]["progress"]["step"] == 8
     capsys.readouterr()
-    result = train(None, ["--epochs=3"], resume=run_dir / "after_epoch_1.pt", progress=False)
+    result = resume(run_dir / "after_epoch_1.pt", {"epochs": 3}, progress=False)
     assert f"resumed {run_dir} at epoch 2, batch 0, step 4" in capsys.readouterr().out
-    assert result["steps"] == 12 and [h["epoch"] for h in result["history"]] == [1, 2, 3]
+    assert result.steps == 12 and [h["epoch"] for h in result.history] == [1, 2, 3]
 
 
 def test_resume_from_a_checkpoint_without_a_training_position_is_refused(tmp_path):
@@ -121,7 +125,7 @@ def test_resume_from_a_checkpoint_without_a_training_position_is_refused(tmp_pat
     run_dir.mkdir()
     slim_checkpoint(load_checkpoint(ROOT / "heatnet/data/heatnet_300w_68.pt"), run_dir / "model.pt")
     with pytest.raises(CheckpointError, match="holds no training position .* --init_from="):
-        train(None, [], resume=run_dir / "model.pt", progress=False)
+        resume(run_dir / "model.pt", progress=False)
 
 
 def test_method_settings_the_experiment_does_not_read_are_errors(tmp_path):
@@ -133,9 +137,9 @@ def test_method_settings_the_experiment_does_not_read_are_errors(tmp_path):
 
 
 def test_method_settings_the_experiment_reads_are_taken(tmp_path):
-    result = train(ROOT / "experiments/regression_resnet18.py", TINY + ["--dropout=0.2", "--epochs=1"],
+    result = train(ROOT / "experiments/regression_resnet18.py", settings_for(ROOT / "experiments/regression_resnet18.py", TINY + ["--dropout=0.2", "--epochs=1"]),
                    run_dir=tmp_path / "run", progress=False)
-    assert result["steps"] == 4
+    assert result.steps == 4
     assert json.loads((tmp_path / "run/settings.json").read_text())["dropout"] == 0.2
 
 

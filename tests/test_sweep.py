@@ -18,13 +18,15 @@ TINY = ["--input_size=64", "--train_limit=32", "--val_limit=16", "--batch_size=8
         "--threads=2"]
 
 
-def test_grid_parsing_keeps_commas_inside_parentheses():
+def test_grid_parsing_keeps_commas_inside_parentheses_and_types_every_value():
+    from heatnet.codecs import Dark, SoftArgmax
+
     grid = parse_grid(["sigma=1,1.5", "decoder=Dark(),SoftArgmax(window_radius=3, iterations=2)"])
-    assert grid == [("sigma", ["1", "1.5"]), ("decoder", ["Dark()", "SoftArgmax(window_radius=3, iterations=2)"])]
+    assert grid == [("sigma", [1.0, 1.5]), ("decoder", [Dark(), SoftArgmax(window_radius=3, iterations=2)])]
     points = grid_points(grid)
-    assert len(points) == 4 and points[1] == {"sigma": "1", "decoder": "SoftArgmax(window_radius=3, iterations=2)"}
-    assert point_name(points[1]) == "sigma=1_decoder=SoftArgmax-window_radius=3-iterations=2"
-    for bad in (["sigma"], ["sigma="], ["sigma=1", "sigma=2"]):
+    assert len(points) == 4 and points[1] == {"sigma": 1.0, "decoder": SoftArgmax(window_radius=3, iterations=2)}
+    assert point_name(points[1]) == "sigma=1.0_decoder=SoftArgmax-window_radius=3-correct_truncation=True-iterations=2"
+    for bad in (["sigma"], ["sigma="], ["sigma=1", "sigma=2"], ["sigmaa=1"], ["sigma=x"]):
         with pytest.raises(ConfigError):
             parse_grid(bad)
 
@@ -50,7 +52,7 @@ def test_a_killed_sweep_finishes_only_the_missing_runs(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in done.items())  # finished runs were not redone
     table = (out / "sweep.md").read_text()
-    for point in ("| 1.5 | 2 |", "| 1.5 | 4 |", "| 2 | 2 |", "| 2 | 4 |"):
+    for point in ("| 1.5 | 2 |", "| 1.5 | 4 |", "| 2.0 | 2 |", "| 2.0 | 4 |"):
         assert point in table
     rows = json.loads((out / "sweep.json").read_text())["rows"]
     assert len(rows) == 4 and all(len(r["val_nme_per_seed"]) == 1 and r["steps"] == 4 for r in rows)

@@ -10,12 +10,13 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import checkpoint_step, interrupt, max_relative_difference, start_interruptible, wait_for
+from conftest import checkpoint_step, interrupt, max_relative_difference, settings_for, start_interruptible, wait_for
 from heatnet.averaging import WeightAverage
 from heatnet.checkpoint import load_checkpoint
 from heatnet.training import NonFiniteLoss, train
 
 ROOT = Path(__file__).resolve().parents[1]
+UNET_KL = ROOT / "experiments/unet_kl.py"
 TINY = ["--input_size=64", "--train_limit=32", "--val_limit=16", "--test_limit=16", "--batch_size=8", "--epochs=2",
         "--workers=0", "--log_images=4", "--threads=2"]
 
@@ -23,7 +24,7 @@ TINY = ["--input_size=64", "--train_limit=32", "--val_limit=16", "--test_limit=1
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
-    result = train(ROOT / "experiments/unet_kl.py", TINY, run_dir=run_dir, progress=False)
+    result = train(UNET_KL, settings_for(UNET_KL, TINY), run_dir=run_dir, progress=False)
     return run_dir, result
 
 
@@ -34,7 +35,7 @@ def test_run_folder_holds_everything(tiny_run):
     assert json.loads((run_dir / "settings.json").read_text())["input_size"] == 64
     assert len(json.loads((run_dir / "run.json").read_text())["git_commit"]) >= 7
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert len(metrics["history"]) == 2 and metrics["final"]["nme_%"] == result["final"]["nme_%"]
+    assert len(metrics["history"]) == 2 and metrics["final"]["nme_%"] == result.final["nme_%"]
     assert metrics["selection"]["checkpoint"] == "best.pt" and metrics["steps"] == 8 and metrics["samples"] == 64
     assert metrics["test"]["split"] == "test" and metrics["test"]["images"] == 16 and len(metrics["test"]["per_image_nme"]) == 16
     state = load_checkpoint(run_dir / "last.pt")
@@ -63,8 +64,8 @@ def test_evaluate_tool_matches_training_validation(tiny_run, tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
-    assert metrics["nme_%"] == pytest.approx(result["final"]["nme_%"], rel=1e-4)
-    assert metrics["mae_px"] == pytest.approx(result["final"]["mae_px"], rel=1e-4)
+    assert metrics["nme_%"] == pytest.approx(result.final["nme_%"], rel=1e-4)
+    assert metrics["mae_px"] == pytest.approx(result.final["mae_px"], rel=1e-4)
     assert (tmp_path / "error_curve.png").stat().st_size > 1000
     rows = (tmp_path / "predictions.csv").read_text().splitlines()
     assert len(rows) == 17 and rows[0].startswith("name,x0,y0,x1,y1,") and rows[0].endswith(",x67,y67")
@@ -73,21 +74,21 @@ def test_evaluate_tool_matches_training_validation(tiny_run, tmp_path):
 
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
     with pytest.raises(NonFiniteLoss, match="last good checkpoint"):
-        train(ROOT / "experiments/unet_kl.py", TINY + ["--lr=1e30", "--grad_clip=0", "--epochs=3"],
+        train(UNET_KL, settings_for(UNET_KL, TINY + ["--lr=1e30", "--grad_clip=0", "--epochs=3"]),
               run_dir=tmp_path, progress=False)
     if (tmp_path / "last.pt").exists():  # diverged after a finished epoch: that checkpoint is intact
         assert torch.isfinite(torch.cat([v.flatten().float() for v in load_checkpoint(tmp_path / "last.pt")["model"].values()])).all()
 
 
 def _train_cmd(run_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, str(ROOT / "tools/train.py"), str(ROOT / "experiments/unet_kl.py"), "--no-progress",
+    return [sys.executable, str(ROOT / "tools/train.py"), str(UNET_KL), "--no-progress",
             "--run-dir", str(run_dir), *TINY, "--epochs=3", "--checkpoint_minutes=0.0001", *extra]
 
 
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     # with a weight average on: last.pt must bring back both the trained weights and their average
     averaged = ["--ema_decay=0.9"]
-    reference = train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=3", "--checkpoint_minutes=0.0001"] + averaged,
+    reference = train(UNET_KL, settings_for(UNET_KL, TINY + ["--epochs=3", "--checkpoint_minutes=0.0001"] + averaged),
                       run_dir=tmp_path / "ref", progress=False)
     run_dir = tmp_path / "killed"
     proc = subprocess.Popen(_train_cmd(run_dir, *averaged), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -99,20 +100,20 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
                               str(run_dir / "last.pt")], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     final = json.loads((run_dir / "metrics.json").read_text())
-    assert final["final"]["epoch"] == 3 and final["steps"] == reference["steps"] == 12
+    assert final["final"]["epoch"] == 3 and final["steps"] == reference.steps == 12
     resumed_state, reference_state = load_checkpoint(run_dir / "last.pt"), load_checkpoint(tmp_path / "ref/last.pt")
     assert max_relative_difference(resumed_state["model"], reference_state["model"]) < 1e-6  # the average
     trained = resumed_state["training"]["weights"]
     assert max_relative_difference(trained, reference_state["training"]["weights"]) < 1e-6
     assert max_relative_difference(resumed_state["model"], trained) > 1e-3  # the average is not the trained weights
     for key in ("nme_%", "mae_px", "loss"):
-        assert final["final"][key] == pytest.approx(reference["final"][key], rel=1e-6)
-        assert final["test"][key] == pytest.approx(reference["test"][key], rel=1e-6)
+        assert final["final"][key] == pytest.approx(reference.final[key], rel=1e-6)
+        assert final["test"][key] == pytest.approx(reference.test[key], rel=1e-6)
 
 
 def test_ctrl_c_saves_before_exiting(tmp_path):
     run_dir = tmp_path / "interrupted"
-    cmd = [sys.executable, str(ROOT / "tools/train.py"), str(ROOT / "experiments/unet_kl.py"), "--no-progress",
+    cmd = [sys.executable, str(ROOT / "tools/train.py"), str(UNET_KL), "--no-progress",
            "--run-dir", str(run_dir), *TINY, "--epochs=50", "--checkpoint_minutes=0.0001"]
     proc = start_interruptible(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: checkpoint_step(run_dir) >= 1 or proc.poll() is not None)  # inside the training loop
@@ -130,7 +131,7 @@ def test_training_never_reads_a_test_sample(tmp_path, monkeypatch):
     """Every sample read is logged with its split, and every checkpoint save too: test samples
     are read only after the last save, and a run without a test split makes the same choices."""
     import heatnet.loading as loading
-    import heatnet.training as training
+    import heatnet.training.setup as setup
 
     log = []
 
@@ -150,27 +151,27 @@ def test_training_never_reads_a_test_sample(tmp_path, monkeypatch):
         def name_of(self, index):
             return self.source.name_of(index)
 
-    real_load, real_save = loading.load_split, training.save_atomic
+    real_load, real_save = loading.load_split, setup.save_atomic
     monkeypatch.setattr(loading, "load_split", lambda name, split, *a: Spy(real_load(name, split, *a), split))
-    monkeypatch.setattr(training, "save_atomic", lambda state, path: (log.append(("save", path.name)), real_save(state, path)))
-    with_test = train(ROOT / "experiments/unet_kl.py", TINY, run_dir=tmp_path / "a", progress=False)
+    monkeypatch.setattr(setup, "save_atomic", lambda state, path: (log.append(("save", path.name)), real_save(state, path)))
+    with_test = train(UNET_KL, settings_for(UNET_KL, TINY), run_dir=tmp_path / "a", progress=False)
     last_save = max(i for i, (kind, _) in enumerate(log) if kind == "save")
     assert {split for kind, split in log[:last_save] if kind == "read"} == {"train", "val"}
     assert {split for kind, split in log[last_save:] if kind == "read"} == {"test"}
     log.clear()
-    without = train(ROOT / "experiments/unet_kl.py", TINY + ["--test_split="], run_dir=tmp_path / "b", progress=False)
-    assert "test" not in without and ("read", "test") not in log
-    assert [h["nme_%"] for h in without["history"]] == [h["nme_%"] for h in with_test["history"]]
+    without = train(UNET_KL, settings_for(UNET_KL, TINY + ["--test_split="]), run_dir=tmp_path / "b", progress=False)
+    assert without.test is None and ("read", "test") not in log
+    assert [h["nme_%"] for h in without.history] == [h["nme_%"] for h in with_test.history]
 
 
 def test_time_budget_is_converted_once_into_steps(tmp_path):
     """The budget is timed before the first step and recorded; resume reuses the recorded steps."""
-    result = train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=1000", "--time_budget_min=0.05"],
+    result = train(UNET_KL, settings_for(UNET_KL, TINY + ["--epochs=1000", "--time_budget_min=0.05"]),
                    run_dir=tmp_path, progress=False)
     budget = json.loads((tmp_path / "run.json").read_text())["budget"]
-    assert budget["measured_samples_per_s"] > 0 and budget["max_steps"] == result["steps"] == result["budget"]["total_steps"]
-    assert json.loads((tmp_path / "settings.json").read_text())["max_steps"] == result["steps"]
-    assert result["stopped_by"] == "step budget"
+    assert budget["measured_samples_per_s"] > 0 and budget["max_steps"] == result.steps == result.budget["total_steps"]
+    assert json.loads((tmp_path / "settings.json").read_text())["max_steps"] == result.steps
+    assert result.stopped_by == "step budget"
 
 
 def test_checkpoint_rebuilds_from_stored_sources(tmp_path, monkeypatch):
@@ -187,10 +188,10 @@ def test_checkpoint_rebuilds_from_stored_sources(tmp_path, monkeypatch):
     folder = tmp_path / "project" / package
     folder.mkdir(parents=True)
     (folder / "__init__.py").write_text("")
-    (folder / "base.py").write_text((ROOT / "experiments/unet_kl.py").read_text())
+    (folder / "base.py").write_text((UNET_KL).read_text())
     (folder / "variant.py").write_text(f"from dataclasses import replace\nfrom {package}.base import build, settings\n"
                                        "settings = replace(settings, sigma=2.0)\n")
-    run = train(folder / "variant.py", TINY + ["--epochs=1"], run_dir=tmp_path / "run", progress=False)
+    run = train(folder / "variant.py", settings_for(folder / "variant.py", TINY + ["--epochs=1"]), run_dir=tmp_path / "run", progress=False)
     assert set(load_checkpoint(tmp_path / "run/best.pt")["experiment"]["sources"]) == {f"{package}.variant", f"{package}.base"}
     shutil.rmtree(folder)
     for name in [m for m in sys.modules if m.startswith(package)]:
@@ -203,15 +204,15 @@ def test_checkpoint_rebuilds_from_stored_sources(tmp_path, monkeypatch):
         assert s.sigma == 2.0 and method.codec.sigma == 2.0
         return evaluate(method, make_loader(make_dataset(s, s.val_split, s.val_limit), s), torch.device("cpu")).summary()["nme_%"]
 
-    assert val_nme() == pytest.approx(run["final"]["nme_%"], rel=1e-6)
+    assert val_nme() == pytest.approx(run.final["nme_%"], rel=1e-6)
     folder.mkdir()
     (folder / "__init__.py").write_text("")
-    (folder / "base.py").write_text((ROOT / "experiments/unet_kl.py").read_text().replace(
+    (folder / "base.py").write_text((UNET_KL).read_text().replace(
         "decoder=s.decoder)", "decoder=Argmax())").replace("import GaussianHeatmap", "import Argmax, GaussianHeatmap"))
     (folder / "variant.py").write_text(f"from dataclasses import replace\nfrom {package}.base import build, settings\n"
                                        "settings = replace(settings, sigma=2.0)  # edited\n")
     with pytest.warns(UserWarning) as warned:
-        assert val_nme(live_experiment=True) == pytest.approx(run["final"]["nme_%"], rel=1e-6)
+        assert val_nme(live_experiment=True) == pytest.approx(run.final["nme_%"], rel=1e-6)
     messages = " ".join(str(w.message) for w in warned)
     assert f"{package}.base: edited since training" in messages and f"{package}.variant: edited" in messages
     assert "decoding with the stored" in messages and "Argmax()" in messages
@@ -219,7 +220,7 @@ def test_checkpoint_rebuilds_from_stored_sources(tmp_path, monkeypatch):
 
 def test_early_stopping(tmp_path, monkeypatch):
     """Validation NME scripted to worsen every epoch: patience 2 stops after epoch 3 (best: 1)."""
-    import heatnet.training as training
+    import heatnet.training.loop as training
 
     real_evaluate, scripted = training.evaluate, iter([10.0, 11.0, 12.0, 13.0, 14.0])
 
@@ -230,10 +231,10 @@ def test_early_stopping(tmp_path, monkeypatch):
         return result
 
     monkeypatch.setattr(training, "evaluate", worsening)
-    result = train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=5", "--early_stop_patience=2"],
+    result = train(UNET_KL, settings_for(UNET_KL, TINY + ["--epochs=5", "--early_stop_patience=2"]),
                    run_dir=tmp_path, progress=False)
-    assert result["stopped_by"] == "early stopping"
-    assert [h["nme_%"] for h in result["history"]] == [10.0, 11.0, 12.0] and result["best_epoch"] == 1
+    assert result.stopped_by == "early stopping"
+    assert [h["nme_%"] for h in result.history] == [10.0, 11.0, 12.0] and result.best_epoch == 1
 
 
 def test_extra_decoders_score_the_same_forward_pass(tiny_run):
@@ -262,7 +263,7 @@ def test_init_from_a_heatnet_checkpoint(tiny_run, tmp_path, capsys):
     loaded, skipped = load_matching_weights(other.model, weights)
     assert skipped and all("segmentation_head" in k for k in skipped)
     assert all(torch.equal(other.model.state_dict()[k], weights[k]) for k in loaded)
-    train(ROOT / "experiments/unet_kl.py", TINY + ["--epochs=1", f"--init_from={run_dir / 'last.pt'}"],
+    train(UNET_KL, settings_for(UNET_KL, TINY + ["--epochs=1", f"--init_from={run_dir / 'last.pt'}"]),
           run_dir=tmp_path, progress=False)
     assert f"from {run_dir / 'last.pt'}; 0 left as built" in capsys.readouterr().out
 

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from heatnet.cli import fail, tool
+
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = {  # name -> experiment file; any other experiment path works too
     "regression_resnet18": ROOT / "experiments/regression_resnet18.py",
@@ -69,110 +71,93 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def budget_overrides(args, name: str, recorded: dict, minutes: float | None = None) -> list[str]:
-    """--key=value overrides that fix one method's training budget (`minutes`: one of --budgets)."""
+def method_budget(args, name: str, recorded: dict, minutes: float | None = None):
+    """One method's training budget (`minutes`: one of --budgets)."""
+    from heatnet.training import Epochs, Minutes, Steps
+
     if minutes is not None:
-        return ["--epochs=1000000", f"--time_budget_min={minutes}"]
+        return Minutes(minutes)
     if name in recorded:
-        return ["--epochs=1000000", f"--max_steps={recorded[name]}"]
+        return Steps(recorded[name])
     if args.quick:
-        return ["--epochs=1"]
-    if args.epochs:
-        return [f"--epochs={args.epochs}"]
-    if args.steps:
-        return ["--epochs=1000000", f"--max_steps={args.steps}"]
-    return ["--epochs=1000000", f"--time_budget_min={args.minutes or 2.0}"]
+        return Epochs(1)
+    return Epochs(args.epochs) if args.epochs else Steps(args.steps) if args.steps else Minutes(args.minutes or 2.0)
 
 
+def common_settings(args) -> dict:
+    """The settings every method trains with: the dataset, and the benchmark's data rules."""
+    changes = {"dataset": args.dataset, "train_limit": 0, "log_images": 4,
+               "keep_last": False}  # each run keeps best.pt (what the tables measure), not the optimizer state
+    if not args.own_input_size:
+        changes["input_size"] = args.input_size
+    if args.data_root:
+        changes["data_root"] = args.data_root
+    if args.quick:
+        changes.update(input_size=64, train_limit=96, val_limit=48, test_limit=48, workers=0)
+    return changes
+
+
+@tool
 def main() -> int:
     args = parse_args()
     if args.seeds < 1:
-        print("error: --seeds must be at least 1", file=sys.stderr)
-        return 2
+        fail("--seeds must be at least 1")
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [n for n in names if n not in METHODS and not Path(n).is_file()]
     if unknown:
-        print(f"error: unknown method(s) {unknown}; choose from {', '.join(METHODS)} or give experiment files", file=sys.stderr)
-        return 2
+        fail(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)} or give experiment files")
     try:
         budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else [None]
     except ValueError:
         budgets = [0.0]
     if any(b is not None and not b > 0 for b in budgets):
-        print(f"error: --budgets {args.budgets}: give positive minutes separated by commas, e.g. 1,5,20", file=sys.stderr)
-        return 2
+        fail(f"--budgets {args.budgets}: give positive minutes separated by commas, e.g. 1,5,20")
     recorded = {}
     if args.budget_from:
         try:
             recorded = json.loads(args.budget_from.read_text())["step_budgets"]
         except (OSError, ValueError, KeyError) as e:
-            print(f"error: {args.budget_from}: no step budgets to reuse ({e})", file=sys.stderr)
-            return 2
+            fail(f"{args.budget_from}: no step budgets to reuse ({e})")
 
-    from heatnet.benchmark import (dlib_result, run_method, write_budget_report,  # imported after parsing: --help
-                                   write_report)  # answers at once
-    from heatnet.checkpoint import CheckpointError
-    from heatnet.config import ConfigError
-    from heatnet.data import ImageError
-    from heatnet.datasets import BadSamples, DatasetError, load_split
-    from heatnet.files import SaveError, check_writable
-    from heatnet.models import ModelConfigError
+    from heatnet.benchmark import (dlib_result, method_settings, run_method,  # imported after parsing: --help
+                                   write_budget_report, write_report)  # answers at once
+    from heatnet.datasets import BadSamples, load_split
+    from heatnet.files import check_writable
+    from heatnet.training import describe
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    is_main = os.environ.get("RANK", "0") == "0"
     if distributed and not args.out:
-        print("error: under torchrun give --out (every process must name the same folder)", file=sys.stderr)
-        return 2
+        fail("under torchrun give --out (every process must name the same folder)")
     out = args.out or ROOT / "results" / f"benchmark_{args.dataset}_{time.strftime('%Y%m%d-%H%M%S')}"
-    try:  # what can be checked before the first method trains for minutes
-        load_split(args.dataset, "test", args.data_root, bad=BadSamples("", quiet=True))  # the runs warn of bad samples
-        check_writable(out)
-    except (ConfigError, DatasetError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    overrides = [f"--dataset={args.dataset}", "--train_limit=0", "--log_images=4",
-                 "--keep_last=False"]  # each run keeps best.pt (what the tables measure), not the optimizer state
-    if not args.own_input_size:
-        overrides.append(f"--input_size={args.input_size}")
-    if args.data_root:
-        overrides.append(f"--data_root={args.data_root}")
-    if args.quick:
-        overrides += ["--input_size=64", "--train_limit=96", "--val_limit=48", "--test_limit=48", "--workers=0"]
+    # what can be checked before the first method trains for minutes (the runs warn of bad samples)
+    load_split(args.dataset, "test", args.data_root, bad=BadSamples("", quiet=True))
+    check_writable(out)
+    changes = common_settings(args)
     dlib_row = {}
-    try:  # trained by dlib: the same row at every budget, measured once (rank 0 reports it)
-        if args.dlib and (not distributed or os.environ["RANK"] == "0"):
-            dlib_row["dlib (trained on all 300-W)"] = dlib_result(args.dataset, "test", Path(args.data_root) if args.data_root
-                                                                  else None, 48 if args.quick else 0)  # quick test_limit
-    except (ConfigError, DatasetError, ImageError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if args.dlib and is_main:  # trained by dlib: the same row at every budget, measured once
+        dlib_row["dlib (trained on all 300-W)"] = dlib_result(args.dataset, "test", Path(args.data_root) if args.data_root
+                                                              else None, 48 if args.quick else 0)  # quick test_limit
     by_budget = {}
     for minutes in budgets:
         folder = out / f"budget_{minutes:g}min" if minutes is not None else out
         results = {}
-        try:
-            for name in names:
-                experiment = METHODS.get(name, Path(name))
-                results[Path(name).stem] = run_method(
-                    experiment, overrides + budget_overrides(args, Path(name).stem, recorded, minutes), args.seeds,
-                    folder / "runs" / Path(name).stem)
-            results.update(dlib_row)
-        except (ConfigError, DatasetError, ModelConfigError, CheckpointError, SaveError, ImageError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        if distributed and os.environ["RANK"] != "0":  # rank 0 writes the report
+        for name in names:
+            experiment, stem = METHODS.get(name, Path(name)), Path(name).stem
+            settings = method_settings(experiment, changes, method_budget(args, stem, recorded, minutes))
+            results[stem] = run_method(experiment, settings, args.seeds, folder / "runs" / stem)
+        results.update(dlib_row)
+        if not is_main:  # rank 0 writes the report
             continue
-        budget = (f"{minutes:g} min per method, converted to steps" if minutes is not None
-                  else "quick profile" if args.quick else f"step budgets from {args.budget_from}" if args.budget_from
-                  else f"{args.epochs} epochs" if args.epochs else f"{args.steps} steps" if args.steps
-                  else f"{args.minutes or 2.0:g} min per method, converted to steps")
-        report = write_report(results, folder, args.dataset, args.seeds, budget, overrides, ACCURACY, COST)
+        budget = ("quick profile" if args.quick and minutes is None else f"step budgets from {args.budget_from}"
+                  if args.budget_from and minutes is None else describe(method_budget(args, "", {}, minutes)) + " per method")
+        report = write_report(results, folder, args.dataset, args.seeds, budget, changes, ACCURACY, COST)
         print("\n" + report)
         by_budget[minutes] = results
         if args.budgets:  # after every budget, so a long sweep that stops shows the budgets it finished
             print("\n" + write_budget_report(by_budget, out, args.dataset, args.seeds))
-    if distributed and os.environ["RANK"] != "0":
-        return 0
-    print(f"wrote {out}")
+    if is_main:
+        print(f"wrote {out}")
     return 0
 
 

@@ -12,7 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from heatnet.cli import tool
 
+
+@tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="a name in heatnet.datasets.DATASETS")

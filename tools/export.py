@@ -15,9 +15,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from heatnet.cli import tool
+
 FORMATS = {".onnx": "ONNX", ".torchscript": "TorchScript", ".ts": "TorchScript", ".pt": "float16 checkpoint"}
 
 
+@tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path, nargs="?", help="a heatnet checkpoint (default: the shipped model)")

@@ -10,7 +10,10 @@ import argparse
 import sys
 import time
 
+from heatnet.cli import tool
 
+
+@tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--detector", default="haar", help="haar, dlib_hog or dlib_cnn")

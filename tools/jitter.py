@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from heatnet.cli import tool
+
 
 def measure(image, truth, predictors: list, args) -> list[tuple[str, float, float, float]] | None:
     """(label, jitter %, mean offset from the first predictor's points %, NME % or nan) per
@@ -51,6 +53,7 @@ def measure(image, truth, predictors: list, args) -> list[tuple[str, float, floa
     return rows
 
 
+@tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("photo", type=Path, nargs="?", help="a photo with one face (or --dataset)")

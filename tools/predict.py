@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from heatnet.cli import tool
+
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
@@ -32,6 +34,7 @@ def inputs_of(path: Path) -> list[Path]:
     return [path]
 
 
+@tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", type=Path, help="an image, a folder of images, or a video")

@@ -13,11 +13,15 @@ the runs read no test data unless --report-test. Writes results/sweep_<experimen
 command with the same --out again skips finished runs and resumes interrupted ones.
 """
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
 
+from heatnet.cli import fail, tool
 
+
+@tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", type=Path)
@@ -34,43 +38,29 @@ def main() -> int:
     parser.add_argument("--no-progress", action="store_true")
     args, overrides = parser.parse_known_args()
     if args.seeds < 1:
-        print("error: --seeds must be at least 1", file=sys.stderr)
-        return 2
+        fail("--seeds must be at least 1")
     if any(value is not None and value <= 0 for value in (args.minutes, args.epochs, args.steps)):
-        print("error: --minutes, --epochs and --steps must be positive", file=sys.stderr)
-        return 2
+        fail("--minutes, --epochs and --steps must be positive")
 
-    from heatnet.checkpoint import CheckpointError  # imported after parsing: --help answers at once
-    from heatnet.config import ConfigError
-    from heatnet.data import ImageError
-    from heatnet.datasets import DatasetError
-    from heatnet.files import SaveError, check_writable
-    from heatnet.models import ModelConfigError
+    from heatnet.config import apply_overrides  # imported after parsing: --help answers at once
+    from heatnet.experiment import load_experiment
+    from heatnet.files import check_writable
     from heatnet.sweep import parse_grid, run_sweep, write_sweep_report
+    from heatnet.training import Epochs, Minutes, Steps, budget_of, describe, with_budget
 
-    if args.epochs:
-        overrides.append(f"--epochs={args.epochs}")
-    elif args.steps:
-        overrides += ["--epochs=1000000", f"--max_steps={args.steps}"]
-    elif args.minutes:
-        overrides += ["--epochs=1000000", f"--time_budget_min={args.minutes}"]
-    if not args.report_test:
-        overrides.append("--test_split=")
-    overrides.append("--keep_last=False")  # a finished run keeps best.pt only
+    settings = apply_overrides(load_experiment(args.experiment).settings, overrides)
+    budget = Epochs(args.epochs) if args.epochs else Steps(args.steps) if args.steps else \
+        Minutes(args.minutes) if args.minutes else budget_of(settings)
+    # a finished run keeps best.pt only; the test split is read only when asked
+    settings = dataclasses.replace(with_budget(settings, budget), keep_last=False,
+                                   test_split=settings.test_split if args.report_test else "")
     out = args.out or Path("results") / f"sweep_{args.experiment.stem}_{time.strftime('%Y%m%d-%H%M%S')}"
-    budget_text = (f"{args.epochs} epochs" if args.epochs else f"{args.steps} steps" if args.steps
-                   else f"{args.minutes:g} min converted to steps per grid point" if args.minutes
-                   else "the experiment's epochs")
-    try:
-        grid = parse_grid(args.grid)
-        check_writable(out)
-        rows = run_sweep(args.experiment, grid, args.seeds, overrides, out, progress=not args.no_progress)
-    except (ConfigError, DatasetError, ModelConfigError, CheckpointError, SaveError, ImageError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    grid = parse_grid(args.grid, type(settings))
+    check_writable(out)
+    rows = run_sweep(args.experiment, settings, grid, args.seeds, out, progress=not args.no_progress)
     header = (f"Sweep of {args.experiment} over {', '.join(key for key, _ in grid)}: {args.seeds} seed(s), "
-              f"{budget_text}; other settings {' '.join(overrides) or 'as in the experiment'}. Validation NME % "
-              f"of the checkpoint validation chose, mean ± std over seeds.")
+              f"{describe(budget)} per grid point; other settings {' '.join(overrides) or 'as in the experiment'}. "
+              f"Validation NME % of the checkpoint validation chose, mean ± std over seeds.")
     print("\n" + write_sweep_report(rows, grid, out, header))
     print(f"wrote {out}")
     return 0

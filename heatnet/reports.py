@@ -1,0 +1,78 @@
+"""What tools/evaluate.py writes: the evaluation of a checkpoint on a split, its robustness to
+moved crops, and the full pipeline with a face detector. Each writes its files (metrics.json
+first of all) into `out` and returns the table it printed."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from heatnet.config import Settings
+from heatnet.drawing import error_curve_figure
+from heatnet.evaluation import Evaluation
+from heatnet.files import write_atomic
+from heatnet.formats import write_points_csv
+from heatnet.predict import DetectorEvaluation
+
+
+def _table(rows: dict[str, float]) -> str:
+    return "| metric | value |\n|---|---|\n" + "\n".join(f"| {key} | {value:.4g} |" for key, value in rows.items())
+
+
+def _write_json(path: Path, content: dict) -> None:
+    write_atomic(path, json.dumps(content, indent=1).encode())
+
+
+def evaluation_report(out: Path, checkpoint: Path, s: Settings, dataset, result: Evaluation, decoder,
+                      flip_test: bool) -> str:
+    """metrics.json (summary, per point, per image), predictions.csv (original pixels) and
+    error_curve.png for one evaluation of `dataset` (a LandmarkDataset) by a checkpoint."""
+    metrics = result.summary()
+    out.mkdir(parents=True, exist_ok=True)
+    title = (f"{checkpoint} on {s.dataset}/{s.val_split} ({len(result.indices)} images"
+             + (f", {len(result.skipped)} unreadable left out" if result.skipped else "")
+             + f", {dataset.source.normaliser.value} NME, crops from the {s.box.value} box)")
+    per_image = result.errors.per_image()
+    error_curve_figure({Path(checkpoint).parent.name: per_image}, title=f"{s.dataset}/{s.val_split}").savefig(
+        out / "error_curve.png", dpi=120)
+    write_points_csv(out / "predictions.csv", [dataset.source.name_of(int(i)) for i in result.indices], result.predictions)
+    _write_json(out / "metrics.json", {
+        "checkpoint": str(checkpoint), "dataset": s.dataset, "split": s.val_split,
+        "decoder": repr(decoder) if decoder else None, "normaliser": dataset.source.normaliser.value,
+        "flip_test": flip_test, "skipped": result.skipped, "metrics": metrics,
+        "per_point_nme_%": result.errors.per_point().tolist(), "per_image_nme": per_image.tolist()})
+    return f"{title}\n\n{_table(metrics)}\n\nwrote {out}/metrics.json, predictions.csv, error_curve.png"
+
+
+def shift_report(out: Path, checkpoint: Path, s: Settings, rows: list[dict]) -> str:
+    """shift_robustness.json: NME and prediction drift for each crop shift (heatnet.robustness)."""
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "shift_robustness.json", {"checkpoint": str(checkpoint), "dataset": s.dataset,
+                                                "split": s.val_split, "input_size": s.input_size, "rows": rows})
+    lines = [f"| {row['shift_px']} | {row['nme_%']:.3f} | {row['nme_change_%']:+.3f} | {row['drift_%']:.3f} |"
+             for row in rows]
+    return (f"{checkpoint} on {s.dataset}/{s.val_split}, crops moved by d input pixels (of {s.input_size}; mean of "
+            f"right, left, down, up)\n\n| shift px | NME % | change % | drift % |\n|---|---|---|---|\n"
+            + "\n".join(lines) + f"\n\nwrote {out}/shift_robustness.json")
+
+
+DETECTOR_TABLE = ("faces", "missed", "missed_%", "detector_per_image_ms", "detector_crops_nme_%",
+                  "detector_crops_nme_median_%", "detector_crops_fr@10_%", "ground_truth_crops_nme_%",
+                  "ground_truth_crops_nme_median_%")
+
+
+def detector_report(out: Path, result: DetectorEvaluation, model: str, dataset: str, split: str, detector: str,
+                    refine: int, normaliser: str) -> str:
+    """metrics.json of the full pipeline: misses, NME from the detector's crops and from the
+    ground-truth crops of the same faces."""
+    total = result.faces
+    metrics = {"faces": total, "missed": len(result.missed), "missed_%": 100 * len(result.missed) / max(total, 1),
+               "detector_per_image_ms": 1000 * result.detect_s / max(total, 1)}
+    if len(result.missed) < total:
+        metrics.update({f"detector_crops_{k}": v for k, v in result.detected.summary().items()})
+        metrics.update({f"ground_truth_crops_{k}": v for k, v in result.ground_truth_crops.summary().items()})
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "metrics.json", {"model": model, "dataset": dataset, "split": split, "detector": detector,
+                                       "refine": refine, "metrics": metrics, "missed": result.missed})
+    shown = {key: metrics[key] for key in DETECTOR_TABLE if key in metrics}
+    return (f"{model} on {dataset}/{split} with {detector} boxes, {refine} refine pass(es) ({normaliser} NME)\n\n"
+            f"{_table(shown)}\n\nwrote {out}/metrics.json")
