@@ -91,6 +91,20 @@ def markdown_table(results: dict[str, dict[str, tuple[float, float]]], columns: 
     return "\n".join(lines)
 
 
+def common_settings(dataset: str, data_root: str | None, input_size: int | None, quick: bool) -> dict[str, Any]:
+    """The settings every method of a benchmark trains with: the dataset and the benchmark's data
+    rules; `input_size` None keeps each experiment's own; `quick` is the smoke profile."""
+    changes = {"dataset": dataset, "train_limit": 0, "log_images": 4,
+               "keep_last": False}  # each run keeps best.pt (what the tables measure), not the optimizer state
+    if input_size:
+        changes["input_size"] = input_size
+    if data_root:
+        changes["data_root"] = data_root
+    if quick:
+        changes.update(input_size=64, train_limit=96, val_limit=48, test_limit=48, workers=0)
+    return changes
+
+
 def method_settings(experiment: str | Path, changes: dict[str, Any], budget: Budget) -> Settings:
     """An experiment's own settings with the benchmark's common changes and its budget."""
     return with_budget(dataclasses.replace(load_experiment(experiment).settings, **changes), budget)

@@ -18,7 +18,10 @@ import numpy as np
 from heatnet.detect import box_iou
 from heatnet.geometry import landmark_box
 from heatnet.crop import points_boxes
+from heatnet.data import Normaliser
+from heatnet.metrics import per_image_nme
 from heatnet.predict import Face, FacePredictor
+from heatnet.schemes import IBUG68
 
 
 class OneEuroFilter:
@@ -130,3 +133,45 @@ def jitter(points: np.ndarray, shifts: np.ndarray, normaliser: float) -> float:
     out: mean over frames and points of the distance, in % of `normaliser` (inter-ocular)."""
     still = points - shifts[:, None, :]
     return 100 * float(np.linalg.norm(np.diff(still, axis=0), axis=-1).mean()) / normaliser
+
+
+@dataclass(frozen=True)
+class Clip:
+    """How tools/jitter.py's clip is made from a still photo and played (see `shaken_clip`)."""
+
+    frames: int = 100
+    max_shift: float = 2.0  # largest drift over the clip, pixels per axis
+    noise: float = 4.0  # sensor noise std, grey levels
+    fps: float = 25.0
+
+
+def measure_jitter(image: np.ndarray, truth: np.ndarray | None, predictors: list, clip: Clip = Clip(),
+                   min_cutoff: float = 1.0, beta: float = 0.5) -> list[tuple[str, float, float, float]] | None:
+    """(label, jitter %, mean offset from the first predictor's points %, NME % or nan) per
+    (label, predictor, smooth) on one photo's shaken clip; None when a frame does not hold exactly
+    one tracked face. Percentages of the inter-ocular distance (68 points)."""
+    frames, shifts = shaken_clip(image, clip.frames, clip.max_shift, clip.noise)
+    rows, first = [], None
+    for label, model, smooth in predictors:
+        tracker = FaceTracker(model, min_cutoff, beta, smooth=smooth)
+        points = []
+        for index, frame in enumerate(frames):
+            faces = tracker(frame, index / clip.fps)
+            if len(faces) != 1:
+                return None
+            points.append(faces[0].points)
+        points = np.stack(points)  # (frames, 68, 2)
+        first = points if first is None else first
+        normaliser = _inter_ocular(first.mean(0))
+        visible = np.ones(points.shape[:2])
+        offset = 100 * float(per_image_nme(points, first, visible, np.full(len(points), normaliser)).mean())
+        nme = float("nan")
+        if truth is not None:
+            moving = truth[None] + shifts[:, None, :]
+            nme = 100 * float(per_image_nme(points, moving, visible, np.full(len(points), _inter_ocular(truth))).mean())
+        rows.append((label, jitter(points, shifts, normaliser), offset, nme))
+    return rows
+
+
+def _inter_ocular(points: np.ndarray) -> float:
+    return Normaliser.INTER_OCULAR.of(points, np.ones(len(points)), IBUG68)

@@ -71,32 +71,6 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def method_budget(args, name: str, recorded: dict, minutes: float | None = None):
-    """One method's training budget (`minutes`: one of --budgets)."""
-    from heatnet.training import Epochs, Minutes, Steps
-
-    if minutes is not None:
-        return Minutes(minutes)
-    if name in recorded:
-        return Steps(recorded[name])
-    if args.quick:
-        return Epochs(1)
-    return Epochs(args.epochs) if args.epochs else Steps(args.steps) if args.steps else Minutes(args.minutes or 2.0)
-
-
-def common_settings(args) -> dict:
-    """The settings every method trains with: the dataset, and the benchmark's data rules."""
-    changes = {"dataset": args.dataset, "train_limit": 0, "log_images": 4,
-               "keep_last": False}  # each run keeps best.pt (what the tables measure), not the optimizer state
-    if not args.own_input_size:
-        changes["input_size"] = args.input_size
-    if args.data_root:
-        changes["data_root"] = args.data_root
-    if args.quick:
-        changes.update(input_size=64, train_limit=96, val_limit=48, test_limit=48, workers=0)
-    return changes
-
-
 @tool
 def main() -> int:
     args = parse_args()
@@ -119,11 +93,21 @@ def main() -> int:
         except (OSError, ValueError, KeyError) as e:
             fail(f"{args.budget_from}: no step budgets to reuse ({e})")
 
-    from heatnet.benchmark import (dlib_result, method_settings, run_method,  # imported after parsing: --help
-                                   write_budget_report, write_report)  # answers at once
+    from heatnet.benchmark import (common_settings, dlib_result, method_settings,  # imported after parsing: --help
+                                   run_method, write_budget_report, write_report)  # answers at once
     from heatnet.datasets import BadSamples, load_split
     from heatnet.files import check_writable
-    from heatnet.training import describe
+    from heatnet.training import Epochs, Minutes, Steps, describe
+
+    def method_budget(name: str, minutes: float | None):
+        """One method's training budget (`minutes`: one of --budgets)."""
+        if minutes is not None:
+            return Minutes(minutes)
+        if name in recorded:
+            return Steps(recorded[name])
+        if args.quick:
+            return Epochs(1)
+        return Epochs(args.epochs) if args.epochs else Steps(args.steps) if args.steps else Minutes(args.minutes or 2.0)
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     is_main = os.environ.get("RANK", "0") == "0"
@@ -133,7 +117,7 @@ def main() -> int:
     # what can be checked before the first method trains for minutes (the runs warn of bad samples)
     load_split(args.dataset, "test", args.data_root, bad=BadSamples("", quiet=True))
     check_writable(out)
-    changes = common_settings(args)
+    changes = common_settings(args.dataset, args.data_root, None if args.own_input_size else args.input_size, args.quick)
     dlib_row = {}
     if args.dlib and is_main:  # trained by dlib: the same row at every budget, measured once
         dlib_row["dlib (trained on all 300-W)"] = dlib_result(args.dataset, "test", Path(args.data_root) if args.data_root
@@ -144,13 +128,13 @@ def main() -> int:
         results = {}
         for name in names:
             experiment, stem = METHODS.get(name, Path(name)), Path(name).stem
-            settings = method_settings(experiment, changes, method_budget(args, stem, recorded, minutes))
+            settings = method_settings(experiment, changes, method_budget(stem, minutes))
             results[stem] = run_method(experiment, settings, args.seeds, folder / "runs" / stem)
         results.update(dlib_row)
         if not is_main:  # rank 0 writes the report
             continue
         budget = ("quick profile" if args.quick and minutes is None else f"step budgets from {args.budget_from}"
-                  if args.budget_from and minutes is None else describe(method_budget(args, "", {}, minutes)) + " per method")
+                  if args.budget_from and minutes is None else describe(method_budget("", minutes)) + " per method")
         report = write_report(results, folder, args.dataset, args.seeds, budget, changes, ACCURACY, COST)
         print("\n" + report)
         by_budget[minutes] = results

@@ -33,11 +33,10 @@ def main() -> int:
     bad = BadSamples(name, quiet=True)
     try:
         source = load_split(args.dataset, args.split, args.data_root, bad=bad)
-    except DatasetError as e:
-        for line in bad.problems:
+    except DatasetError:
+        for line in bad.problems:  # every reason, before the one-line error
             print(f"  {line}")
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise
     at_load = len(bad.problems)
     undecodable = []
     for index in tqdm(range(len(source)), desc=f"decoding {name}", disable=args.no_progress, unit="image"):

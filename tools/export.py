@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from heatnet.cli import tool
+from heatnet.cli import fail, tool
 
 FORMATS = {".onnx": "ONNX", ".torchscript": "TorchScript", ".ts": "TorchScript", ".pt": "float16 checkpoint"}
 
@@ -27,33 +27,27 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True, help=f"output file: {', '.join(FORMATS)}")
     args = parser.parse_args()
     if args.out.suffix not in FORMATS:
-        print(f"error: --out {args.out}: the suffix chooses the format: {', '.join(FORMATS)}", file=sys.stderr)
-        return 2
+        fail(f"--out {args.out}: the suffix chooses the format: {', '.join(FORMATS)}")
 
-    from heatnet.checkpoint import CheckpointError, load_checkpoint  # imported after parsing: --help answers at once
+    from heatnet.checkpoint import load_checkpoint  # imported after parsing: --help answers at once
     from heatnet.evaluation import load_trained
     from heatnet.export import export_onnx, export_torchscript, slim_checkpoint
     from heatnet.files import check_writable
-    from heatnet.config import ConfigError
     from heatnet.predict import PRETRAINED
 
     checkpoint = args.checkpoint or PRETRAINED
-    try:
-        check_writable(args.out.parent)
-        method, settings, state = load_trained(checkpoint)
-        if args.out.suffix == ".onnx":
-            try:
-                import onnx  # noqa: F401  (torch.onnx.export needs it)
-            except ImportError:
-                raise ConfigError('ONNX export needs the onnx package: pip install -e ".[onnx]"') from None
-            export_onnx(method, settings, args.out)
-        elif args.out.suffix == ".pt":
-            slim_checkpoint(load_checkpoint(checkpoint), args.out)
-        else:
-            export_torchscript(method, settings, args.out)
-    except (CheckpointError, ConfigError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    check_writable(args.out.parent)
+    method, settings, state = load_trained(checkpoint)
+    if args.out.suffix == ".onnx":
+        try:
+            import onnx  # noqa: F401  (torch.onnx.export needs it)
+        except ImportError:
+            fail('ONNX export needs the onnx package: pip install -e ".[onnx]"')
+        export_onnx(method, settings, args.out)
+    elif args.out.suffix == ".pt":
+        slim_checkpoint(load_checkpoint(checkpoint), args.out)
+    else:
+        export_torchscript(method, settings, args.out)
     print(f"wrote {args.out} ({FORMATS[args.out.suffix]}, {args.out.stat().st_size / 1e6:.1f} MB) from {checkpoint}")
     return 0
 

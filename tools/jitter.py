@@ -14,43 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from heatnet.cli import tool
-
-
-def measure(image, truth, predictors: list, args) -> list[tuple[str, float, float, float]] | None:
-    """(label, jitter %, mean offset from the first predictor's points %, NME % or nan) per
-    predictor on one photo's clip; None when a frame does not hold exactly one tracked face."""
-    import numpy as np
-
-    from heatnet.data import Normaliser
-    from heatnet.metrics import per_image_nme
-    from heatnet.schemes import IBUG68
-    from heatnet.video import FaceTracker, jitter, shaken_clip
-
-    def inter_ocular(points: np.ndarray) -> float:
-        return Normaliser.INTER_OCULAR.of(points, np.ones(len(points)), IBUG68)
-
-    clip, shifts = shaken_clip(image, args.frames, args.max_shift, args.noise)
-    rows, first = [], None
-    for label, model, smooth in predictors:
-        tracker = FaceTracker(model, args.min_cutoff, args.beta, smooth=smooth)
-        points = []
-        for index, frame in enumerate(clip):
-            faces = tracker(frame, index / args.fps)
-            if len(faces) != 1:
-                return None
-            points.append(faces[0].points)
-        points = np.stack(points)  # (frames, 68, 2)
-        first = points if first is None else first
-        normaliser = inter_ocular(first.mean(0))
-        visible = np.ones(points.shape[:2])
-        offset = 100 * float(per_image_nme(points, first, visible, np.full(len(points), normaliser)).mean())
-        nme = float("nan")
-        if truth is not None:
-            moving = truth[None] + shifts[:, None, :]
-            nme = 100 * float(per_image_nme(points, moving, visible, np.full(len(points), inter_ocular(truth))).mean())
-        rows.append((label, jitter(points, shifts, normaliser), offset, nme))
-    return rows
+from heatnet.cli import fail, tool
 
 
 @tool
@@ -71,42 +35,36 @@ def main() -> int:
     parser.add_argument("--dlib", action="store_true", help="also dlib's 68-point predictor, raw (the [dlib] extra)")
     args = parser.parse_args()
     if (args.photo is None) == (args.dataset is None):
-        print("error: give a photo or --dataset (not both)", file=sys.stderr)
-        return 2
+        fail("give a photo or --dataset (not both)")
 
     import numpy as np  # imported after parsing: --help answers at once
 
-    from heatnet.checkpoint import CheckpointError
-    from heatnet.config import ConfigError
-    from heatnet.data import ImageError, read_image
-    from heatnet.datasets import DatasetError, load_split
+    from heatnet.data import read_image
+    from heatnet.datasets import load_split
     from heatnet.formats import read_pts
     from heatnet.predict import PRETRAINED, DlibPredictor, FacePredictor
+    from heatnet.video import Clip, measure_jitter
 
-    try:
-        predictor = FacePredictor.from_checkpoint(args.model or PRETRAINED)
-        predictors = [("raw", predictor, False),
-                      (f"One-Euro (min_cutoff {args.min_cutoff:g}, beta {args.beta:g})", predictor, True)]
-        predictors += [("dlib, raw", DlibPredictor(), False)] if args.dlib else []
-        if args.photo:
-            pts = args.photo.with_suffix(".pts")
-            photos = [(str(args.photo), read_image(args.photo, upright=True), read_pts(pts) if pts.is_file() else None)]
-        else:
-            source = load_split(args.dataset, args.split, Path(args.data_root) if args.data_root else None)
-            photos = ((source.name_of(i), source[i].image, source[i].points) for i in range(min(args.count, len(source))))
-    except (ImageError, CheckpointError, ConfigError, DatasetError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    predictor = FacePredictor.from_checkpoint(args.model or PRETRAINED)
+    predictors = [("raw", predictor, False),
+                  (f"One-Euro (min_cutoff {args.min_cutoff:g}, beta {args.beta:g})", predictor, True)]
+    predictors += [("dlib, raw", DlibPredictor(), False)] if args.dlib else []
+    if args.photo:
+        pts = args.photo.with_suffix(".pts")
+        photos = [(str(args.photo), read_image(args.photo, upright=True), read_pts(pts) if pts.is_file() else None)]
+    else:
+        source = load_split(args.dataset, args.split, Path(args.data_root) if args.data_root else None)
+        photos = ((source.name_of(i), source[i].image, source[i].points) for i in range(min(args.count, len(source))))
     results, skipped = [], []
     for name, image, truth in photos:
-        rows = measure(image, truth, predictors, args)
+        rows = measure_jitter(image, truth, predictors, Clip(args.frames, args.max_shift, args.noise, args.fps),
+                              args.min_cutoff, args.beta)
         if rows is None:
             skipped.append(name)
         else:
             results.append(rows)
     if not results:
-        print(f"error: no photo held exactly one tracked face in every frame ({', '.join(skipped[:3])})", file=sys.stderr)
-        return 2
+        fail(f"no photo held exactly one tracked face in every frame ({', '.join(skipped[:3])})")
     what = args.photo or f"{args.dataset}/{args.split}: mean over {len(results)} image(s)"
     print(f"{what}: {args.frames} frames at {args.fps:g} fps, drift up to {args.max_shift:g} px, noise std "
           f"{args.noise:g}" + (f"; {len(skipped)} skipped (not one face tracked in every frame)" if skipped else "")

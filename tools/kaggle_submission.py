@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from heatnet.cli import tool
+from heatnet.cli import fail, tool
 
 
 @tool
@@ -28,30 +28,24 @@ def main() -> int:
 
     import numpy as np  # imported after parsing: --help answers at once
 
-    from heatnet.checkpoint import CheckpointError
-    from heatnet.config import ConfigError
+    from heatnet.crop import square_boxes
     from heatnet.data import to_rgb_uint8
     from heatnet.files import check_writable
-    from heatnet.formats import KAGGLE_SIZE, AnnotationError, read_kaggle_test_csv, write_kaggle_submission
-    from heatnet.crop import square_boxes
+    from heatnet.formats import KAGGLE_SIZE, read_kaggle_test_csv, write_kaggle_submission
     from heatnet.predict import FacePredictor
 
-    try:
-        check_writable(args.out.parent)
-        predictor = FacePredictor.from_checkpoint(args.checkpoint)
-        if predictor.scheme.name != "kaggle15":
-            raise ConfigError(f"{args.checkpoint}: trained for {predictor.scheme.name}, not the 15 Kaggle points")
-        images = read_kaggle_test_csv(args.test)
-        points = {}
-        # the whole 96 px image as the crop: Kaggle's images are face crops already
-        whole = square_boxes(np.array([[(KAGGLE_SIZE - 1) / 2] * 2]), np.array([KAGGLE_SIZE / predictor.settings.box_scale]))
-        for image_id, pixels in images:
-            image = to_rgb_uint8(pixels, f"{args.test} ImageId {image_id}")
-            points[image_id] = predictor.predict_crop_boxes(image, whole, refine=args.refine)[0][0]
-        rows = write_kaggle_submission(args.out, args.lookup, points, predictor.scheme.point_names)
-    except (CheckpointError, ConfigError, AnnotationError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    check_writable(args.out.parent)
+    predictor = FacePredictor.from_checkpoint(args.checkpoint)
+    if predictor.scheme.name != "kaggle15":
+        fail(f"{args.checkpoint}: trained for {predictor.scheme.name}, not the 15 Kaggle points")
+    images = read_kaggle_test_csv(args.test)
+    points = {}
+    # the whole 96 px image as the crop: Kaggle's images are face crops already
+    whole = square_boxes(np.array([[(KAGGLE_SIZE - 1) / 2] * 2]), np.array([KAGGLE_SIZE / predictor.settings.box_scale]))
+    for image_id, pixels in images:
+        image = to_rgb_uint8(pixels, f"{args.test} ImageId {image_id}")
+        points[image_id] = predictor.predict_crop_boxes(image, whole, refine=args.refine)[0][0]
+    rows = write_kaggle_submission(args.out, args.lookup, points, predictor.scheme.point_names)
     print(f"wrote {args.out}: {rows} rows for {len(images)} test images")
     return 0
 

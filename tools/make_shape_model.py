@@ -22,15 +22,11 @@ def main() -> int:
 
     import numpy as np  # imported after parsing: --help answers at once
 
-    from heatnet.datasets import DatasetError, load_split
+    from heatnet.datasets import load_split
     from heatnet.schemes import IBUG68
     from heatnet.shape_model import ShapeModel
 
-    try:
-        source = load_split("300w", "train", args.data_root)
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    source = load_split("300w", "train", args.data_root)
     shapes = np.stack([r.points for r in source.records]).astype(np.float64)  # (N, 68, 2)
     mirrored = shapes[:, IBUG68.flip_map] * np.array([-1.0, 1.0])
     model = ShapeModel.fit(np.concatenate([shapes, mirrored]), args.modes)

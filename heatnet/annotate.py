@@ -1,0 +1,129 @@
+"""Landmarks on files: photos and videos predicted and written as annotated images (or an
+annotated video), faces.json and points.csv; tools/predict.py is the command line.
+
+    summary = predict_photos(predictor, [Path("a.jpg"), Path("b.png")], Path("results/p"))
+    summary = predict_video(predictor, Path("clip.mp4"), Path("results/v"), min_cutoff=1.0, beta=0.5)
+
+The output folder is made when the first result is written: an input of which nothing could be
+read leaves nothing behind, and raises ImageError.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from heatnet.data import ImageError, read_image
+from heatnet.drawing import draw_points
+from heatnet.files import write_atomic
+from heatnet.formats import write_points_csv
+from heatnet.predict import FacePredictor
+from heatnet.video import FaceTracker
+
+
+@dataclass
+class Summary:
+    inputs: int  # photos given, or frames read
+    faces: int
+    detect_s: float  # detector time over all inputs
+    predict_s: float  # landmark time over all faces (a video: all of its processing)
+    detections: int = 0  # a video: frames on which the detector ran
+
+
+def _write_points(out: Path, names: list[str], points: list[np.ndarray], scores: list[np.ndarray]) -> None:
+    if points:
+        write_points_csv(out / "points.csv", names, np.stack(points), np.stack(scores))
+
+
+def predict_photos(predictor: FacePredictor, photos: list[Path], out: Path, model: str = "",
+                   progress: bool = False) -> Summary:
+    """Every face in every photo: <stem>_landmarks.jpg (boxes and points), faces.json (per photo:
+    size and faces, or the error that made it unreadable) and points.csv (a row per face)."""
+    records, names, all_points, all_scores = [], [], [], []
+    summary, read = Summary(len(photos), 0, 0.0, 0.0), 0
+    for photo in tqdm(photos, desc="photos", disable=not progress, unit="photo"):
+        try:
+            image = read_image(photo, upright=True)
+        except ImageError as e:
+            print(f"{photo}: skipped ({e})", file=sys.stderr)
+            records.append({"image": str(photo), "error": str(e), "faces": []})
+            continue
+        read += 1
+        start = time.perf_counter()
+        boxes, detection_scores = predictor.detector(image)
+        summary.detect_s += time.perf_counter() - start
+        start = time.perf_counter()
+        points, scores = predictor.predict_boxes(image, boxes)
+        summary.predict_s += time.perf_counter() - start
+        summary.faces += len(boxes)
+        if len(boxes) == 0:
+            print(f"{photo}: no face found")
+        drawn, faces = image.copy(), []
+        for i, (box, detection_score, p, s) in enumerate(zip(boxes, detection_scores, points, scores)):
+            x0, y0, x1, y1 = np.round(box).astype(int)
+            cv2.rectangle(drawn, (x0, y0), (x1, y1), (255, 255, 0), max(1, round(max(image.shape) / 500)))
+            drawn = draw_points(drawn, p, scheme=predictor.scheme, radius=max(1, round((x1 - x0) / 80)))
+            faces.append({"box": box.tolist(), "detection_score": float(detection_score), "points": p.tolist(),
+                          "scores": s.tolist()})
+            names.append(f"{photo.name}#{i}")
+            all_points.append(p)
+            all_scores.append(s)
+        records.append({"image": str(photo), "width": image.shape[1], "height": image.shape[0], "faces": faces})
+        out.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out / f"{photo.stem}_landmarks.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+    if not read:
+        where = photos[0] if len(photos) == 1 else photos[0].parent
+        raise ImageError(f"{where}: no image could be read ({len(photos)} tried); nothing written")
+    write_atomic(out / "faces.json", json.dumps({"model": model, "detector": predictor.detector.name,
+                                                 "scheme": predictor.scheme.name, "images": records}, indent=1).encode())
+    _write_points(out, names, all_points, all_scores)
+    return summary
+
+
+def predict_video(predictor: FacePredictor, video: Path, out: Path, min_cutoff: float = 1.0, beta: float = 0.5,
+                  smooth: bool = True, progress: bool = False) -> Summary:
+    """A video frame by frame, each face tracked (heatnet.video.FaceTracker) and smoothed:
+    <stem>_landmarks.mp4, faces.json (per frame) and points.csv (a row per face and frame)."""
+    capture = cv2.VideoCapture(str(video))
+    if not capture.isOpened():
+        raise ImageError(f"{video}: cannot open this video")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    tracker = FaceTracker(predictor, min_cutoff, beta, smooth=smooth)
+    writer, frames, names, all_points, all_scores = None, [], [], [], []
+    start = time.perf_counter()
+    for index in tqdm(range(count or 10**9), total=count, desc="frames", disable=not progress, unit="frame"):
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        frame = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        faces = tracker(frame, index / fps)
+        drawn = frame
+        for i, face in enumerate(faces):
+            drawn = draw_points(drawn, face.points, scheme=predictor.scheme, radius=2)
+            names.append(f"{video.stem}@{index}#{i}")
+            all_points.append(face.points)
+            all_scores.append(face.scores)
+        frames.append({"frame": index, "time_s": index / fps, "faces": [
+            {"points": f.points.tolist(), "scores": f.scores.tolist()} for f in faces]})
+        if writer is None:
+            out.mkdir(parents=True, exist_ok=True)
+            writer = cv2.VideoWriter(str(out / f"{video.stem}_landmarks.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
+                                     fps, (frame.shape[1], frame.shape[0]))
+        writer.write(cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+    capture.release()
+    if writer is None:
+        raise ImageError(f"{video}: no frame could be read (an empty or truncated video?); nothing written")
+    writer.release()
+    smoothing = {"filter": "one-euro", "min_cutoff": min_cutoff, "beta": beta} if smooth else None
+    write_atomic(out / "faces.json", json.dumps({
+        "video": str(video), "fps": fps, "smoothing": smoothing, "detector": predictor.detector.name,
+        "scheme": predictor.scheme.name, "frames": frames}, indent=1).encode())
+    _write_points(out, names, all_points, all_scores)
+    return Summary(len(frames), len(all_points), 0.0, time.perf_counter() - start, tracker.detections)
