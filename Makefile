@@ -56,19 +56,19 @@ STUDY_HEATMAP = $(STUDY_300W) --sigma=1.5 --loss=HeatmapKL
 study-imm-kernels: $(STAMP)
 	$(PY) tools/sweep.py experiments/imm_points_cnn.py --grid first_kernel=3,5,7,9 --seeds 2 --report-test \
 		--out $(S)/imm_kernel_sweep --no-progress
-	test -f $(S)/imm_unet_kl/metrics.json || \
-		$(PY) tools/train.py experiments/imm_unet_kl.py --run-dir $(S)/imm_unet_kl --no-progress $(STUDY_HEATMAP)
+	test -f $(S)/imm_unet_js/metrics.json || \
+		$(PY) tools/train.py experiments/imm_unet_js.py --run-dir $(S)/imm_unet_js --no-progress $(STUDY_HEATMAP)
 	for k in 3 9; do $(VIS) filters --checkpoint $(S)/imm_kernel_sweep/runs/first_kernel=$$k/seed0/best.pt \
 		--out $(FIGURES)/imm_filters_$$k.png; done
-	$(VIS) learning --runs $(S)/imm_kernel_sweep/runs/*/seed0 $(S)/imm_unet_kl --out $(FIGURES)/imm_kernels_learning.png
+	$(VIS) learning --runs $(S)/imm_kernel_sweep/runs/*/seed0 $(S)/imm_unet_js --out $(FIGURES)/imm_kernels_learning.png
 	$(VIS) predictions --checkpoint $(S)/imm_kernel_sweep/runs/first_kernel=7/seed0/best.pt --split test --count 8 \
 		--out $(FIGURES)/imm_cnn_predictions.jpg
-	$(VIS) predictions --checkpoint $(S)/imm_unet_kl/best.pt --split test --count 8 --out $(FIGURES)/imm_heatmap_predictions.jpg
+	$(VIS) predictions --checkpoint $(S)/imm_unet_js/best.pt --split test --count 8 --out $(FIGURES)/imm_heatmap_predictions.jpg
 
 study-300w-regression: $(STAMP)
 	$(PY) tools/sweep.py experiments/w300_regression_resnet18.py --grid encoder=resnet18,resnet50 \
 		--grid blurpool=true,false --epochs 4 --report-test --out $(S)/study_300w_regression --no-progress $(STUDY_300W)
-	$(PY) tools/sweep.py experiments/w300_unet_kl.py --grid encoder=resnet18 --epochs 4 --report-test \
+	$(PY) tools/sweep.py experiments/w300_unet_js.py --grid encoder=resnet18 --epochs 4 --report-test \
 		--out $(S)/study_300w_heatmap --no-progress $(STUDY_HEATMAP)
 	for run in $(S)/study_300w_regression/runs/*/seed0 $(S)/study_300w_heatmap/runs/*/seed0; do \
 		$(PY) tools/evaluate.py $$run/best.pt --split test --shifts 1,2,3,4 --out $$run/shifts --no-progress || exit 1; done

@@ -5,7 +5,7 @@ People 01-28 train, 29-32 validation, 33-40 test; NME by the inter-ocular distan
 learning rate and batch size."""
 from heatnet.codecs import NormalisedCoordinates
 from heatnet.config import Method, Settings
-from heatnet.data import CropBox
+from heatnet.crop import CropBox
 from heatnet.losses import L1
 from heatnet.models import nose_tip_cnn
 

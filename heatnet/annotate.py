@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from heatnet.data import ImageError, read_image
+from heatnet.samples import ImageError, read_image
 from heatnet.drawing import draw_points
 from heatnet.files import write_atomic
 from heatnet.formats import write_points_csv

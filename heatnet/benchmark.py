@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from heatnet.codecs import DECODERS, GaussianHeatmap
 from heatnet.config import ConfigError, Method, Settings, to_plain
-from heatnet.data import has_samples, to_original
+from heatnet.samples import has_samples, to_original
 from heatnet.distributed import world_from_environment
 from heatnet.drawing import error_curve_figure, region_bars_figure
 from heatnet.evaluation import evaluate, load_trained
@@ -148,7 +148,7 @@ def dlib_result(dataset: str, split: str, root: Path | None, limit: int = 0) -> 
     """dlib's 68-point predictor on the same test images (the first `limit`, 0: all) and
     normaliser, from the same ground-truth crops (turned into the dlib HOG box of each face), as
     a benchmark row."""
-    from heatnet.data import FirstN
+    from heatnet.samples import FirstN
     from heatnet.datasets import load_split
     from heatnet.predict import DlibPredictor, evaluate_ground_truth_crops
 

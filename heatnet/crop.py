@@ -55,7 +55,7 @@ class Crop:
         return np.array([-0.5, -0.5, width - 0.5, height - 0.5])
 
     def box(self, sample) -> np.ndarray:
-        """(4,) x0, y0, x1, y1: the box this rule crops an annotated sample (heatnet.data.Sample) on.
+        """(4,) x0, y0, x1, y1: the box this rule crops an annotated sample (heatnet.samples.Sample) on.
         A source that fixes a sample's box (the IMM nose tip: its full face) overrides the rule."""
         if self.rule is CropBox.IMAGE:
             return self.image_box(sample.image.shape)

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from heatnet.data import Normaliser, RecordSource, warn_skipped
+from heatnet.samples import Normaliser, RecordSource, warn_skipped
 from heatnet.geometry import landmark_box
 from heatnet.formats import (AnnotationError, Record, read_asf, read_dlib_xml, read_kaggle_csv, read_pts,
                              read_wflw, read_ytf_csv)
@@ -201,8 +201,10 @@ def _identity(image: Path) -> str:
     return re.sub(r"_[0-9]+$", "", image.stem)
 
 
-def _image_file(image: Path) -> str:
-    return str(image)
+def _image_file(base: Path) -> Callable[[Path], str]:
+    """dlib, WFLW: an image file, named relative to the dataset's own folder (never by where the
+    data root happens to be)."""
+    return lambda image: str(image.relative_to(base)) if image.is_relative_to(base) else image.name
 
 
 W300_TRAIN = ["afw", "helen/trainset", "lfpw/trainset"]
@@ -330,7 +332,7 @@ def _dlib(root: Path, split: str, bad: BadSamples) -> RecordSource:
     except AnnotationError as e:
         raise DatasetError(str(e)) from None
     if split in HOLDOUT_SPLITS:
-        records = holdout(records, split, _image_file, bad)
+        records = holdout(records, split, _image_file(root / "dlib"), bad)
     return RecordSource(bad.finish(records), IBUG68)
 
 
@@ -342,7 +344,7 @@ def _wflw(root: Path, split: str, bad: BadSamples) -> RecordSource:
     bad.looked_in = f"{txt} (images under {root / 'wflw' / 'WFLW_images'})"
     records = read_wflw(txt, root / "wflw" / "WFLW_images", on_error=bad.report)
     if split in HOLDOUT_SPLITS:
-        records = holdout(records, split, _image_file, bad)
+        records = holdout(records, split, _image_file(root / "wflw" / "WFLW_images"), bad)
     return RecordSource(bad.finish(records), WFLW98)
 
 
@@ -368,7 +370,7 @@ DATASETS: dict[str, tuple[Callable, tuple[str, ...]]] = {
 
 
 def load_split(name: str, split: str, root: Path | None = None, strict: bool = False, bad: BadSamples | None = None):
-    """A source (sequence of heatnet.data.Sample) for one split of a named dataset; `bad`
+    """A source (sequence of heatnet.samples.Sample) for one split of a named dataset; `bad`
     collects what was skipped (default: a warning with the count)."""
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")

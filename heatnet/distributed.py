@@ -2,7 +2,7 @@
 torch.distributed connects them, DistributedDataParallel averages their gradients.
 
     torchrun --nproc-per-node 2 tools/train.py experiments/unet_kl.py --device=cpu   # gloo
-    torchrun --nproc-per-node 4 tools/train.py experiments/w300_unet_kl.py          # nccl, 4 GPUs
+    torchrun --nproc-per-node 4 tools/train.py experiments/w300_unet_js.py          # nccl, 4 GPUs
 
 `--batch_size` is the global batch: each of the N processes takes its 1/N share of every
 batch of the single-process data order, so steps, epochs, learning rate and budget mean the

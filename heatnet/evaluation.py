@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from heatnet.checkpoint import CheckpointError, codec_description, codec_from_description, load_checkpoint
 from heatnet.config import ConfigError, Method, from_plain
-from heatnet.data import ImageError, has_samples, to_original, warn_skipped
+from heatnet.samples import ImageError, has_samples, to_original, warn_skipped
 from heatnet.experiment import (ExperimentSource, experiment_source, load_experiment, module_from_sources,
                                 source_differences)
 from heatnet.metrics import LandmarkErrors

@@ -9,7 +9,7 @@ import torch
 from heatnet.augment import Augmentation
 from heatnet.config import ConfigError, Settings
 from heatnet.crop import CropBox
-from heatnet.data import FirstN, InMemory, LandmarkDataset, collate
+from heatnet.samples import FirstN, InMemory, LandmarkDataset, collate
 from heatnet.datasets import load_split
 from heatnet.distributed import World
 
@@ -71,7 +71,7 @@ def make_dataset(s: Settings, split: str, limit: int = 0, augment: bool = False,
 
 def make_loader(dataset, s: Settings, sampler=None, drop_last: bool = False,
                 batch_size: int = 0) -> torch.utils.data.DataLoader:
-    """Batches of `dataset` (heatnet.data.collate: an image that fails to decode is dropped from
+    """Batches of `dataset` (heatnet.samples.collate: an image that fails to decode is dropped from
     its batch and listed in batch["skipped"]) of `batch_size` (default: the settings')."""
     # Its own generator: a DataLoader otherwise draws its worker seed from torch's global
     # generator each time it is iterated, which a resumed run would replay differently.

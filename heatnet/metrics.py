@@ -1,7 +1,7 @@
 """Landmark metrics in original-image pixels; one definition used everywhere.
 
 NME per image: mean over visible points of ||p - g|| / normaliser (one normaliser kind for a
-whole split, heatnet.data.Normaliser); dataset NME = mean over images, in %. Images with no
+whole split, heatnet.samples.Normaliser); dataset NME = mean over images, in %. Images with no
 visible point have no NME: they are left out of every metric and counted. Region NME: the same
 per image over the region's visible points, then the mean over images. FR@t: share of images
 with NME > t. AUC@t: area under the cumulative error curve on [0, t] divided by t, in closed form

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from heatnet.data import MEAN, STD
+from heatnet.samples import MEAN, STD
 from heatnet.errors import HeatnetError
 
 

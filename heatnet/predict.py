@@ -2,7 +2,7 @@
 landmark box the detector's box predicts, times the run's box_scale), predicted in batches and
 mapped back to the photo's pixels.
 
-    predictor = FacePredictor.from_checkpoint("runs/w300_unet_kl/<time>/best.pt")  # or heatnet.load_pretrained()
+    predictor = FacePredictor.from_checkpoint("runs/w300_unet_js/<time>/best.pt")  # or heatnet.load_pretrained()
     faces = predictor.predict_image(image)      # image: H x W x 3 uint8 RGB
     faces[0].points, faces[0].scores            # (K, 2) image pixels, (K,) heatmap peak per point
 """
@@ -17,14 +17,14 @@ import torch
 from tqdm import tqdm
 
 from heatnet.config import Method, Settings
-from heatnet.data import to_original
+from heatnet.samples import to_original
 from heatnet.detect import DlibHogDetector, FaceDetector, HaarDetector, _dlib, dlib_model_file, match_face
 from heatnet.evaluation import images_to_device, load_trained
 from heatnet.crop import Crop, CropBox, points_boxes, square_boxes
 from heatnet.metrics import LandmarkErrors
 from heatnet.schemes import SCHEMES, LandmarkScheme
 
-PRETRAINED = Path(__file__).resolve().parent / "data" / "heatnet_300w_68.pt"
+PRETRAINED = Path(__file__).resolve().parent / "assets" / "heatnet_300w_68.pt"
 
 
 @dataclass

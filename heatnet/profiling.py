@@ -31,7 +31,7 @@ def bench_data(root: Path | None, workers: int, samples: int) -> None:
     import torch
 
     from heatnet.augment import Augmentation
-    from heatnet.data import LandmarkDataset, collate
+    from heatnet.samples import LandmarkDataset, collate
     from heatnet.datasets import load_split
     from heatnet.synthetic import SyntheticFaces
 
@@ -134,7 +134,7 @@ def bench_predict(root: Path | None, threads: int, repeats: int = 50) -> None:
 
     import heatnet
     from heatnet.config import ConfigError
-    from heatnet.data import read_image
+    from heatnet.samples import read_image
     from heatnet.datasets import default_data_root
     from heatnet.detect import DETECTORS
 
@@ -189,7 +189,7 @@ def bench_train(experiment: Path, s: Settings, steps: int, channels_last: bool) 
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from heatnet.data import has_samples
+    from heatnet.samples import has_samples
     from heatnet.evaluation import to_device_batch
     from heatnet.experiment import build_method, load_experiment
     from heatnet.loading import EpochSampler, make_dataset, make_loader

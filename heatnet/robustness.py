@@ -17,7 +17,7 @@ import torch
 
 from heatnet.crop import CropJitter
 from heatnet.config import Method, Settings
-from heatnet.data import LandmarkDataset
+from heatnet.samples import LandmarkDataset
 from heatnet.evaluation import Evaluation, evaluate
 from heatnet.loading import make_loader
 from heatnet.metrics import per_image_nme

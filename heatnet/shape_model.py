@@ -1,7 +1,7 @@
 """Statistical point-distribution model: Procrustes-aligned mean shape plus PCA modes.
 
 Fitted once from the 300-W training shapes by tools/make_shape_model.py and shipped as
-heatnet/data/shape_model_68.npz; the synthetic faces draw their shapes from it.
+heatnet/assets/shape_model_68.npz; the synthetic faces draw their shapes from it.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-SHIPPED_68 = Path(__file__).parent / "data" / "shape_model_68.npz"
+SHIPPED_68 = Path(__file__).parent / "assets" / "shape_model_68.npz"
 
 
 def normalise_shape(shape: np.ndarray) -> np.ndarray:

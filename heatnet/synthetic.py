@@ -13,7 +13,7 @@ import math
 import cv2
 import numpy as np
 
-from heatnet.data import Normaliser, Sample
+from heatnet.samples import Normaliser, Sample
 from heatnet.schemes import IBUG68
 from heatnet.shape_model import ShapeModel
 

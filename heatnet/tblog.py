@@ -6,7 +6,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from heatnet.config import Method, Settings, settings_dict
-from heatnet.data import LandmarkDataset, collate, has_samples
+from heatnet.samples import LandmarkDataset, collate, has_samples
 from heatnet.drawing import draw_points, error_curve_figure, grid, heatmap_overlay
 from heatnet.evaluation import Evaluation, to_device_batch
 from heatnet.metrics import region_nmes

@@ -18,7 +18,7 @@ import numpy as np
 from heatnet.detect import box_iou
 from heatnet.geometry import landmark_box
 from heatnet.crop import points_boxes
-from heatnet.data import Normaliser
+from heatnet.samples import Normaliser
 from heatnet.metrics import per_image_nme
 from heatnet.predict import Face, FacePredictor
 from heatnet.schemes import IBUG68

@@ -18,7 +18,7 @@ import torch
 
 from heatnet.augment import Augmentation
 from heatnet.config import ConfigError
-from heatnet.data import ImageError, LandmarkDataset, collate, has_samples, warn_skipped
+from heatnet.samples import ImageError, LandmarkDataset, collate, has_samples, warn_skipped
 from heatnet.datasets import load_split
 from heatnet.drawing import draw_points, error_curve_figure, grid, heatmap_overlay, learning_curves_figure, plt
 from heatnet.evaluation import evaluate, load_trained, to_device_batch

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import settings_for
 from heatnet.crop import Crop, CropBox, CropJitter, points_boxes, square_boxes
-from heatnet.data import LandmarkDataset, Sample
+from heatnet.samples import LandmarkDataset, Sample
 from heatnet.datasets import load_split
 from heatnet.predict import FacePredictor
 from heatnet.training import train
@@ -25,7 +25,7 @@ def _dlib_layout(root: Path, images: int = 20) -> Path:
     for part in ("train", "test"):
         entries = []
         for i in range(images if part == "train" else 4):
-            name = f"{part}{i}.jpg"
+            name = f"{'face_' if part == 'train' else 'test'}{i}.jpg"  # face_2, 5, 6 are validation images
             cv2.imwrite(str(root / "dlib" / name), rng.integers(0, 255, (160, 140, 3), dtype=np.uint8))
             points = rng.uniform(40, 100, (68, 2))
             parts = "".join(f"<part name='{k:02d}' x='{x:.2f}' y='{y:.2f}'/>" for k, (x, y) in enumerate(points))

@@ -65,7 +65,7 @@ def test_a_model_trained_on_kaggle_csv_writes_a_submission(tmp_path):
     rows = list(csv.reader(open(tmp_path / "submission.csv")))
     assert rows[0] == ["RowId", "Location"] and [r[0] for r in rows[1:]] == [str(i) for i in range(1, 33)]
     assert all(0 <= float(r[1]) <= 96 for r in rows[1:])
-    one_line_error(in_process("tools/kaggle_submission.py", str(ROOT / "heatnet/data/heatnet_300w_68.pt"), "--test",
+    one_line_error(in_process("tools/kaggle_submission.py", str(ROOT / "heatnet/assets/heatnet_300w_68.pt"), "--test",
                               str(tmp_path / "test.csv"), "--lookup", str(tmp_path / "IdLookupTable.csv"), "--out",
                               str(tmp_path / "s.csv")), "not the 15 Kaggle points")
 

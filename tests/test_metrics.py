@@ -68,7 +68,7 @@ def test_a_split_uses_one_normaliser_for_all_its_images():
     """If one face lacks an outer eye corner, the whole split is normalised by box size."""
     from pathlib import Path
 
-    from heatnet.data import Normaliser, RecordSource
+    from heatnet.samples import Normaliser, RecordSource
     from heatnet.formats import Record
 
     scheme = LandmarkScheme("tiny", ("a", "b", "c"), (1, 0, 2), (0, 1), {"all": (0, 1, 2)})

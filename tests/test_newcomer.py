@@ -86,7 +86,7 @@ def test_truncated_jpegs_are_skipped_and_counted_in_training_and_evaluation(w300
 
 
 def test_a_batch_keeps_its_readable_samples(w300_with_truncated_jpegs):
-    from heatnet.data import LandmarkDataset, collate
+    from heatnet.samples import LandmarkDataset, collate
 
     dataset = LandmarkDataset(load_split("300w", "test", w300_with_truncated_jpegs), 64)
     batch = collate(dataset.__getitems__(list(range(len(dataset)))))

@@ -12,7 +12,7 @@ from PIL import Image
 
 import heatnet
 from conftest import in_process, one_line_error, settings_for
-from heatnet.data import read_image
+from heatnet.samples import read_image
 from heatnet.detect import match_face
 from heatnet.formats import read_pts
 from heatnet.metrics import per_image_nme

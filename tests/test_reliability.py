@@ -20,6 +20,7 @@ from heatnet.formats import (AnnotationError, read_asf, read_dlib_xml, read_kagg
 from heatnet.schemes import IBUG68, IMM58
 
 from conftest import add_300w_face as _add
+from conftest import in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,9 +98,16 @@ def test_missing_data_root_says_what_to_do(monkeypatch):
     (["experiments/unet_kl.py", "--dataset", "300w", "--data-root", "/nowhere"], "data root /nowhere is not a folder"),
 ])
 def test_train_tool_config_errors_fail_fast(args, message):
-    out = subprocess.run([sys.executable, "tools/train.py", *args, "--run-dir", "/tmp/heatnet_never"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    out = in_process("tools/train.py", *args, "--run-dir", "/tmp/heatnet_never")  # main() as the command line runs it
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+    assert not Path("/tmp/heatnet_never").exists()
+
+
+def test_a_config_error_from_the_command_line_is_one_line_and_exit_2():
+    out = subprocess.run([sys.executable, "tools/train.py", "experiments/unet_kl.py", "--sigmaa=2"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        out.stderr.strip().splitlines()[-1]] and "error: unknown setting --sigmaa" in out.stderr
 
 
 # --- checkpoints -------------------------------------------------------------------------------

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import heatnet.training.loop
-import heatnet.training.setup
-from heatnet import training
+from heatnet.training import loop, setup
 from conftest import in_process, one_line_error, settings_for
 from heatnet.checkpoint import CheckpointError, load_checkpoint
 from heatnet.config import ConfigError
@@ -24,13 +22,13 @@ TINY = ["--input_size=64", "--train_limit=32", "--val_limit=16", "--test_limit=1
 def splits_read(monkeypatch) -> list[str]:
     """The splits each training loads, in order."""
     read = []
-    real = training.setup.make_dataset
+    real = setup.make_dataset
 
     def spy(s, split, *args, **kwargs):
         read.append(split)
         return real(s, split, *args, **kwargs)
 
-    for module in (training.setup, training.loop):  # set-up loads train and val, the loop's end the test
+    for module in (setup, loop):  # set-up loads train and val, the loop's end the test
         monkeypatch.setattr(module, "make_dataset", spy)
     return read
 
@@ -123,7 +121,7 @@ def test_resume_from_a_checkpoint_without_a_training_position_is_refused(tmp_pat
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    slim_checkpoint(load_checkpoint(ROOT / "heatnet/data/heatnet_300w_68.pt"), run_dir / "model.pt")
+    slim_checkpoint(load_checkpoint(ROOT / "heatnet/assets/heatnet_300w_68.pt"), run_dir / "model.pt")
     with pytest.raises(CheckpointError, match="holds no training position .* --init_from="):
         resume(run_dir / "model.pt", progress=False)
 

@@ -4,7 +4,7 @@ import torch
 
 from heatnet.codecs import NormalisedCoordinates
 from heatnet.config import Method, Settings
-from heatnet.data import FirstN, LandmarkDataset
+from heatnet.samples import FirstN, LandmarkDataset
 from heatnet.losses import L1
 from heatnet.robustness import shift_robustness
 from heatnet.synthetic import SyntheticFaces

@@ -62,6 +62,7 @@ def test_a_killed_sweep_finishes_only_the_missing_runs(tmp_path):
     assert (out / "learning_curves.png").stat().st_size > 1000
 
 
+@pytest.mark.slow  # 35 s of training; steps_for_minutes is tested on its own in tests/test_resume.py
 def test_the_benchmark_draws_nme_against_training_budget(tmp_path):
     out = tmp_path / "budgets"
     result = subprocess.run([sys.executable, "tools/benchmark.py", "--quick", "--methods", "regression_cnn",

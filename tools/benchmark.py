@@ -8,7 +8,7 @@ is read once per run, on that checkpoint.
     python tools/benchmark.py --methods unet_kl,experiments/my_idea.py --epochs 10
     python tools/benchmark.py --dataset 300w --budget-from results/<earlier>/results.json   # same steps again
     python tools/benchmark.py --dataset 300w --budgets 1,5,20,60 --seeds 3      # NME against training budget
-    python tools/benchmark.py --dataset 300w --own-input-size --methods experiments/w300_unet_kl.py,experiments/w300_regression_resnet18.py
+    python tools/benchmark.py --dataset 300w --own-input-size --methods experiments/w300_unet_js.py,experiments/w300_regression_resnet18.py
     torchrun --standalone --nproc-per-node 4 tools/benchmark.py --dataset 300w --epochs 60 --out results/b4  # DDP runs
 
 A minutes budget is converted once per method into optimizer steps (timed on that method's

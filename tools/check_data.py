@@ -26,7 +26,7 @@ def main() -> int:
 
     from tqdm import tqdm  # imported after parsing: --help answers at once
 
-    from heatnet.data import ImageError
+    from heatnet.samples import ImageError
     from heatnet.datasets import BadSamples, DatasetError, load_split
 
     name = f"{args.dataset}/{args.split}"

@@ -2,9 +2,9 @@
 curve PNG, predictions CSV (original pixels) and metrics JSON.
 
     python tools/evaluate.py runs/unet_kl/<time>/best.pt                       # its own val split
-    python tools/evaluate.py runs/w300_unet_kl/<time>/best.pt --split test --flip-test
+    python tools/evaluate.py runs/w300_unet_js/<time>/best.pt --split test --flip-test
     python tools/evaluate.py CHECKPOINT --decoder "SoftArgmax(window_radius=3)" --out results/eval
-    python tools/evaluate.py heatnet/data/heatnet_300w_68.pt --dataset 300w --split test --detector haar
+    python tools/evaluate.py heatnet/assets/heatnet_300w_68.pt --dataset 300w --split test --detector haar
     python tools/evaluate.py --dlib --dataset 300w --split test --detector dlib_hog   # dlib's 68-point predictor
     python tools/evaluate.py CHECKPOINT --split test --shifts 1,2,3,4    # NME and drift as the crop moves
 

@@ -2,9 +2,9 @@
 inside the graph), or a slim float16 heatnet checkpoint; the format follows --out's suffix.
 
     python tools/export.py --out heatnet_300w.onnx                          # the shipped model
-    python tools/export.py runs/w300_unet_kl/<time>/best.pt --out model.onnx
-    python tools/export.py runs/w300_unet_kl/<time>/best.pt --out model.torchscript
-    python tools/export.py runs/w300_unet_kl/<time>/best.pt --out heatnet/data/heatnet_300w_68.pt   # float16
+    python tools/export.py runs/w300_unet_js/<time>/best.pt --out model.onnx
+    python tools/export.py runs/w300_unet_js/<time>/best.pt --out model.torchscript
+    python tools/export.py runs/w300_unet_js/<time>/best.pt --out heatnet/assets/heatnet_300w_68.pt   # float16
 
 Graph input "images" (B, C, S, S) float32 in [0, 1]: face crops of the model's input size made as
 heatnet.predict.FacePredictor.crops makes them; outputs "points" (B, K, 2) in crop pixels and

@@ -8,7 +8,7 @@ jitter it removes.
 
     python tools/jitter.py ../shared/datasets/300w/lfpw/testset/image_0001.jpg --dlib   # + dlib's predictor
     python tools/jitter.py --dataset ytf68 --split test --count 20 --data-root ../shared/datasets  # mean over frames
-    python tools/jitter.py photo.jpg --model runs/w300_unet_kl/<time>/best.pt --min-cutoff 0.5 --beta 0.5
+    python tools/jitter.py photo.jpg --model runs/w300_unet_js/<time>/best.pt --min-cutoff 0.5 --beta 0.5
 """
 import argparse
 import sys
@@ -39,7 +39,7 @@ def main() -> int:
 
     import numpy as np  # imported after parsing: --help answers at once
 
-    from heatnet.data import read_image
+    from heatnet.samples import read_image
     from heatnet.datasets import load_split
     from heatnet.formats import read_pts
     from heatnet.predict import PRETRAINED, DlibPredictor, FacePredictor

@@ -29,7 +29,7 @@ def main() -> int:
     import numpy as np  # imported after parsing: --help answers at once
 
     from heatnet.crop import square_boxes
-    from heatnet.data import to_rgb_uint8
+    from heatnet.samples import to_rgb_uint8
     from heatnet.files import check_writable
     from heatnet.formats import KAGGLE_SIZE, read_kaggle_test_csv, write_kaggle_submission
     from heatnet.predict import FacePredictor

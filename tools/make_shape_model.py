@@ -1,6 +1,6 @@
 """Fit the 68-point shape model that the synthetic faces draw from, from the 300-W training shapes.
 
-    python tools/make_shape_model.py [--data-root ../shared/datasets] [--out heatnet/data/shape_model_68.npz]
+    python tools/make_shape_model.py [--data-root ../shared/datasets] [--out heatnet/assets/shape_model_68.npz]
 
 Each training shape is used with its mirror image too (re-indexed by the iBUG flip map), so the
 model is left-right symmetric.
@@ -16,7 +16,7 @@ from heatnet.cli import tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "heatnet/data/shape_model_68.npz")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "heatnet/assets/shape_model_68.npz")
     parser.add_argument("--modes", type=int, default=12)
     args = parser.parse_args()
 

@@ -3,7 +3,7 @@ video), faces.json and points.csv.
 
     python tools/predict.py photo.jpg                          # the shipped 300-W model, Haar detector
     python tools/predict.py photos/ --out results/photos       # every image of a folder
-    python tools/predict.py photo.jpg --model runs/w300_unet_kl/<time>/best.pt --detector dlib_hog
+    python tools/predict.py photo.jpg --model runs/w300_unet_js/<time>/best.pt --detector dlib_hog
     python tools/predict.py clip.mp4 --min-cutoff 1 --beta 0.5 # tracked and smoothed (--no-smooth: raw)
 
 Faces are found by a detector (OpenCV's Haar cascade by default; dlib_hog and dlib_cnn with

@@ -4,7 +4,7 @@ shipped predictor, and a training step's profile.
     python tools/speed.py data  [--data-root ../shared/datasets]   # 300w loading at 128 px, synthetic rate
     python tools/speed.py codec                                    # encode / decode vs mmpose-style reference
     python tools/speed.py predict [--data-root ../shared/datasets] # per-face latency (batch 1) and detectors
-    python tools/speed.py train --experiment experiments/w300_unet_kl.py [--channels-last] [--key=value ...]
+    python tools/speed.py train --experiment experiments/w300_unet_js.py [--channels-last] [--key=value ...]
                                                                    # where a training step's time goes, GFLOP/s
 
 The probes live in heatnet/profiling.py.

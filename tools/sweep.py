@@ -1,7 +1,7 @@
 """Sweep settings over a grid: one run after another under one budget rule, then a table and a plot.
 
     python tools/sweep.py experiments/unet_kl.py --grid sigma=1,1.5,2 --grid stride=2,4 --epochs 3
-    python tools/sweep.py experiments/w300_unet_kl.py --grid lr=5e-4,1e-3,2e-3 --seeds 2 --minutes 10 \
+    python tools/sweep.py experiments/w300_unet_js.py --grid lr=5e-4,1e-3,2e-3 --seeds 2 --minutes 10 \
         --data_root=../shared/datasets
     python tools/sweep.py experiments/unet_kl.py --grid decoder="Dark(),SoftArgmax(window_radius=3)" --steps 500
 

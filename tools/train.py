@@ -1,10 +1,10 @@
 """Train an experiment.
 
     python tools/train.py experiments/unet_kl.py [--key=value ...]
-    python tools/train.py experiments/w300_unet_kl.py --data-root ../shared/datasets --sigma=2 --decoder=Dark
+    python tools/train.py experiments/w300_unet_js.py --data-root ../shared/datasets --sigma=2 --decoder=Dark
     python tools/train.py --resume runs/unet_kl/20261122-120000      # continue from its last.pt
     python tools/train.py --resume runs/unet_kl/20261122-120000 --epochs=20   # extend a finished run
-    torchrun --nproc-per-node 4 tools/train.py experiments/w300_unet_kl.py   # DistributedDataParallel
+    torchrun --nproc-per-node 4 tools/train.py experiments/w300_unet_js.py   # DistributedDataParallel
 
 Settings are the fields of heatnet.config.Settings (`--key=value`); `--dataset NAME` and
 `--data-root PATH` are shorthands. The validation split chooses best.pt; the test split is read

@@ -10,9 +10,9 @@
 
     python tools/visualize.py dataset --dataset synthetic --out results/synthetic.png
     python tools/visualize.py dataset --dataset 300w --split train --data-root ../shared/datasets --out results/300w.png
-    python tools/visualize.py heatmaps --checkpoint heatnet/data/heatnet_300w_68.pt --data-root ../shared/datasets --out results/heatmaps.png
-    python tools/visualize.py filters --checkpoint runs/imm_unet_kl/<time>/best.pt --out results/filters.png
-    python tools/visualize.py scatter --checkpoint runs/w300_unet_kl/<time>/best.pt --split val --out results/scatter.png
+    python tools/visualize.py heatmaps --checkpoint heatnet/assets/heatnet_300w_68.pt --data-root ../shared/datasets --out results/heatmaps.png
+    python tools/visualize.py filters --checkpoint runs/imm_unet_js/<time>/best.pt --out results/filters.png
+    python tools/visualize.py scatter --checkpoint runs/w300_unet_js/<time>/best.pt --split val --out results/scatter.png
     python tools/visualize.py curves --runs runs/a/<time> runs/b/<time> --out results/curves.png
     python tools/visualize.py learning --runs runs/a/<time> runs/b/<time> --out results/learning.png
     python tools/visualize.py predictions --checkpoint runs/imm_points_cnn/<time>/best.pt --split test --count 8 --out results/pred.png

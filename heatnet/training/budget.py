@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from heatnet.config import Method, Settings
-from heatnet.data import has_samples
+from heatnet.samples import has_samples
 from heatnet.distributed import World
 from heatnet.loading import EpochSampler, make_loader
 from heatnet.runtime import Precision, restore_rng_state, rng_state

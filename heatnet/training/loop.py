@@ -28,7 +28,7 @@ from tqdm import tqdm
 from heatnet import tblog
 from heatnet.checkpoint import load_checkpoint
 from heatnet.config import Settings
-from heatnet.data import ImageError, LandmarkDataset, has_samples, warn_skipped
+from heatnet.samples import ImageError, LandmarkDataset, has_samples, warn_skipped
 from heatnet.distributed import ShardSampler, World, step_seed, world_from_environment
 from heatnet.evaluation import Evaluation, evaluate, merge_evaluations
 from heatnet.files import SaveError

@@ -27,7 +27,7 @@ from heatnet.averaging import WeightAverage
 from heatnet.checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_matching_weights,
                                 make_checkpoint, save_atomic)
 from heatnet.config import ConfigError, Method, Settings, from_plain, settings_dict, to_plain
-from heatnet.data import LandmarkDataset
+from heatnet.samples import LandmarkDataset
 from heatnet.distributed import World
 from heatnet.experiment import ExperimentSource, build_method, experiment_source, load_experiment, module_from_sources
 from heatnet.files import SaveError, check_writable, lock_folder, write_atomic

@@ -10,6 +10,6 @@ from dataclasses import replace
 from experiments.unet_kl import build, settings  # noqa: F401
 from heatnet.losses import HeatmapJS
 
-# what other datasets' recipes take over from this one (imm_unet_kl, ytf68_from_300w)
+# what other datasets' recipes take over from this one (imm_unet_js, ytf68_from_300w)
 RECIPE = dict(input_size=160, sigma=1.0, loss=HeatmapJS, flip_test=True)
 settings = replace(settings, dataset="300w", train_limit=0, epochs=45, lr=2e-3, **RECIPE)

@@ -5,6 +5,6 @@ sigma 1.5 settings (test, read once: 4.05 against 4.30 %)."""
 from dataclasses import replace
 
 from experiments.unet_kl import build, settings  # noqa: F401
-from experiments.w300_unet_kl import RECIPE
+from experiments.w300_unet_js import RECIPE
 
 settings = replace(settings, dataset="imm", train_limit=0, epochs=80, workers=0, cache_images=True, **RECIPE)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from heatnet.augment import Augmentation
-from heatnet.data import ImageError, LandmarkDataset, RecordSource, read_image, to_original
+from heatnet.samples import ImageError, LandmarkDataset, RecordSource, read_image, to_original
 from heatnet.datasets import load_split
 from heatnet.formats import Record
 from heatnet.geometry import apply_affine
@@ -105,69 +105,10 @@ def test_real_300w_crop_round_trip(data_root):
         np.testing.assert_allclose(back.numpy(), source[i].points, atol=1e-3)
 
 
-def test_named_splits_sizes(data_root):
-    sizes = {("300w", "train"): 1839, ("300w", "val"): 173, ("300w", "trainval"): 2012, ("300w", "test"): 224,
-             ("ytf68", "train"): 3081, ("ytf68", "val"): 381, ("ytf68", "trainval"): 3462, ("ytf68", "test"): 770,
-             ("imm", "train"): 168, ("imm", "val"): 24, ("imm", "test"): 48, ("imm_nose", "test"): 48}
-    for (name, split), n in sizes.items():
-        assert len(load_split(name, split, data_root)) == n, (name, split)
-    nose = load_split("imm_nose", "test", data_root)[0]
-    assert nose.points.shape == (1, 2) and nose.box is not None and nose.normaliser > 20
-
-
-@pytest.mark.parametrize("name", ["300w", "ytf68"])
-def test_validation_is_a_fixed_part_of_training_apart_from_test(data_root, name):
-    """val and train partition the training images, by whole groups (a ytf68 person, a 300-W
-    image with all its faces); the test split shares no file with either."""
-    from heatnet.datasets import _identity, _image_group
-
-    group = _identity if name == "ytf68" else _image_group
-    parts = {split: load_split(name, split, data_root).records for split in ("train", "val", "trainval", "test")}
-    keys = {split: {r.key for r in records} for split, records in parts.items()}
-    assert keys["train"] | keys["val"] == keys["trainval"] and not keys["train"] & keys["val"]
-    assert not keys["test"] & keys["trainval"]
-    assert not {group(r.image_path) for r in parts["train"]} & {group(r.image_path) for r in parts["val"]}
-    assert 0.05 < len(keys["val"]) / len(keys["trainval"]) < 0.15
-
-
-def test_kaggle_dlib_wflw_loaders_on_fixture_layouts(tmp_path):
-    from heatnet.formats import write_kaggle_csv
-    from heatnet.schemes import KAGGLE15
-
-    rng = np.random.default_rng(0)
-    (tmp_path / "kaggle").mkdir()
-    records = [Record(Path(f"{i}.png"), rng.uniform(20, 75, (15, 2)).astype(np.float32), np.ones(15, np.float32),
-                      pixels=rng.integers(0, 255, (96, 96)).astype(np.uint8)) for i in range(20)]
-    write_kaggle_csv(tmp_path / "kaggle/training.csv", records, KAGGLE15.point_names)
-    assert [len(load_split("kaggle", split, tmp_path)) for split in ("train", "val", "test", "trainval")] == [16, 2, 2, 18]
-    assert load_split("kaggle", "val", tmp_path)[0].image.shape == (96, 96, 3)
-
-    (tmp_path / "dlib").mkdir()
-    cv2.imwrite(str(tmp_path / "dlib/a.jpg"), rng.integers(0, 255, (120, 100, 3), dtype=np.uint8))
-    parts = "".join(f"<part name='{i:02d}' x='{20 + i % 60}' y='{30 + i % 50}'/>" for i in range(68))
-    (tmp_path / "dlib/labels_ibug_300W_test.xml").write_text(
-        f"<dataset><images><image file='a.jpg'><box top='1' left='2' width='90' height='90'>{parts}</box>"
-        f"<box top='5' left='6' width='80' height='80'>{parts}</box></image></images></dataset>")
-    faces = load_split("dlib", "test", tmp_path)  # every face counts: two boxes, two samples
-    assert len(faces) == 2 and [faces.name_of(i) for i in range(2)] == ["a.jpg", "a.jpg#1"]
-    assert faces[0].points.shape == (68, 2) and list(faces[1].annotation_box) == [6, 5, 86, 85]
-
-    folder = tmp_path / "wflw/WFLW_annotations/list_98pt_rect_attr_train_test"
-    folder.mkdir(parents=True)
-    (tmp_path / "wflw/WFLW_images/0--Parade").mkdir(parents=True)
-    cv2.imwrite(str(tmp_path / "wflw/WFLW_images/0--Parade/b.jpg"), rng.integers(0, 255, (200, 200, 3), dtype=np.uint8))
-    coords = " ".join(f"{50 + i % 90} {60 + i % 80}" for i in range(98))
-    (folder / "list_98pt_rect_attr_test.txt").write_text(f"{coords} 40 50 150 160 0 0 0 0 0 0 0--Parade/b.jpg\n"
-                                                        f"{coords} 30 40 140 150 0 0 0 0 0 0 0--Parade/b.jpg\n")
-    faces = load_split("wflw", "test", tmp_path)
-    assert len(faces) == 2 and faces[0].points.shape == (98, 2) and faces[0].name == "b.jpg" and faces[1].name == "b.jpg#1"
-    assert list(faces[1].annotation_box) == [30, 40, 140, 150]
-
-
 def test_crops_follow_the_annotation_box_when_asked(tmp_path):
     """--box=annotation centres the crop on the file's face box instead of the landmark box."""
     from heatnet.crop import CropBox
-    from heatnet.data import RecordSource
+    from heatnet.samples import RecordSource
 
     image = np.zeros((200, 200, 3), np.uint8)
     points = np.array([[90.0, 90], [110, 110]], np.float32)
@@ -179,19 +120,6 @@ def test_crops_follow_the_annotation_box_when_asked(tmp_path):
     # landmark box 90..110: the points are at its corners; face box 0..100: near its lower right
     torch.testing.assert_close(by_landmarks[0], torch.tensor([-0.5, -0.5]), atol=0.02, rtol=0)
     torch.testing.assert_close(by_box[0], torch.tensor([90 * 0.64 - 0.5] * 2), atol=0.02, rtol=0)
-
-
-def test_flip_test_maps_mirrored_predictions_back():
-    from heatnet.evaluation import mirror_predictions
-
-    ds = LandmarkDataset(SyntheticFaces(2), size=64)
-    mirrored = LandmarkDataset(SyntheticFaces(2), size=64, augmentation=Augmentation(
-        rotation_deg=0, scale_range=(1, 1), shift=0, mirror_prob=1, color_prob=0, blur_prob=0, noise_prob=0,
-        occlusion_prob=0, gray_prob=0))
-    plain, flipped = ds[0], mirrored[0]
-    torch.testing.assert_close(flipped["image"], plain["image"].flip(-1))  # the mirrored crop is the flipped input
-    back = mirror_predictions(flipped["points"][None], 64, IBUG68)[0]  # its labels, mapped back
-    torch.testing.assert_close(back, plain["points"], atol=1e-4, rtol=0)
 
 
 def test_whole_image_crops_are_letterboxed():
@@ -211,7 +139,7 @@ def test_whole_image_crops_are_letterboxed():
 
 
 def test_in_memory_sources_decode_once_and_keep_errors(tmp_path):
-    from heatnet.data import InMemory
+    from heatnet.samples import InMemory
 
     good, bad = tmp_path / "good.png", tmp_path / "bad.png"
     cv2.imwrite(str(good), np.full((20, 20, 3), 90, np.uint8))

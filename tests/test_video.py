@@ -1,0 +1,33 @@
+"""Video: the One-Euro filter's closed forms and the shaken clip it is measured on."""
+import math
+
+import numpy as np
+import pytest
+
+from heatnet.video import OneEuroFilter, jitter, shaken_clip
+
+
+def test_one_euro_passes_a_still_value_and_smooths_a_step_by_its_closed_form():
+    f = OneEuroFilter(min_cutoff=1.0, beta=0.0)
+    assert f(np.array([2.0]), 0.0)[0] == 2.0 and f(np.array([2.0]), 0.04)[0] == pytest.approx(2.0)
+    out = f(np.array([3.0]), 0.08)[0]  # a step of 1 after 40 ms at a 1 Hz cutoff
+    alpha = 1 / (1 + 1 / (2 * math.pi * 1.0) / 0.04)
+    assert out == pytest.approx(2.0 + alpha * 1.0)
+
+
+def test_a_faster_motion_raises_the_cutoff_so_the_filter_lags_less():
+    slow, fast = OneEuroFilter(1.0, beta=0.0), OneEuroFilter(1.0, beta=5.0)
+    for t in range(10):
+        a, b = slow(np.array([10.0 * t]), t / 25), fast(np.array([10.0 * t]), t / 25)
+    assert abs(b[0] - 90.0) < abs(a[0] - 90.0)
+
+
+def test_a_shaken_clip_follows_its_known_shifts_and_jitter_removes_them():
+    image = np.zeros((40, 40, 3), np.uint8)
+    image[18:22, 18:22] = 255
+    clip, shifts = shaken_clip(image, frames=10, max_shift=2.0, noise_std=0.0)
+    assert len(clip) == 10 and shifts.shape == (10, 2) and np.abs(shifts).max() <= 2.0
+    points = np.array([[20.0, 20.0]])[None] + shifts[:, None, :]  # points that move exactly with the clip
+    assert jitter(points, shifts, normaliser=10.0) == pytest.approx(0.0, abs=1e-12)
+    still = np.repeat(np.array([[20.0, 20.0]])[None], 10, axis=0)  # points that ignore the motion: they jitter
+    assert jitter(still, shifts, normaliser=10.0) > 0.5
