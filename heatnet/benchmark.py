@@ -163,8 +163,17 @@ def dlib_result(dataset: str, split: str, root: Path | None, limit: int = 0) -> 
             "normaliser": source.normaliser.value, "decoders": {}}
 
 
+# the report's columns: (key, header, format)
+ACCURACY = [("nme_%", "NME %", ".2f"), ("nme_median_%", "median %", ".2f"), ("fr@10_%", "FR@10 %", ".1f"),
+            ("auc@10_%", "AUC@10 %", ".1f"), ("mae_px", "MAE px", ".2f"), ("rmse_px", "RMSE px", ".2f"),
+            ("steps", "steps", ".0f"), ("samples", "samples", ".0f")]
+COST = [("input_px", "input px", ".0f"), ("params_m", "params M", ".1f"), ("gflops", "GFLOPs", ".2f"),
+        ("train_time_s", "train s", ".0f"), ("samples_per_s", "samples/s", ".1f"), ("latency_b1_ms", "ms b1", ".1f"),
+        ("latency_b32_ms", "ms b32", ".0f")]
+
+
 def write_report(results: dict[str, dict], out: Path, dataset: str, seeds: int, budget: str, changes: dict[str, Any],
-                 accuracy_columns: list, cost_columns: list) -> str:
+                 accuracy_columns: list = ACCURACY, cost_columns: list = COST) -> str:
     """results.md (returned), results.json (with the step budgets to replay), results.csv and plots."""
     out.mkdir(parents=True, exist_ok=True)
     device = choose_device()

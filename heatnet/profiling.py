@@ -235,10 +235,15 @@ def bench_train(experiment: Path, s: Settings, steps: int, channels_last: bool) 
             phases[name] += b - a
         samples += len(images)
     total = time.perf_counter() - start
-    compute = phases["forward"] + phases["backward"]
-    peak = matmul_gflops()
     print(f"{experiment} ({s.input_size} px, batch {s.batch_size}, {s.workers} loader workers, "
           f"{torch.get_num_threads()} threads{', channels_last' if channels_last else ''}): {steps} steps")
+    _print_profile(phases, steps, samples, total, train_gflop)
+
+
+def _print_profile(phases: dict[str, float], steps: int, samples: int, total: float, train_gflop: float) -> None:
+    """A training step's phases (seconds over `steps`), its rate and its share of the matmul rate."""
+    compute = phases["forward"] + phases["backward"]
+    peak = matmul_gflops()
     print("| phase | ms per step | share |\n|---|---|---|")
     for name, seconds in phases.items():
         print(f"| {name} | {1000 * seconds / steps:.1f} | {100 * seconds / total:.0f} % |")

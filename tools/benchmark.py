@@ -29,22 +29,9 @@ from pathlib import Path
 from heatnet.cli import fail, tool
 
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = {  # name -> experiment file; any other experiment path works too
-    "regression_resnet18": ROOT / "experiments/regression_resnet18.py",
-    "unet_kl": ROOT / "experiments/unet_kl.py",
-    "unet_mse": ROOT / "experiments/unet_mse.py",
-    "fpn_kl": ROOT / "experiments/fpn_kl.py",
-    "unet_softargmax": ROOT / "experiments/unet_softargmax.py",
-    "fpn_mse": ROOT / "experiments/fpn_mse.py",
-    "regression_cnn": ROOT / "experiments/regression_cnn.py",
-}
+# the methods by name (any other experiment file works too): experiments/<name>.py
+METHODS = ("regression_resnet18", "unet_kl", "unet_mse", "fpn_kl", "unet_softargmax", "fpn_mse", "regression_cnn")
 DEFAULT = "regression_resnet18,unet_kl,unet_mse,fpn_kl,unet_softargmax"
-ACCURACY = [("nme_%", "NME %", ".2f"), ("nme_median_%", "median %", ".2f"), ("fr@10_%", "FR@10 %", ".1f"),
-            ("auc@10_%", "AUC@10 %", ".1f"), ("mae_px", "MAE px", ".2f"), ("rmse_px", "RMSE px", ".2f"),
-            ("steps", "steps", ".0f"), ("samples", "samples", ".0f")]
-COST = [("input_px", "input px", ".0f"), ("params_m", "params M", ".1f"), ("gflops", "GFLOPs", ".2f"),
-        ("train_time_s", "train s", ".0f"), ("samples_per_s", "samples/s", ".1f"), ("latency_b1_ms", "ms b1", ".1f"),
-        ("latency_b32_ms", "ms b32", ".0f")]
 
 
 def parse_args() -> argparse.Namespace:
@@ -127,7 +114,8 @@ def main() -> int:
         folder = out / f"budget_{minutes:g}min" if minutes is not None else out
         results = {}
         for name in names:
-            experiment, stem = METHODS.get(name, Path(name)), Path(name).stem
+            experiment = ROOT / "experiments" / f"{name}.py" if name in METHODS else Path(name)
+            stem = Path(name).stem
             settings = method_settings(experiment, changes, method_budget(stem, minutes))
             results[stem] = run_method(experiment, settings, args.seeds, folder / "runs" / stem)
         results.update(dlib_row)
@@ -135,7 +123,7 @@ def main() -> int:
             continue
         budget = ("quick profile" if args.quick and minutes is None else f"step budgets from {args.budget_from}"
                   if args.budget_from and minutes is None else describe(method_budget("", minutes)) + " per method")
-        report = write_report(results, folder, args.dataset, args.seeds, budget, changes, ACCURACY, COST)
+        report = write_report(results, folder, args.dataset, args.seeds, budget, changes)
         print("\n" + report)
         by_budget[minutes] = results
         if args.budgets:  # after every budget, so a long sweep that stops shows the budgets it finished
