@@ -30,7 +30,7 @@ def test_train_resume_and_evaluate_on_cuda(tmp_path):
     assert resumed.steps == 12 and len(resumed.history) == 3
     assert resumed.budget["extensions"] == [{"at_step": 4, "previous_total_steps": 4, "total_steps": 12}]
     again = resume(tmp_path, progress=False)  # finished, same budget: nothing trained or read
-    assert again == json.loads((tmp_path / "metrics.json").read_text()) and again.steps == 12
+    assert again.steps == 12 and again.test == json.loads((tmp_path / "metrics.json").read_text())["test"]
     assert resumed.history[-1]["nme_%"] < resumed.history[0]["nme_%"]
     method, s, _ = load_trained(tmp_path / "best.pt", device)
     result = evaluate(method, make_loader(make_dataset(s, s.val_split, s.val_limit), s), device, precision=precision)
