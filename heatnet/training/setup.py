@@ -58,49 +58,8 @@ class Progress:
 
 
 @dataclass
-class Run:
-    s: Settings
-    run_dir: Path
-    experiment: ExperimentSource
-    method: Method
-    optimizer: torch.optim.Optimizer
-    scaler: torch.amp.GradScaler | None
-    precision: Precision
-    device: torch.device
-    train_set: LandmarkDataset
-    val_set: LandmarkDataset | None
-    budget: dict  # how the step budget was fixed: total_steps, and its conversions and extensions
-    progress: Progress
-    writer: SummaryWriter | tblog.NoEvents  # events are written by rank 0 only
-    lock: IO | None  # held open by rank 0: no second training writes into run_dir
-    world: World = World()
-    train_model: torch.nn.Module | None = None  # what a training step calls: DistributedDataParallel over the model
-    average: WeightAverage | None = None  # --ema_decay: the weights' moving average
-
-    def __post_init__(self) -> None:
-        self.train_model = self.train_model or self.method.model
-
-    @property
-    def inference_method(self) -> Method:
-        """What validation, best.pt and the test split use: the weight average when there is one."""
-        return Method(self.average.model, self.method.loss) if self.average else self.method
-
-    @property
-    def total_steps(self) -> int:
-        return self.budget["total_steps"]
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return len(self.train_set) // self.s.batch_size
-
-    @property
-    def finished(self) -> bool:
-        return bool(self.progress.stopped_by)
-
-
-@dataclass
-class _Parts:
-    """What set-up builds before the run folder exists."""
+class RunSetup:
+    """What set-up builds before the run folder exists: settings, model, optimizer, data."""
 
     s: Settings
     method: Method
@@ -120,7 +79,37 @@ class _Parts:
         return measure_samples_per_s(self.method, self.s, self.train_set, self.device, self.precision, world=self.world)
 
 
-def _build(s: Settings, module, source: ExperimentSource, world: World, check_unused: bool) -> _Parts:
+@dataclass
+class Run(RunSetup):
+    """A run in training: its set-up, folder, budget and position."""
+
+    run_dir: Path
+    experiment: ExperimentSource
+    budget: dict  # how the step budget was fixed: total_steps, and its conversions and extensions
+    progress: Progress
+    writer: SummaryWriter | tblog.NoEvents  # events are written by rank 0 only
+    lock: IO | None  # held open by rank 0: no second training writes into run_dir
+    train_model: torch.nn.Module | None = None  # what a training step calls: DistributedDataParallel over the model
+    average: WeightAverage | None = None  # --ema_decay: the weights' moving average
+
+    def __post_init__(self) -> None:
+        self.train_model = self.train_model or self.method.model
+
+    @property
+    def inference_method(self) -> Method:
+        """What validation, best.pt and the test split use: the weight average when there is one."""
+        return Method(self.average.model, self.method.loss) if self.average else self.method
+
+    @property
+    def total_steps(self) -> int:
+        return self.budget["total_steps"]
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.progress.stopped_by)
+
+
+def _build(s: Settings, module, source: ExperimentSource, world: World, check_unused: bool) -> RunSetup:
     """Device, threads, seeds, data, model, optimizer: everything but the run folder."""
     world.local_batch(s.batch_size)  # a global batch that does not split evenly is a ConfigError now
     device = world.device(s.device)
@@ -138,20 +127,20 @@ def _build(s: Settings, module, source: ExperimentSource, world: World, check_un
     if len(train_set) < s.batch_size:
         raise ConfigError(f"{len(train_set)} training samples is fewer than one batch of {s.batch_size}; "
                           f"lower --batch_size or raise --train_limit")
-    return _Parts(s, method, make_optimizer(method.model, s), precision.grad_scaler(), precision, device, train_set,
+    return RunSetup(s, method, make_optimizer(method.model, s), precision.grad_scaler(), precision, device, train_set,
                   val_set, world)
 
 
-def _assemble(parts: _Parts, run_dir: Path, source: ExperimentSource, budget: dict, progress: Progress,
+def _assemble(parts: RunSetup, run_dir: Path, source: ExperimentSource, budget: dict, progress: Progress,
               lock: IO | None, state: dict | None = None) -> Run:
     s, world = parts.s, parts.world
     average = WeightAverage(parts.method.model, s.ema_decay) if s.ema_decay else None
     if average and state is not None:
         average.model.load_state_dict(state["model"])
     writer = SummaryWriter(str(run_dir)) if world.is_main else tblog.NoEvents()
-    run = Run(s, run_dir, source, parts.method, parts.optimizer, parts.scaler, parts.precision, parts.device,
-              parts.train_set, parts.val_set, budget, progress, writer, lock, world,
-              world.wrap(parts.method.model, parts.device), average)
+    set_up = {f.name: getattr(parts, f.name) for f in dataclasses.fields(RunSetup)}
+    run = Run(**set_up, run_dir=run_dir, experiment=source, budget=budget, progress=progress, writer=writer,
+              lock=lock, train_model=world.wrap(parts.method.model, parts.device), average=average)
     if state is not None and "rng" in state["training"]:  # last: building the model and data drew from them
         restore_rng_state(state["training"]["rng"])
     return run
@@ -240,7 +229,7 @@ def _open_for_resume(resume: Path, world: World) -> tuple[Path, dict, IO | None]
     return run_dir, state, lock
 
 
-def _restore_training(state: dict, parts: _Parts) -> Progress:
+def _restore_training(state: dict, parts: RunSetup) -> Progress:
     """The trained weights, optimizer and scaler states from a checkpoint; its position."""
     training = state["training"]
     parts.method.model.load_state_dict(training.get("weights", state["model"]))  # "weights": under a weight average
@@ -251,7 +240,7 @@ def _restore_training(state: dict, parts: _Parts) -> Progress:
     return Progress(**training["progress"])
 
 
-def _extend_budget(parts: _Parts, trained: Settings, stored: dict, progress: Progress, run_dir: Path | None) -> dict:
+def _extend_budget(parts: RunSetup, trained: Settings, stored: dict, progress: Progress, run_dir: Path | None) -> dict:
     """A resumed run's budget: as stored, or, when --epochs, --max_steps or --time_budget_min
     changed it, the new total, with the learning-rate schedule planned anew from the current step
     over the remaining steps (recorded in the budget, run.json and the output). A finished run
@@ -351,7 +340,7 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def _write_run_files(run_dir: Path, parts: _Parts, source: ExperimentSource, budget: dict) -> None:
+def _write_run_files(run_dir: Path, parts: RunSetup, source: ExperimentSource, budget: dict) -> None:
     (run_dir / "settings.json").write_text(json.dumps(settings_dict(parts.s), indent=2))
     (run_dir / "experiment.py").write_text(source.sources[source.module])
     (run_dir / "run.json").write_text(json.dumps({
