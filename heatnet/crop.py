@@ -87,6 +87,12 @@ def points_boxes(points: np.ndarray) -> np.ndarray:
     return np.concatenate([points.min(axis=1), points.max(axis=1)], axis=1)
 
 
+def centres_and_sides(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 4) boxes -> (N, 2) centres and (N,) longer sides: the square a crop is made on."""
+    boxes = np.asarray(boxes, np.float64)
+    return (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]).max(axis=1)
+
+
 def square_boxes(centres: np.ndarray, sides: np.ndarray) -> np.ndarray:
     """(N, 2) centres and (N,) sides -> (N, 4) square boxes."""
     half = np.asarray(sides, np.float64)[:, None] / 2

@@ -20,7 +20,7 @@ from heatnet.config import Method, Settings
 from heatnet.samples import to_original
 from heatnet.detect import DlibHogDetector, FaceDetector, HaarDetector, _dlib, dlib_model_file, match_face
 from heatnet.evaluation import images_to_device, load_trained
-from heatnet.crop import Crop, CropBox, points_boxes, square_boxes
+from heatnet.crop import Crop, CropBox, centres_and_sides, points_boxes, square_boxes
 from heatnet.metrics import LandmarkErrors
 from heatnet.schemes import SCHEMES, LandmarkScheme
 
@@ -159,8 +159,7 @@ class DlibPredictor:
 
     def predict_crop_boxes(self, image: np.ndarray, boxes: np.ndarray, refine: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """From landmark boxes (N, 4): the HOG box that would have given them."""
-        centres, sides = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]).max(axis=1)
-        return self._predict_rects(image, DlibHogDetector.box_fit.detector_boxes(centres, sides))
+        return self._predict_rects(image, DlibHogDetector.box_fit.detector_boxes(*centres_and_sides(boxes)))
 
 
 @dataclass

@@ -85,11 +85,12 @@ def run_sweep(experiment: str | Path, settings: Settings, grid: Grid, seeds: int
     """One row per grid point (`settings` with the point's values): the point's values, validation
     NME per seed with mean and spread, steps, and the test NME per seed when the runs read a test
     split. Every point's settings are checked before the first run trains."""
-    points = [dataclasses.replace(settings, **point) for point in grid_points(grid)]  # ConfigError now, not later
+    points = grid_points(grid)
+    point_settings = [dataclasses.replace(settings, **point) for point in points]  # a ConfigError now, not later
     rows = []
-    for point, point_settings in zip(grid_points(grid), points):
+    for point, settings_of_point in zip(points, point_settings):
         print(f"sweep: {point_name(point)}")
-        runs = train_seeds(experiment, point_settings, seeds, out / "runs" / point_name(point), progress)
+        runs = train_seeds(experiment, settings_of_point, seeds, out / "runs" / point_name(point), progress)
         val = np.array([run.validation_nme for run in runs])
         row = {**point_text(point), "val_nme": float(val.mean()), "val_nme_std": float(val.std(ddof=1)) if len(val) > 1
                else 0.0, "val_nme_per_seed": val.tolist(), "steps": runs[0].steps, "run": point_name(point)}

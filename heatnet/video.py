@@ -17,7 +17,7 @@ import numpy as np
 
 from heatnet.detect import box_iou
 from heatnet.geometry import landmark_box
-from heatnet.crop import points_boxes
+from heatnet.crop import centres_and_sides, points_boxes
 from heatnet.samples import Normaliser
 from heatnet.metrics import per_image_nme
 from heatnet.predict import Face, FacePredictor
@@ -72,8 +72,7 @@ class FaceTracker:
 
     def _lost(self, points: np.ndarray, scores: np.ndarray, previous_side: float, image: np.ndarray) -> bool:
         """Lost: low confidence, or a face box that jumped in size or left the frame."""
-        (box,) = points_boxes(points[None])
-        centre, side = (box[:2] + box[2:]) / 2, _side(box)
+        (centre,), (side,) = centres_and_sides(points_boxes(points[None]))
         h, w = image.shape[:2]
         inside = 0 <= centre[0] < w and 0 <= centre[1] < h
         return float(np.median(scores)) < self.min_score or not inside or not 0.5 < side / previous_side < 2
@@ -83,7 +82,7 @@ class FaceTracker:
         if self.tracks:
             boxes = points_boxes(np.stack([track.points for track in self.tracks]))
             points, scores = self.predictor.predict_crop_boxes(frame, boxes)
-            for track, p, s, previous_side in zip(self.tracks, points, scores, map(_side, boxes)):
+            for track, p, s, previous_side in zip(self.tracks, points, scores, centres_and_sides(boxes)[1]):
                 if not self._lost(p, s, previous_side, frame):
                     track.points = p
                     kept.append((track, s))
@@ -95,18 +94,13 @@ class FaceTracker:
                 boxes = boxes[box_iou(boxes, tracked).max(axis=1) < 0.3]
             points, scores = self.predictor.predict_boxes(frame, boxes)
             for p, s in zip(points, scores):
-                side = _side(points_boxes(p[None])[0])
+                side = float(centres_and_sides(points_boxes(p[None]))[1][0])
                 kept.append((Track(p, OneEuroFilter(self.min_cutoff, self.beta), max(side, 1.0)), s))
         self.tracks = [track for track, _ in kept]
         for track, scores in kept:
             points = track.filter(track.points, t, track.scale) if self.smooth else track.points
             faces.append(Face(landmark_box(points), math.nan, points, scores))
         return faces
-
-
-def _side(box: np.ndarray) -> float:
-    """The longer side of an (4,) x0, y0, x1, y1 box."""
-    return float(max(box[2] - box[0], box[3] - box[1]))
 
 
 def shaken_clip(image: np.ndarray, frames: int = 100, max_shift: float = 2.0, noise_std: float = 4.0,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import settings_for
-from heatnet.crop import Crop, CropBox, CropJitter, points_boxes, square_boxes
+from heatnet.crop import Crop, CropBox, CropJitter, centres_and_sides, points_boxes, square_boxes
 from heatnet.samples import LandmarkDataset, Sample
 from heatnet.datasets import load_split
 from heatnet.predict import FacePredictor
@@ -50,20 +50,17 @@ def test_prediction_crops_equal_training_crops(tmp_path, rule):
         sample = source[index]
         detection = sample.annotation_box[None]  # a detector's box, where the annotation's came from
         if rule is CropBox.LANDMARKS:  # a detector's box predicts the landmark box through its fit
-            detection = predictor.detector.box_fit.detector_boxes(*_centre_side(points_boxes(sample.points[None])))
+            detection = predictor.detector.box_fit.detector_boxes(*centres_and_sides(points_boxes(sample.points[None])))
         images, affines = predictor.crops(sample.image, predictor.crop_boxes(sample.image, detection))
         item = dataset[index]
         assert np.abs(images[0].numpy().astype(int) - item["image"].numpy().astype(int)).max() <= 1
         np.testing.assert_allclose(affines[0].numpy(), item["affine"].numpy(), atol=1e-3)
 
 
-def _centre_side(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]).max(axis=1)
-
-
 def test_a_crop_box_round_trips_through_square_boxes():
     boxes = np.array([[10.0, 20.0, 50.0, 40.0]])
-    centres, sides = _centre_side(boxes)
+    centres, sides = centres_and_sides(boxes)
+    assert centres.tolist() == [[30.0, 30.0]] and sides.tolist() == [40.0]
     square = square_boxes(centres, sides)
     assert square.tolist() == [[10.0, 10.0, 50.0, 50.0]]
     crop = Crop(CropBox.LANDMARKS, 1.0, 40)

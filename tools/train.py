@@ -36,7 +36,10 @@ def main() -> int:
     args, overrides = parser.parse_known_args()
     if args.experiment is None and args.resume is None:
         parser.error("give an experiment file, or --resume RUN")
-    overrides += [f"--dataset={args.dataset}"] * bool(args.dataset) + [f"--data_root={args.data_root}"] * bool(args.data_root)
+    if args.dataset:
+        overrides.append(f"--dataset={args.dataset}")
+    if args.data_root:
+        overrides.append(f"--data_root={args.data_root}")
 
     from heatnet.config import ConfigError, Settings, apply_overrides, parse_overrides  # after parsing: --help is quick
     from heatnet.experiment import load_experiment
