@@ -4,14 +4,15 @@ sets the first layer's kernel (docs/imm_kernel_sizes.md sweeps 3 / 5 / 7 / 9).""
 from dataclasses import dataclass
 
 from heatnet.codecs import NormalisedCoordinates
-from heatnet.config import Method, Settings
+from heatnet.config import setting
 from heatnet.losses import L1
+from heatnet.method import Method, RegressionSettings
 from heatnet.models import face_points_cnn
 
 
 @dataclass
-class KernelSettings(Settings):
-    first_kernel: int = 5  # side of the first convolution's kernels
+class KernelSettings(RegressionSettings):
+    first_kernel: int = setting(5, "side of the first convolution's kernels")
 
 
 settings = KernelSettings(dataset="imm", input_size=96, channels=1, batch_size=16, epochs=80, lr=1e-3,

@@ -5,21 +5,22 @@ from dataclasses import dataclass
 
 from experiments.unet_kl import settings as heatmap_settings
 from heatnet.codecs import NormalisedCoordinates
-from heatnet.config import Method, Settings, extend
-from heatnet.losses import L1
+from heatnet.config import extend, setting
+from heatnet.method import Method, RegressionSettings
 from heatnet.models import EncoderRegressor
 
 
 @dataclass
-class RegressionSettings(Settings):
-    blurpool: bool = True  # anti-aliased downsampling (Zhang 2019) in every stride-2 layer of the encoder
-    dropout: float = 0.0  # before the final linear layer
+class ResNetRegressionSettings(RegressionSettings):
+    encoder: str = setting("resnet18", "any smp encoder name")
+    blurpool: bool = setting(True, "anti-aliased downsampling (Zhang 2019) in every stride-2 layer of the encoder")
+    dropout: float = setting(0.0, "before the final linear layer")
 
 
-settings = extend(heatmap_settings, RegressionSettings, loss=L1)  # same data, size and budget as unet_kl
+settings = extend(heatmap_settings, ResNetRegressionSettings)  # same data, size and budget as unet_kl
 
 
-def build(s: RegressionSettings, scheme) -> Method:
+def build(s: ResNetRegressionSettings, scheme) -> Method:
     model = EncoderRegressor(scheme.num_points, s.encoder, in_channels=s.channels, blurpool=s.blurpool,
                              dropout=s.dropout)
     return Method(model, s.loss(NormalisedCoordinates(s.input_size)))

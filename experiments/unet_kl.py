@@ -7,11 +7,11 @@ decoder), so variants replace settings and overrides such as --sigma=2 reach the
 import segmentation_models_pytorch as smp
 
 from heatnet.codecs import GaussianHeatmap, SoftArgmax
-from heatnet.config import Method, Settings
+from heatnet.method import HeatmapSettings, Method
 from heatnet.losses import HeatmapKL
 from heatnet.models import HeatmapModel
 
-settings = Settings(
+settings = HeatmapSettings(
     input_size=128,  # 128 px crops -> 32 x 32 heatmaps at stride 4
     architecture=smp.Unet,
     encoder="resnet18",
@@ -27,7 +27,7 @@ settings = Settings(
 )
 
 
-def build(s: Settings, scheme) -> Method:
+def build(s: HeatmapSettings, scheme) -> Method:
     codec = GaussianHeatmap(s.input_size, stride=s.stride, sigma=s.sigma, decoder=s.decoder)
     options = {"decoder_channels": (128, 64, 32, 16, 8)} if s.architecture is smp.Unet else {}  # half smp's widths
     model = HeatmapModel(scheme.num_points, s.architecture, s.encoder, in_channels=s.channels, stride=s.stride,

@@ -6,9 +6,8 @@ equal steps (10.02 against 16.96 % val NME at 456 steps; docs/300w_regression.md
 456 steps). Learning rate 5e-4, not the heatmap recipe's 2e-3, and L1 over Wing (3 seeds, 456
 steps, val NME %): L1 at 2.5e-4 / 5e-4 / 1e-3 / 2e-3 / 4e-3: 9.69 / 8.25 / 8.75 / 9.92 / 16.99;
 Wing at 2.5e-4 / 5e-4 / 1e-3: 10.96 / 8.82 / 15.63 (one seed)."""
-from experiments.regression_resnet18 import RegressionSettings, build  # noqa: F401
+from experiments.regression_resnet18 import ResNetRegressionSettings, build  # noqa: F401
 from experiments.w300_unet_js import settings as heatmap_settings
 from heatnet.config import extend
-from heatnet.losses import L1
 
-settings = extend(heatmap_settings, RegressionSettings, loss=L1, blurpool=False, input_size=128, lr=5e-4)
+settings = extend(heatmap_settings, ResNetRegressionSettings, blurpool=False, input_size=128, lr=5e-4)

@@ -1,4 +1,4 @@
-__version__ = '0.1.0'
+__version__ = '0.2.0'  # 0.2: method settings moved out of Settings (heatnet.method)
 
 
 def load_pretrained(device: str = "cpu", detector=None):

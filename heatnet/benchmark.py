@@ -16,7 +16,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from heatnet.codecs import DECODERS, GaussianHeatmap
-from heatnet.config import ConfigError, Method, Settings, to_plain
+from heatnet.config import ConfigError, Settings, to_plain
+from heatnet.method import Method
 from heatnet.samples import has_samples, to_original
 from heatnet.distributed import world_from_environment
 from heatnet.drawing import error_curve_figure, region_bars_figure

@@ -1,15 +1,19 @@
 """Settings of a run, and how text (the command line, settings.json, checkpoints) becomes them.
 
-    settings = Settings(epochs=12, lr=2e-3, architecture=smp.FPN, decoder=Dark())
-    def build(s, scheme):
-        codec = GaussianHeatmap(s.input_size, s.stride, s.sigma, s.decoder)
-        return Method(HeatmapModel(scheme.num_points, s.architecture, s.encoder, s.channels, s.stride), s.loss(codec))
+`Settings` holds what every experiment shares: data, augmentation, evaluation, optimisation and
+the run. A method's own settings (a heatmap model's architecture, sigma, loss...) live in a
+subclass beside the method (heatnet.method.HeatmapSettings, or an experiment's own dataclass), so
+an experiment takes exactly the settings its build() reads:
+
+    settings = HeatmapSettings(epochs=12, lr=2e-3, architecture=smp.FPN, decoder=Dark())
 
 Every setting can be overridden as --key=value; the value is parsed by the field's annotation:
 numbers and booleans as such, enums by value, a choice of classes by class name
 (`--architecture=FPN`, `--loss=HeatmapJS`), a choice of small frozen dataclasses by name with
 optional keywords (`--decoder=Dark`, `--decoder="SoftArgmax(window_radius=3)"`). Stored settings
 are written the same way (a dataclass as its repr, a class as its name), so one parser reads both.
+
+This module imports neither torch nor smp, so `--help` lists the settings at once.
 """
 from __future__ import annotations
 
@@ -21,80 +25,73 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-import segmentation_models_pytorch as smp
-import torch
-from torch import nn
-
-from heatnet.codecs import Decoder, SoftArgmax
 from heatnet.crop import CropBox
 from heatnet.errors import ConfigError
-from heatnet.losses import HeatmapKL, LossClass
-from heatnet.models import Architecture
 from heatnet.schedules import Cosine, Schedule
 
-__all__ = ["ConfigError", "Method", "Settings", "apply_overrides", "extend", "from_plain", "parse_overrides", "parse_value",
-           "to_plain"]
+__all__ = ["ConfigError", "Settings", "apply_overrides", "extend", "from_plain", "method_settings", "parse_overrides",
+           "parse_value", "setting", "settings_dict", "settings_help", "to_plain"]
+
+
+def setting(default: Any, help: str, *, section: str = "") -> Any:
+    """A settings field with its `--help` text (and, on a section's first field, the heading)."""
+    return dataclasses.field(default=default, metadata={"help": help, "section": section})
 
 
 @dataclass
 class Settings:
-    # data
-    dataset: str = "synthetic"  # a name in heatnet.datasets.DATASETS
-    data_root: str = ""  # empty: $HEATNET_DATA
-    train_split: str = "train"  # the split trained on (train = trainval minus val)
-    val_split: str = "val"  # chooses best.pt and early stopping; empty: no validation, the last checkpoint is kept
-    test_split: str = "test"  # read once after training, on the chosen checkpoint; empty: not evaluated
-    train_limit: int = 0  # use only the first N training samples (0: all)
-    val_limit: int = 0  # use only the first N validation samples (0: all)
-    test_limit: int = 0  # quick runs only: figures are reported on the whole test split
-    input_size: int = 128  # side of the square face crop the model sees, in pixels
-    channels: int = 3  # 1 for grayscale input
-    box: CropBox = CropBox.LANDMARKS  # crop around the landmark box, the annotation's face box or the whole image
-    box_scale: float = 1.25  # crop side = box_scale x the longer side of the box
-    strict_data: bool = False  # fail on the first bad sample instead of skipping it
-    cache_images: bool = False  # decode every image once and keep it in memory (small datasets such as IMM)
-    complete_only: bool = False  # train only on samples with every point labelled (dropping rows, as Kaggle notebooks did)
-    # augmentation (training split only)
-    augment: bool = True  # False: no augmentation at all
-    rotation_deg: float = 30.0  # uniform in +-rotation_deg
-    scale_jitter: float = 0.15  # zoom uniform in 1 +- scale_jitter
-    shift: float = 0.08  # uniform in +-shift of the crop side, per axis
-    mirror_prob: float = 0.5  # mirrored with the scheme's flip map
-    color_prob: float = 0.8  # probability of brightness, contrast, saturation and hue jitter
-    gray_prob: float = 0.1  # probability of turning the crop grayscale
-    blur_prob: float = 0.2  # probability of a Gaussian or motion blur
-    noise_prob: float = 0.3  # probability of Gaussian sensor noise
-    occlusion_prob: float = 0.3  # probability of one or two random rectangles hiding part of the face
-    # method: what an experiment's build() reads
-    architecture: Architecture = smp.Unet  # heatmap models
-    encoder: str = "resnet18"  # any smp encoder name
-    stride: int = 4  # heatmap stride: 1, 2 or 4
-    sigma: float = 1.5  # target Gaussian std in heatmap pixels
-    loss: LossClass = HeatmapKL  # heatmap losses (KL, MSE, JS, AdaptiveWing, Integral) or coordinate ones
-    decoder: Decoder = SoftArgmax(window_radius=4)  # heatmaps -> points; keywords allowed: "Dark(blur=True)"
-    flip_test: bool = False  # validate and test on the mean of the image's and its mirror's predictions
-    # optimisation
-    batch_size: int = 16  # samples per optimizer step
-    epochs: int = 10  # passes over the training split (0: no epoch limit; max_steps or time_budget_min ends the run)
-    max_steps: int = 0  # stop after this many optimizer steps (0: epochs decide)
-    time_budget_min: float = 0.0  # converted once into max_steps by timing training steps (0: off)
-    lr: float = 1e-3  # peak learning rate (AdamW)
-    weight_decay: float = 1e-4  # AdamW; 0 gives Adam
-    schedule: Schedule = Cosine()  # learning-rate factor as a function of the step, after warm-up
-    warmup_epochs: float = 0.5  # linear warm-up length
-    grad_clip: float = 5.0  # max gradient norm (0: off)
-    ema_decay: float = 0.0  # exponential moving average of the weights, which validation, best.pt and tests use (0: off)
-    early_stop_patience: int = 0  # validations without a better NME before stopping (0: off)
-    # run
-    seed: int = 0  # weights, data order and augmentation all follow from it
-    threads: int = 0  # torch intra-op threads (0: all cores)
-    workers: int = 2  # data-loader processes
-    amp: bool = True  # mixed precision on CUDA: bf16 where supported, else fp16 with a gradient scaler
-    device: str = ""  # empty: cuda when available, else cpu
-    init_from: str = ""  # heatnet checkpoint whose matching weights initialise the model
-    checkpoint_minutes: float = 5.0  # also save `last.pt` mid-epoch this often
-    keep_last: bool = True  # keep last.pt (weights + optimizer state, ~3x best.pt) once the run has finished
-    log_images: int = 8  # validation images drawn to TensorBoard per epoch
+    dataset: str = setting("synthetic", "a name in heatnet.datasets.DATASETS", section="data")
+    data_root: str = setting("", "empty: $HEATNET_DATA")
+    train_split: str = setting("train", "the split trained on (train = trainval minus val)")
+    val_split: str = setting("val", "chooses best.pt and early stopping; empty: no validation, the last checkpoint "
+                                    "is kept")
+    test_split: str = setting("test", "read once after training, on the chosen checkpoint; empty: not evaluated")
+    train_limit: int = setting(0, "use only the first N training samples (0: all)")
+    val_limit: int = setting(0, "use only the first N validation samples (0: all)")
+    test_limit: int = setting(0, "quick runs only: figures are reported on the whole test split")
+    input_size: int = setting(128, "side of the square face crop the model sees, in pixels")
+    channels: int = setting(3, "1 for grayscale input")
+    box: CropBox = setting(CropBox.LANDMARKS, "crop around the landmark box, the annotation's face box or the whole "
+                                              "image")
+    box_scale: float = setting(1.25, "crop side = box_scale x the longer side of the box")
+    strict_data: bool = setting(False, "fail on the first bad sample instead of skipping it")
+    cache_images: bool = setting(False, "decode every image once and keep it in memory (small datasets such as IMM)")
+    complete_only: bool = setting(False, "train only on samples with every point labelled (dropping rows, as Kaggle "
+                                         "notebooks did)")
+    augment: bool = setting(True, "False: no augmentation at all", section="augmentation (training split only)")
+    rotation_deg: float = setting(30.0, "uniform in +-rotation_deg")
+    scale_jitter: float = setting(0.15, "zoom uniform in 1 +- scale_jitter")
+    shift: float = setting(0.08, "uniform in +-shift of the crop side, per axis")
+    mirror_prob: float = setting(0.5, "mirrored with the scheme's flip map")
+    color_prob: float = setting(0.8, "probability of brightness, contrast, saturation and hue jitter")
+    gray_prob: float = setting(0.1, "probability of turning the crop grayscale")
+    blur_prob: float = setting(0.2, "probability of a Gaussian or motion blur")
+    noise_prob: float = setting(0.3, "probability of Gaussian sensor noise")
+    occlusion_prob: float = setting(0.3, "probability of one or two random rectangles hiding part of the face")
+    flip_test: bool = setting(False, "validate and test on the mean of the image's and its mirror's predictions",
+                              section="evaluation")
+    batch_size: int = setting(16, "samples per optimizer step", section="optimisation")
+    epochs: int = setting(10, "passes over the training split (0: no epoch limit; max_steps or time_budget_min ends "
+                              "the run)")
+    max_steps: int = setting(0, "stop after this many optimizer steps (0: epochs decide)")
+    time_budget_min: float = setting(0.0, "converted once into max_steps by timing training steps (0: off)")
+    lr: float = setting(1e-3, "peak learning rate (AdamW)")
+    weight_decay: float = setting(1e-4, "AdamW; 0 gives Adam")
+    schedule: Schedule = setting(Cosine(), "learning-rate factor as a function of the step, after warm-up")
+    warmup_epochs: float = setting(0.5, "linear warm-up length")
+    grad_clip: float = setting(5.0, "max gradient norm (0: off)")
+    ema_decay: float = setting(0.0, "exponential moving average of the weights, which validation, best.pt and tests "
+                                    "use (0: off)")
+    early_stop_patience: int = setting(0, "validations without a better NME before stopping (0: off)")
+    seed: int = setting(0, "weights, data order and augmentation all follow from it", section="run")
+    threads: int = setting(0, "torch intra-op threads (0: all cores)")
+    workers: int = setting(2, "data-loader processes")
+    amp: bool = setting(True, "mixed precision on CUDA: bf16 where supported, else fp16 with a gradient scaler")
+    device: str = setting("", "empty: cuda when available, else cpu")
+    init_from: str = setting("", "heatnet checkpoint whose matching weights initialise the model")
+    checkpoint_minutes: float = setting(5.0, "also save `last.pt` mid-epoch this often")
+    keep_last: bool = setting(True, "keep last.pt (weights + optimizer state, ~3x best.pt) once the run has finished")
+    log_images: int = setting(8, "validation images drawn to TensorBoard per epoch")
 
     def __post_init__(self) -> None:
         positive = ("batch_size", "input_size", "lr")
@@ -112,29 +109,19 @@ class Settings:
             raise ConfigError(f"--ema_decay must be in [0, 1) (0: no weight average), got {self.ema_decay}")
         if self.channels not in (1, 3):
             raise ConfigError(f"--channels must be 1 (grayscale) or 3 (RGB), got {self.channels}")
-        if self.stride not in (1, 2, 4) or self.input_size % self.stride:
-            raise ConfigError(f"--stride must be 1, 2 or 4 and divide --input_size={self.input_size}, got {self.stride}")
-
-
-@dataclass
-class Method:
-    """A model and its loss; the loss holds the codec that makes targets and decodes outputs."""
-
-    model: nn.Module
-    loss: nn.Module
-
-    @property
-    def codec(self):
-        return self.loss.codec
-
-    def decode(self, outputs: torch.Tensor, decoder=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Model outputs -> (points (B, K, 2) in input pixels, scores (B, K))."""
-        return self.codec.decode(self.loss.activate(outputs), decoder)
 
 
 # --- text <-> typed values ----------------------------------------------------------------------
 def _options(kind) -> tuple:
     return typing.get_args(kind) if typing.get_origin(kind) in (typing.Union, types.UnionType) else (kind,)
+
+
+def _choice_names(kind) -> list[str]:
+    """What a setting of this annotation may be: an enum's values, or the class names of a union."""
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return [member.value for member in kind]
+    return [(typing.get_args(option)[0] if typing.get_origin(option) is type else option).__name__
+            for option in _options(kind)]
 
 
 def _choice(key: str, text: str, kind) -> Any:
@@ -217,34 +204,74 @@ def from_plain(cls: type, values: dict, where: str = "stored settings") -> Any:
     return cls(**parsed)
 
 
-def extend(settings: Settings, cls: type[Settings], **changes) -> Settings:
-    """`settings` as an instance of `cls`, an experiment's Settings subclass (its own fields at
-    their defaults unless in `changes`)."""
-    return cls(**{**{f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}, **changes})
+def extend(settings: Settings, method: Settings | type[Settings], **changes) -> Settings:
+    """The shared fields of `settings` (data, augmentation, evaluation, optimisation, run) with the
+    method settings of `method`: a Settings subclass (its defaults) or an instance (its values);
+    then `changes`. How an experiment takes another's data and budget with its own method."""
+    shared = {f.name: getattr(settings, f.name) for f in dataclasses.fields(Settings)}
+    return dataclasses.replace(method if isinstance(method, Settings) else method(), **{**shared, **changes})
+
+
+def method_settings(cls: type[Settings]) -> list[str]:
+    """The fields a Settings subclass adds to the shared ones: what its method's build() reads."""
+    shared = {f.name for f in dataclasses.fields(Settings)}
+    return [f.name for f in dataclasses.fields(cls) if f.name not in shared]
+
+
+def settings_help(settings: Settings | type[Settings] = Settings) -> str:
+    """`--help` text: one entry per field (value, choices, help) under its section's heading; the
+    values an instance holds (an experiment's settings), or a class's defaults."""
+    values = settings if isinstance(settings, Settings) else settings()
+    hints = typing.get_type_hints(type(values))
+    first_own = next(iter(method_settings(type(values))), None)  # a subclass's fields come after the shared ones
+    lines = [f"settings of {type(values).__module__}.{type(values).__name__} (--key=value), with the values an "
+             f"experiment gives them" if isinstance(settings, Settings) else
+             "settings every experiment takes (--key=value), with their defaults; an experiment's method adds its own "
+             "(tools/train.py EXPERIMENT --help lists them, with the experiment's values):"]
+    for f in dataclasses.fields(values):
+        section = "method: what the experiment's build() reads" if f.name == first_own else f.metadata.get("section")
+        if section:
+            lines.append(f"\n  {section}")
+        kind = hints[f.name]
+        choices = " | ".join(_choice_names(kind)) if kind not in (bool, int, float, str) else kind.__name__
+        value = to_plain(getattr(values, f.name))
+        value = str(value).lower() if isinstance(value, bool) else value if value != "" else '""'
+        lines.append(f"    --{f.name}={value}  ({choices})"
+                     + (f"\n        {f.metadata['help']}" if f.metadata.get("help") else ""))
+    return "\n".join(lines)
 
 
 def settings_dict(settings: Settings) -> dict:
     return {f.name: to_plain(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
 
 
-def parse_overrides(cls: type[Settings], overrides: list[str]) -> dict[str, Any]:
-    """`--key=value` strings -> {field: typed value}, parsed by the annotations of `cls` (a
-    Settings class: an experiment may subclass Settings to add fields of its own, such as
-    `blurpool: bool = False`, which take overrides like the common ones). The command line's
-    parser: library functions take Settings and typed values."""
+def parse_overrides(cls: type[Settings], overrides: list[str], owner: str = "") -> dict[str, Any]:
+    """`--key=value` strings -> {field: typed value}, parsed by the annotations of `cls` (Settings
+    or a method's subclass of it, such as heatnet.method.HeatmapSettings or an experiment's own).
+    A key `cls` lacks is an error naming `owner` (the experiment) and the method settings it
+    takes. The command line's parser: library functions take Settings and typed values."""
     hints = typing.get_type_hints(cls)
-    changes = {}
+    changes, unknown = {}, []
     for item in overrides:
         if not item.startswith("--") or "=" not in item:
             raise ConfigError(f"override {item!r} should look like --key=value")
         key, text = item[2:].split("=", 1)
         key = key.replace("-", "_")
-        if key not in hints:
-            raise ConfigError(f"unknown setting --{key}; valid: {', '.join(sorted(hints))}")
-        changes[key] = parse_value(key, text, hints[key])
+        if key in hints:
+            changes[key] = parse_value(key, text, hints[key])
+        else:
+            unknown.append(f"--{key}")
+    if unknown:
+        own = method_settings(cls)
+        owner = owner or (cls.__name__ if own else "")
+        raise ConfigError(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+                          f"{' for ' + owner if owner else ''}; " + (
+                              f"its method reads {', '.join('--' + key for key in sorted(own))}, beside the settings "
+                              f"every experiment takes (tools/train.py --help)" if own else
+                              f"valid: {', '.join(sorted(hints))}"))
     return changes
 
 
-def apply_overrides(settings: Settings, overrides: list[str]) -> Settings:
+def apply_overrides(settings: Settings, overrides: list[str], owner: str = "") -> Settings:
     """`--key=value` strings onto a copy of `settings` (parse_overrides, then dataclasses.replace)."""
-    return dataclasses.replace(settings, **parse_overrides(type(settings), overrides))
+    return dataclasses.replace(settings, **parse_overrides(type(settings), overrides, owner))

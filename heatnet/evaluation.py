@@ -9,8 +9,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+import heatnet
 from heatnet.checkpoint import CheckpointError, codec_description, codec_from_description, load_checkpoint
-from heatnet.config import ConfigError, Method, from_plain
+from heatnet.config import ConfigError, from_plain
+from heatnet.method import Method
 from heatnet.samples import ImageError, has_samples, to_original, warn_skipped
 from heatnet.experiment import (ExperimentSource, experiment_source, load_experiment, module_from_sources,
                                 source_differences)
@@ -140,7 +142,10 @@ def load_trained(checkpoint_path, device: torch.device | str = "cpu", live_exper
         settings = from_plain(type(module.settings), state["settings"], str(path))  # may be a Settings subclass
         method = module.build(settings, SCHEMES[state["scheme"]])
     except ConfigError as e:
-        raise CheckpointError(f"{path}: {e}") from None
+        written_by = state.get("heatnet_version", "?")
+        hint = (f" (written by heatnet {written_by}, this is {heatnet.__version__}: --live-experiment rebuilds it "
+                f"from the experiment file as it is now)" if written_by != heatnet.__version__ else "")
+        raise CheckpointError(f"{path}: {e}{hint}") from None
     if codec_description(method.codec) != state["codec"]:
         warnings.warn(f"{path}: the experiment now builds the codec {codec_description(method.codec)}; "
                       f"decoding with the stored {state['codec']}", stacklevel=2)

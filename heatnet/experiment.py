@@ -10,7 +10,6 @@ happened to the files since.
 from __future__ import annotations
 
 import ast
-import dataclasses
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from heatnet.config import Settings
+from heatnet.config import Settings, apply_overrides, method_settings
 from heatnet.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # holds heatnet's own experiments/ package
@@ -65,6 +64,13 @@ def load_experiment(path: str | Path) -> ModuleType:
         raise ConfigError(f"{path}: imported {module.__file__} instead; is there a name clash?")
     _check_experiment(module, str(path))
     return module
+
+
+def experiment_settings(path: str | Path, overrides: list[str]) -> Settings:
+    """An experiment file's settings with `--key=value` overrides; a setting its Settings class
+    lacks is an error naming the experiment and its method's settings."""
+    module = load_experiment(path)
+    return apply_overrides(module.settings, overrides, owner=f"experiment {module.__name__}")
 
 
 def _check_experiment(module: ModuleType, where: str) -> None:
@@ -161,11 +167,6 @@ def source_differences(stored: ExperimentSource, live: ExperimentSource) -> list
     return lines
 
 
-# Settings an experiment's build() may read to make its method; a setting of an experiment's own
-# Settings subclass counts too. Changing one that build() does not read would change nothing.
-METHOD_SETTINGS = ("architecture", "encoder", "stride", "sigma", "loss", "decoder")
-
-
 class _ReadRecorder:
     """Settings seen through a recorder of the fields read."""
 
@@ -179,19 +180,17 @@ class _ReadRecorder:
 
 
 def build_method(module: ModuleType, settings: Settings, scheme, name: str = "", check_unused: bool = True):
-    """`module.build(settings, scheme)`, checked: with `check_unused`, a method setting changed
-    from the experiment's own value (an override) that build() does not read is a ConfigError
-    naming the experiment and the method settings it does read; the model must accept the input
-    size."""
+    """`module.build(settings, scheme)`, checked: with `check_unused`, a method setting (a field
+    of the experiment's Settings subclass) changed from the experiment's own value that build()
+    does not read is a ConfigError naming the experiment and the method settings it does read;
+    the model must accept the input size."""
     recorder = _ReadRecorder(settings)
     method = module.build(recorder, scheme)
-    own = {f.name for f in dataclasses.fields(settings)} - {f.name for f in dataclasses.fields(Settings)}
-    method_settings = set(METHOD_SETTINGS) | own
-    changed = [f.name for f in dataclasses.fields(settings) if check_unused and f.name in method_settings
-               and getattr(settings, f.name) != getattr(module.settings, f.name, None)]
-    unused = [key for key in changed if key not in recorder.read]
+    own = set(method_settings(type(settings)))
+    changed = [name for name in own if check_unused and getattr(settings, name) != getattr(module.settings, name, None)]
+    unused = [key for key in sorted(changed) if key not in recorder.read]
     if unused:
-        used = sorted(method_settings & recorder.read)
+        used = sorted(own & recorder.read)
         raise ConfigError(f"{', '.join('--' + key for key in unused)}: experiment {name or module.__name__} does not "
                           f"use {'this setting' if len(unused) == 1 else 'these settings'}; its method reads "
                           f"{', '.join('--' + key for key in used) or 'none of the method settings'}")

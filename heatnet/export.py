@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from heatnet.checkpoint import save_atomic
-from heatnet.config import Method, Settings
+from heatnet.config import Settings
+from heatnet.method import Method
 from heatnet.files import write_atomic
 
 

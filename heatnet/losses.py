@@ -190,6 +190,6 @@ class Wing(CoordinateLoss):
         return torch.where(x < self.omega, self.omega * torch.log1p(x / self.epsilon), x - self.c)
 
 
-# The type of a loss setting: a loss class, built by the experiment around its codec.
-LossClass = (type[HeatmapKL] | type[HeatmapMSE] | type[HeatmapJS] | type[AdaptiveWing] | type[IntegralLoss]
-             | type[L1] | type[SmoothL1] | type[MSE] | type[Wing])
+# The types of a loss setting: a loss class, built by the experiment around its codec.
+HeatmapLossClass = type[HeatmapKL] | type[HeatmapMSE] | type[HeatmapJS] | type[AdaptiveWing] | type[IntegralLoss]
+CoordinateLossClass = type[L1] | type[SmoothL1] | type[MSE] | type[Wing]

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from heatnet.config import Method, Settings
+from heatnet.config import Settings
+from heatnet.method import Method
 from heatnet.samples import to_original
 from heatnet.detect import DlibHogDetector, FaceDetector, HaarDetector, _dlib, dlib_model_file, match_face
 from heatnet.evaluation import images_to_device, load_trained

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from heatnet.crop import CropJitter
-from heatnet.config import Method, Settings
+from heatnet.config import Settings
+from heatnet.method import Method
 from heatnet.samples import LandmarkDataset
 from heatnet.evaluation import Evaluation, evaluate
 from heatnet.loading import make_loader

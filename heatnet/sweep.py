@@ -43,7 +43,7 @@ def split_values(text: str) -> list[str]:
     return values + [current.strip()]
 
 
-def parse_grid(specs: list[str], settings_class: type[Settings] = Settings) -> Grid:
+def parse_grid(specs: list[str], settings_class: type[Settings]) -> Grid:
     """`key=v1,v2` specs (the command line's --grid) -> [(key, [typed v1, typed v2])], each value
     parsed by the field's annotation; ConfigError on a malformed, unknown or repeated key."""
     hints = typing.get_type_hints(settings_class)

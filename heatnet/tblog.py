@@ -5,7 +5,8 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from heatnet.config import Method, Settings, settings_dict
+from heatnet.config import Settings, settings_dict
+from heatnet.method import Method
 from heatnet.samples import LandmarkDataset, collate, has_samples
 from heatnet.drawing import draw_points, error_curve_figure, grid, heatmap_overlay
 from heatnet.evaluation import Evaluation, to_device_batch

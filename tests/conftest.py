@@ -133,7 +133,6 @@ def one_line_error(out: subprocess.CompletedProcess, message: str) -> None:
 def settings_for(experiment: Path | str, overrides: list[str]):
     """An experiment file's settings with overrides written as on the command line (config's own
     parser, which tools/train.py uses): what `tools/train.py EXPERIMENT *overrides` trains."""
-    from heatnet.config import apply_overrides
-    from heatnet.experiment import load_experiment
+    from heatnet.experiment import experiment_settings
 
-    return apply_overrides(load_experiment(experiment).settings, overrides)
+    return experiment_settings(experiment, overrides)

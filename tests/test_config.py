@@ -5,8 +5,10 @@ from dataclasses import replace
 import pytest
 
 from heatnet.codecs import Dark
-from heatnet.config import ConfigError, Settings, apply_overrides, from_plain, parse_overrides, settings_dict
-from heatnet.losses import L1
+from heatnet.config import (ConfigError, Settings, apply_overrides, extend, from_plain, method_settings, parse_overrides,
+                            settings_dict, settings_help)
+from heatnet.losses import HeatmapJS, Wing
+from heatnet.method import HeatmapSettings, RegressionSettings
 from heatnet.schedules import Cosine
 
 
@@ -37,20 +39,20 @@ def test_overrides_use_annotations_not_default_types():
     ("--epochs=0", "must be positive, got 0 \\(0 only with --max_steps or --time_budget_min\\)")])
 def test_bad_overrides_name_the_setting(bad, message):
     with pytest.raises(ConfigError, match=message):
-        apply_overrides(Settings(), [bad])
+        apply_overrides(HeatmapSettings(), [bad])
 
 
 def test_settings_round_trip_through_plain_values():
-    s = apply_overrides(Settings(), ["--decoder=Dark(blur=True)", "--architecture=FPN", "--loss=L1",
-                                     "--schedule=StepDecay(every_epochs=3)"])
+    s = apply_overrides(HeatmapSettings(), ["--decoder=Dark(blur=True)", "--architecture=FPN", "--loss=HeatmapJS",
+                                            "--schedule=StepDecay(every_epochs=3)"])
     plain = settings_dict(s)
-    assert plain["decoder"] == "Dark(blur=True)" and plain["architecture"] == "FPN" and plain["loss"] == "L1"
-    assert from_plain(Settings, plain) == s and from_plain(Settings, settings_dict(Settings())) == Settings()
-    assert s.loss is L1 and s.decoder == Dark(blur=True) and Settings().schedule == Cosine()
+    assert plain["decoder"] == "Dark(blur=True)" and plain["architecture"] == "FPN" and plain["loss"] == "HeatmapJS"
+    assert from_plain(HeatmapSettings, plain) == s and from_plain(Settings, settings_dict(Settings())) == Settings()
+    assert s.loss is HeatmapJS and s.decoder == Dark(blur=True) and Settings().schedule == Cosine()
 
 
 def test_overrides_parse_into_typed_changes():
-    assert parse_overrides(Settings, ["--sigma=2", "--decoder=Dark(blur=True)", "--max-steps=5"]) == {
+    assert parse_overrides(HeatmapSettings, ["--sigma=2", "--decoder=Dark(blur=True)", "--max-steps=5"]) == {
         "sigma": 2.0, "decoder": Dark(blur=True), "max_steps": 5}
     with pytest.raises(ConfigError, match="should look like --key=value"):
         parse_overrides(Settings, ["sigma=2"])
@@ -61,3 +63,39 @@ def test_no_epoch_limit_needs_another_budget():
     assert replace(Settings(), epochs=0, time_budget_min=1.0).epochs == 0
     with pytest.raises(ConfigError, match="--epochs must be positive"):
         replace(Settings(), epochs=0)
+
+
+def test_the_shared_settings_import_neither_torch_nor_smp():
+    """--help lists them at once: heatnet.config and what it imports stay free of torch."""
+    import subprocess
+    import sys
+
+    probe = "import sys, heatnet.config; print(sorted({'torch', 'segmentation_models_pytorch'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_method_settings_belong_to_the_method():
+    assert method_settings(HeatmapSettings) == ["architecture", "encoder", "stride", "sigma", "loss", "decoder"]
+    assert method_settings(RegressionSettings) == ["loss"] and method_settings(Settings) == []
+    with pytest.raises(ConfigError, match="--loss expects one of L1, SmoothL1, MSE, Wing, got 'HeatmapKL'"):
+        apply_overrides(RegressionSettings(), ["--loss=HeatmapKL"])
+    with pytest.raises(ConfigError, match="unknown settings --sigma, --stride for experiment x; its method reads --loss"):
+        apply_overrides(RegressionSettings(), ["--sigma=2", "--stride=2"], owner="experiment x")
+
+
+def test_extend_takes_the_shared_settings_and_another_method():
+    data = replace(RegressionSettings(loss=Wing), dataset="300w", lr=0.5, input_size=96)
+    heatmap = HeatmapSettings(sigma=2.0)
+    s = extend(data, heatmap, epochs=3)
+    assert type(s) is HeatmapSettings and (s.dataset, s.lr, s.input_size, s.epochs, s.sigma) == ("300w", 0.5, 96, 3, 2.0)
+    assert extend(s, RegressionSettings).loss is RegressionSettings().loss  # a class: its defaults
+
+
+def test_help_lists_every_field_with_its_value_choices_and_text():
+    text = settings_help(replace(HeatmapSettings(), sigma=2.5))
+    for name in settings_dict(HeatmapSettings()):
+        assert f"--{name}=" in text, name
+    assert "--sigma=2.5  (float)\n        target Gaussian std in heatmap pixels" in text
+    assert "--box=landmarks  (landmarks | annotation | image)" in text and "--augment=true  (bool)" in text
+    assert "\n  method: what the experiment's build() reads\n    --architecture=Unet  (Unet | FPN |" in text
+    assert "--architecture" not in settings_help(Settings) and "\n  optimisation\n    --batch_size=16" in settings_help()

@@ -32,13 +32,13 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
 # their mean losses would weigh points unlike the whole batch's mean does).
 EXPERIMENT = '''
 from heatnet.codecs import NormalisedCoordinates
-from heatnet.config import Method, Settings
 from heatnet.losses import L1
+from heatnet.method import Method, RegressionSettings
 from heatnet.models import face_points_cnn
 
-settings = Settings(input_size=64, channels=1, batch_size=8, epochs=6, train_limit=64, val_limit=16, test_limit=16,
-                    workers=0, threads=1, loss=L1, log_images=2, rotation_deg=0, shift=0, scale_jitter=0,
-                    checkpoint_minutes=0)  # last.pt after every step: the test kills the run mid-epoch
+settings = RegressionSettings(input_size=64, channels=1, batch_size=8, epochs=6, train_limit=64, val_limit=16,
+                              test_limit=16, workers=0, threads=1, loss=L1, log_images=2, rotation_deg=0, shift=0,
+                              scale_jitter=0, checkpoint_minutes=0)  # last.pt after every step: the test kills the run mid-epoch
 
 
 def build(s, scheme) -> Method:
@@ -115,6 +115,7 @@ def _rank_pid(torchrun: subprocess.Popen, rank: int) -> int:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the workers through /proc")
+@pytest.mark.slow  # about a minute of processes started, killed and resumed: make test-slow
 def test_two_gloo_processes_match_one_and_resume_after_one_is_killed(tmp_path):
     experiment = tmp_path / "no_batch_norm.py"
     experiment.write_text(EXPERIMENT)

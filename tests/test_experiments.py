@@ -14,6 +14,7 @@ from heatnet.config import ConfigError, Settings, apply_overrides
 from heatnet.crop import CropBox
 from heatnet.experiment import load_experiment
 from heatnet.losses import HeatmapJS, L1
+from heatnet.method import HeatmapSettings, RegressionSettings
 from heatnet.schedules import StepDecay
 from heatnet.samples import LandmarkDataset, RecordSource
 from heatnet.formats import Record
@@ -63,9 +64,10 @@ def test_experiment_builds_and_trains_one_step(path):
 
 
 def test_overrides_reach_the_method():
-    s = apply_overrides(Settings(), ["--sigma=2.5", "--stride=2", "--encoder=resnet34", "--architecture=fpn",
-                                     "--loss=HeatmapJS", "--decoder=SoftArgmax(window_radius=3)", "--rotation_deg=10",
-                                     "--schedule=StepDecay(every_epochs=2, gamma=0.5)", "--box=annotation"])
+    s = apply_overrides(HeatmapSettings(), ["--sigma=2.5", "--stride=2", "--encoder=resnet34", "--architecture=fpn",
+                                            "--loss=HeatmapJS", "--decoder=SoftArgmax(window_radius=3)",
+                                            "--rotation_deg=10", "--schedule=StepDecay(every_epochs=2, gamma=0.5)",
+                                            "--box=annotation"])
     assert (s.sigma, s.stride, s.encoder, s.architecture, s.loss) == (2.5, 2, "resnet34", smp.FPN, HeatmapJS)
     assert s.decoder == SoftArgmax(window_radius=3) and s.schedule == StepDecay(every_epochs=2, gamma=0.5)
     assert s.box is CropBox.ANNOTATION and s.rotation_deg == 10
@@ -75,7 +77,7 @@ def test_overrides_reach_the_method():
 
 
 def test_a_loss_that_does_not_fit_the_codec_is_a_config_error():
-    s = replace(Settings(), loss=L1)
+    s = replace(HeatmapSettings(), loss=L1)  # past the annotation, as a Python caller could
     with pytest.raises(ConfigError, match="L1 needs a NormalisedCoordinates codec"):
         load_experiment(EXPERIMENTS[0].parent / "unet_kl.py").build(s, SyntheticFaces.scheme)
 
@@ -98,7 +100,7 @@ def test_an_experiments_own_settings_take_overrides_and_survive_its_checkpoint(t
     with pytest.raises(ConfigError, match="--blurpool expects true/false"):
         apply_overrides(base, ["--blurpool=sometimes"])
     with pytest.raises(ConfigError, match="unknown setting --blurpool"):
-        apply_overrides(Settings(), ["--blurpool=false"])  # only where the experiment declares it
+        apply_overrides(RegressionSettings(), ["--blurpool=false"])  # only where the experiment declares it
     tiny = ["--input_size=64", "--train_limit=8", "--val_limit=4", "--test_limit=4", "--batch_size=4", "--workers=0",
             "--log_images=0", "--blurpool=false", "--dropout=0.25"]
     train(path, settings_for(path, tiny + ["--epochs=1"]), run_dir=tmp_path / "run", progress=False)

@@ -121,15 +121,16 @@ def test_check_data_lists_every_skipped_sample_and_unannotated_image(w300_with_t
     root = w300_with_truncated_jpegs
     add_300w_face(root, "broken", pts_text="version: 1\n{\n1 2 3\n}\n")
     cv2.imwrite(str(root / "300w/helen/trainset/no_points.jpg"), np.zeros((50, 50, 3), np.uint8))
-    out = _tool("tools/check_data.py", "--dataset", "300w", "--split", "trainval", "--data-root", str(root),
-                "--no-progress")
+    out = in_process("tools/check_data.py", "--dataset", "300w", "--split", "trainval", "--data-root", str(root),
+                     "--no-progress")
     assert out.returncode == 1, out.stderr
     assert "broken.pts" in out.stdout and "expected 'x y'" in out.stdout
     assert "trunc_train" in out.stdout and "trunc_val" in out.stdout and "cannot decode" in out.stdout
     assert "no_points.jpg" in out.stdout
     assert out.stdout.strip().splitlines()[-1] == ("300w/trainval: 18 usable sample(s); skipped 1 at load and 2 that "
                                                    "do not decode; 1 image(s) without annotation")
-    clean = _tool("tools/check_data.py", "--dataset", "300w", "--split", "test", "--data-root", str(root), "--no-progress")
+    clean = in_process("tools/check_data.py", "--dataset", "300w", "--split", "test", "--data-root", str(root),
+                       "--no-progress")
     assert clean.returncode == 1 and "skipped 0 at load and 1 that do not decode" in clean.stdout
 
 
@@ -207,6 +208,7 @@ def _limit_file_size(limit: int):
     return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
+@pytest.mark.slow  # about a minute of processes started, killed and resumed: make test-slow
 def test_a_failed_save_stops_with_the_newest_good_checkpoint_and_resume_falls_back_to_best(tmp_path):
     """A real failed write: the process may not write files larger than best.pt (weights only),
     so last.pt (with AdamW's moments, about 3x bigger) cannot be written."""
@@ -242,9 +244,16 @@ def test_train_help_lists_every_setting_without_importing_torch():
     text = _help_without_torch("train")
     for field in dataclasses.fields(Settings):
         assert f"--{field.name}=" in text, field.name
-    assert "--box=landmarks  (landmarks | annotation | image)" in text
-    assert "--architecture=Unet  (Unet | FPN |" in text and "--loss=HeatmapKL  (HeatmapKL | HeatmapMSE" in text
-    assert "--decoder=SoftArgmax(window_radius=4)  (Argmax | QuarterOffset | Dark | SoftArgmax)" in text
+    assert "--box=landmarks  (landmarks | annotation | image)" in text and "EXPERIMENT --help" in text
+
+
+def test_an_experiments_help_lists_its_method_settings_with_its_values():
+    text = in_process("tools/train.py", "experiments/w300_unet_js.py", "--help").stdout
+    assert "--input_size=160  (int)" in text and "--loss=HeatmapJS  (HeatmapKL | HeatmapMSE" in text
+    assert "--decoder=SoftArgmax(window_radius=4, correct_truncation=True, iterations=4)  (Argmax | QuarterOffset" in text
+    text = in_process("tools/train.py", "experiments/regression_resnet18.py", "--help").stdout
+    assert "--blurpool=true  (bool)" in text and "--loss=L1  (L1 | SmoothL1 | MSE | Wing)" in text
+    assert "    --sigma=" not in text and "    --architecture=" not in text
 
 
 @pytest.mark.parametrize("tool", sorted(path.stem for path in (ROOT / "tools").glob("*.py")))

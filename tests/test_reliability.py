@@ -91,7 +91,7 @@ def test_missing_data_root_says_what_to_do(monkeypatch):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["experiments/unet_kl.py", "--lr_max=1"], "unknown setting --lr_max; valid:"),
+    (["experiments/unet_kl.py", "--lr_max=1"], "unknown setting --lr_max for experiment experiments.unet_kl; its method reads --architecture, --decoder"),
     (["experiments/unet_kl.py", "--epochs=ten"], "--epochs expects int"),
     (["experiments/nope.py"], "experiments/nope.py not found"),
     (["experiments/unet_kl.py", "--dataset", "celeb"], "unknown dataset 'celeb'"),

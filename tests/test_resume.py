@@ -129,8 +129,8 @@ def test_resume_from_a_checkpoint_without_a_training_position_is_refused(tmp_pat
 def test_method_settings_the_experiment_does_not_read_are_errors(tmp_path):
     out = in_process("tools/train.py", "experiments/regression_resnet18.py", "--run-dir", str(tmp_path / "run"),
                      *TINY, "--sigma=7", "--decoder=Dark", "--architecture=FPN")
-    one_line_error(out, "--architecture, --sigma, --decoder: experiment experiments.regression_resnet18 does not use "
-                        "these settings; its method reads --blurpool, --dropout, --encoder, --loss")
+    one_line_error(out, "unknown settings --sigma, --decoder, --architecture for experiment "
+                        "experiments.regression_resnet18; its method reads --blurpool, --dropout, --encoder, --loss")
     assert not (tmp_path / "run").exists()
 
 

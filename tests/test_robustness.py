@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from heatnet.codecs import NormalisedCoordinates
-from heatnet.config import Method, Settings
+from heatnet.config import Settings
+from heatnet.method import Method
 from heatnet.samples import FirstN, LandmarkDataset
 from heatnet.losses import L1
 from heatnet.robustness import shift_robustness

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from heatnet.config import ConfigError
+from heatnet.method import HeatmapSettings
 from heatnet.sweep import grid_points, parse_grid, point_name
 from heatnet.training import steps_for_minutes
 
@@ -21,14 +22,14 @@ TINY = ["--input_size=64", "--train_limit=32", "--val_limit=16", "--batch_size=8
 def test_grid_parsing_keeps_commas_inside_parentheses_and_types_every_value():
     from heatnet.codecs import Dark, SoftArgmax
 
-    grid = parse_grid(["sigma=1,1.5", "decoder=Dark(),SoftArgmax(window_radius=3, iterations=2)"])
+    grid = parse_grid(["sigma=1,1.5", "decoder=Dark(),SoftArgmax(window_radius=3, iterations=2)"], HeatmapSettings)
     assert grid == [("sigma", [1.0, 1.5]), ("decoder", [Dark(), SoftArgmax(window_radius=3, iterations=2)])]
     points = grid_points(grid)
     assert len(points) == 4 and points[1] == {"sigma": 1.0, "decoder": SoftArgmax(window_radius=3, iterations=2)}
     assert point_name(points[1]) == "sigma=1.0_decoder=SoftArgmax-window_radius=3-correct_truncation=True-iterations=2"
     for bad in (["sigma"], ["sigma="], ["sigma=1", "sigma=2"], ["sigmaa=1"], ["sigma=x"]):
         with pytest.raises(ConfigError):
-            parse_grid(bad)
+            parse_grid(bad, HeatmapSettings)
 
 
 def _sweep(out: Path) -> list[str]:
@@ -36,6 +37,7 @@ def _sweep(out: Path) -> list[str]:
             "--epochs", "1", "--out", str(out), "--no-progress", *TINY]
 
 
+@pytest.mark.slow  # about a minute of processes started, killed and resumed: make test-slow
 def test_a_killed_sweep_finishes_only_the_missing_runs(tmp_path):
     out = tmp_path / "sweep"
     runs = out / "runs"

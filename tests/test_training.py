@@ -85,6 +85,7 @@ def _train_cmd(run_dir: Path, *extra: str) -> list[str]:
             "--run-dir", str(run_dir), *TINY, "--epochs=3", "--checkpoint_minutes=0.0001", *extra]
 
 
+@pytest.mark.slow  # about a minute of processes started, killed and resumed: make test-slow
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     # with a weight average on: last.pt must bring back both the trained weights and their average
     averaged = ["--ema_decay=0.9"]

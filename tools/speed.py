@@ -38,11 +38,10 @@ def main() -> int:
         fail("--workers must be 0 or more and --samples at least 32 (one batch)")
 
     from heatnet import profiling  # imported after parsing: --help answers at once
-    from heatnet.config import apply_overrides
-    from heatnet.experiment import load_experiment
+    from heatnet.experiment import experiment_settings
 
     if args.what == "train":
-        settings = apply_overrides(load_experiment(args.experiment).settings, overrides)
+        settings = experiment_settings(args.experiment, overrides)
         profiling.bench_train(args.experiment, settings, args.steps, args.channels_last)
     elif args.what == "data":
         profiling.bench_data(args.data_root, args.workers, args.samples)

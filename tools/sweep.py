@@ -42,13 +42,12 @@ def main() -> int:
     if any(value is not None and value <= 0 for value in (args.minutes, args.epochs, args.steps)):
         fail("--minutes, --epochs and --steps must be positive")
 
-    from heatnet.config import apply_overrides  # imported after parsing: --help answers at once
-    from heatnet.experiment import load_experiment
+    from heatnet.experiment import experiment_settings  # imported after parsing: --help answers at once
     from heatnet.files import check_writable
     from heatnet.sweep import parse_grid, run_sweep, write_sweep_report
     from heatnet.training import Epochs, Minutes, Steps, budget_of, describe, with_budget
 
-    settings = apply_overrides(load_experiment(args.experiment).settings, overrides)
+    settings = experiment_settings(args.experiment, overrides)
     budget = Epochs(args.epochs) if args.epochs else Steps(args.steps) if args.steps else \
         Minutes(args.minutes) if args.minutes else budget_of(settings)
     # a finished run keeps best.pt only; the test split is read only when asked

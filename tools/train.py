@@ -6,8 +6,9 @@
     python tools/train.py --resume runs/unet_kl/20261122-120000 --epochs=20   # extend a finished run
     torchrun --nproc-per-node 4 tools/train.py experiments/w300_unet_js.py   # DistributedDataParallel
 
-Settings are the fields of heatnet.config.Settings (`--key=value`); `--dataset NAME` and
-`--data-root PATH` are shorthands. The validation split chooses best.pt; the test split is read
+Settings are `--key=value`: those every experiment shares (heatnet.config.Settings) and its
+method's (`tools/train.py EXPERIMENT --help` lists them with the experiment's values); `--dataset
+NAME` and `--data-root PATH` are shorthands. The validation split chooses best.pt; the test split is read
 once, at the end, on that checkpoint. Progress goes to the terminal and TensorBoard
 (`tensorboard --logdir runs`).
 """
@@ -21,9 +22,15 @@ from heatnet.cli import tool
 
 @tool
 def main() -> int:
-    from heatnet.settings_help import settings_help  # reads the settings' source: no torch import
+    from heatnet.config import Settings, settings_help  # torch-free: --help answers at once
 
-    parser = argparse.ArgumentParser(description=__doc__, epilog=settings_help(),
+    experiment = next((Path(a) for a in sys.argv[1:] if a.endswith(".py") and Path(a).is_file()), None)
+    if experiment and {"-h", "--help"} & set(sys.argv):  # the experiment's values and its method's settings
+        from heatnet.experiment import load_experiment
+        help_settings = load_experiment(experiment).settings
+    else:
+        help_settings = Settings
+    parser = argparse.ArgumentParser(description=__doc__, epilog=settings_help(help_settings),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", type=Path, nargs="?", help="experiment file (not needed with --resume)")
     parser.add_argument("--resume", type=Path, default=None,
@@ -41,18 +48,19 @@ def main() -> int:
     if args.data_root:
         overrides.append(f"--data_root={args.data_root}")
 
-    from heatnet.config import ConfigError, Settings, apply_overrides, parse_overrides  # after parsing: --help is quick
-    from heatnet.experiment import load_experiment
-    from heatnet.training import resume, train
+    from heatnet.config import ConfigError, parse_overrides
+    from heatnet.experiment import experiment_settings
+    from heatnet.training import resume, train, trained_settings
 
     if args.resume is not None:
         if args.experiment is not None or args.run_dir is not None:
             raise ConfigError(f"--resume continues the run in its own folder with the experiment it trained; leave "
                               f"{args.experiment or '--run-dir'} out")
-        result = resume(args.resume, parse_overrides(Settings, overrides), progress=not args.no_progress)
+        changes = parse_overrides(type(trained_settings(args.resume)), overrides, owner=f"the run {args.resume}")
+        result = resume(args.resume, changes, progress=not args.no_progress)
     else:
-        settings = apply_overrides(load_experiment(args.experiment).settings, overrides)
-        result = train(args.experiment, settings, args.run_dir, progress=not args.no_progress)
+        result = train(args.experiment, experiment_settings(args.experiment, overrides), args.run_dir,
+                       progress=not args.no_progress)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 reports
         print(f"done ({result.stopped_by}, {result.steps} steps): "
               + (f"val NME {result.final['nme_%']:.2f}% (best {result.best_nme:.2f}% at epoch {result.best_epoch}), "

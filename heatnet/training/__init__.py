@@ -15,10 +15,11 @@ from heatnet.training.budget import (Budget, Epochs, Minutes, Steps, budget_of, 
 from heatnet.training.loop import finish, resume, train, train_epoch, validate_and_save
 from heatnet.training.result import UNFINISHED, RunResult, read_result
 from heatnet.training.seeds import train_seeds
-from heatnet.training.setup import BUDGET_SETTINGS, RESUMABLE_SETTINGS, Run, start_resumed, start_run
+from heatnet.training.setup import BUDGET_SETTINGS, RESUMABLE_SETTINGS, Run, start_resumed, start_run, \
+    trained_settings
 from heatnet.training.step import NonFiniteLoss, make_optimizer, training_step
 
 __all__ = ["BUDGET_SETTINGS", "Budget", "Epochs", "Minutes", "NonFiniteLoss", "RESUMABLE_SETTINGS", "Run",
            "RunResult", "Steps", "UNFINISHED", "budget_of", "describe", "finish", "make_optimizer", "read_result",
            "resume", "start_resumed", "start_run", "steps_for_minutes", "total_steps", "train", "train_epoch",
-           "train_seeds", "training_step", "validate_and_save", "with_budget"]
+           "train_seeds", "trained_settings", "training_step", "validate_and_save", "with_budget"]

@@ -11,7 +11,8 @@ import math
 import time
 from dataclasses import dataclass
 
-from heatnet.config import Method, Settings
+from heatnet.config import Settings
+from heatnet.method import Method
 from heatnet.samples import has_samples
 from heatnet.distributed import World
 from heatnet.loading import EpochSampler, make_loader

@@ -17,6 +17,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import IO, Any
 
 import torch
@@ -26,7 +27,8 @@ from heatnet import tblog
 from heatnet.averaging import WeightAverage
 from heatnet.checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_matching_weights,
                                 make_checkpoint, save_atomic)
-from heatnet.config import ConfigError, Method, Settings, from_plain, settings_dict, to_plain
+from heatnet.config import ConfigError, Settings, from_plain, settings_dict, to_plain
+from heatnet.method import Method
 from heatnet.samples import LandmarkDataset
 from heatnet.distributed import World
 from heatnet.experiment import ExperimentSource, build_method, experiment_source, load_experiment, module_from_sources
@@ -192,8 +194,7 @@ def start_resumed(resume: Path, changes: dict[str, Any] | None = None, world: Wo
     `changes` may set RESUMABLE_SETTINGS only; a larger budget extends the run."""
     run_dir, state, lock = _open_for_resume(Path(resume), world)
     stored = ExperimentSource(**state["experiment"])
-    module = module_from_sources(stored)
-    trained = from_plain(type(module.settings), state["settings"])  # the experiment's own Settings subclass
+    module, trained = _trained(state)
     s = dataclasses.replace(trained, **(changes or {}))
     fixed = [name for name in changed_settings(s, trained) if name not in RESUMABLE_SETTINGS]
     if fixed:
@@ -207,6 +208,22 @@ def start_resumed(resume: Path, changes: dict[str, Any] | None = None, world: Wo
     print(f"resumed {run_dir} at epoch {progress.epoch + 1}, batch {progress.batch}, step {progress.step}")
     budget = _extend_budget(parts, trained, state["training"]["budget"], progress, run_dir if world.is_main else None)
     return _assemble(parts, run_dir, stored, budget, progress, lock, state)
+
+
+def trained_settings(resume: Path) -> Settings:
+    """The settings a run (its folder or a checkpoint of it) trained with, as its experiment's own
+    Settings subclass: what --resume's overrides are parsed against."""
+    resume = Path(resume)
+    if not resume.exists():
+        raise ConfigError(f"--resume {resume}: no such run folder or checkpoint")
+    with warnings.catch_warnings():  # start_resumed warns of a missing last.pt
+        warnings.simplefilter("ignore")
+        return _trained(_resume_file_state(resume) if resume.is_file() else _resume_state(resume))[1]
+
+
+def _trained(state: dict) -> tuple[ModuleType, Settings]:
+    module = module_from_sources(ExperimentSource(**state["experiment"]))
+    return module, from_plain(type(module.settings), state["settings"])  # the experiment's own Settings subclass
 
 
 def changed_settings(settings: Settings, reference: Settings) -> list[str]:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from heatnet.config import Method, Settings
+from heatnet.config import Settings
+from heatnet.method import Method
 from heatnet.errors import HeatnetError
 from heatnet.evaluation import to_device_batch
 from heatnet.runtime import Precision

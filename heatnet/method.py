@@ -1,0 +1,64 @@
+"""A method: the model and the loss an experiment's build() makes, and the settings it reads.
+
+    settings = HeatmapSettings(input_size=160, sigma=1.0, loss=HeatmapJS)
+    def build(s: HeatmapSettings, scheme) -> Method:
+        codec = GaussianHeatmap(s.input_size, s.stride, s.sigma, s.decoder)
+        return Method(HeatmapModel(scheme.num_points, s.architecture, s.encoder, s.channels, s.stride), s.loss(codec))
+
+The settings every experiment shares are heatnet.config.Settings (torch-free, for --help); the
+fields here are the ones a heatmap or a coordinate-regression build() reads. An experiment with
+settings of its own subclasses one of these (experiments/regression_resnet18.py adds --blurpool).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import segmentation_models_pytorch as smp
+import torch
+from torch import nn
+
+from heatnet.codecs import Decoder, SoftArgmax
+from heatnet.config import Settings, setting
+from heatnet.errors import ConfigError
+from heatnet.losses import L1, CoordinateLossClass, HeatmapKL, HeatmapLossClass
+from heatnet.models import Architecture
+
+
+@dataclass
+class Method:
+    """A model and its loss; the loss holds the codec that makes targets and decodes outputs."""
+
+    model: nn.Module
+    loss: nn.Module
+
+    @property
+    def codec(self):
+        return self.loss.codec
+
+    def decode(self, outputs: torch.Tensor, decoder=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Model outputs -> (points (B, K, 2) in input pixels, scores (B, K))."""
+        return self.codec.decode(self.loss.activate(outputs), decoder)
+
+
+@dataclass
+class HeatmapSettings(Settings):
+    """What a heatmap method's build() reads: an smp model predicting one heatmap per point."""
+
+    architecture: Architecture = setting(smp.Unet, "the smp architecture")
+    encoder: str = setting("resnet18", "any smp encoder name")
+    stride: int = setting(4, "heatmap stride: 1, 2 or 4")
+    sigma: float = setting(1.5, "target Gaussian std in heatmap pixels")
+    loss: HeatmapLossClass = setting(HeatmapKL, "the heatmap loss, built around the codec")
+    decoder: Decoder = setting(SoftArgmax(window_radius=4), 'heatmaps -> points; keywords allowed: "Dark(blur=True)"')
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.stride not in (1, 2, 4) or self.input_size % self.stride:
+            raise ConfigError(f"--stride must be 1, 2 or 4 and divide --input_size={self.input_size}, got {self.stride}")
+
+
+@dataclass
+class RegressionSettings(Settings):
+    """What a coordinate-regression method's build() reads: the loss on normalised coordinates."""
+
+    loss: CoordinateLossClass = setting(L1, "the coordinate loss")
