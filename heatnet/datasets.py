@@ -369,6 +369,32 @@ DATASETS: dict[str, tuple[Callable, tuple[str, ...]]] = {
 }
 
 
+def load_folder(folder: Path, strict: bool = False, bad: BadSamples | None = None) -> RecordSource:
+    """A labelled folder of one's own (68 points, iBUG layout) as a test set: .pts files beside
+    the images, or one dlib XML file (image paths relative to it), or one CSV in the ytf68 layout
+    (a row per image of the folder: its name, then x0, y0, x1, y1, ...)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: not a folder")
+    bad = bad or BadSamples(folder.name, strict)
+    if any(folder.glob("*.pts")):
+        return RecordSource(bad.finish(_pts_folder([folder], bad)), IBUG68)
+    xmls, csvs = sorted(folder.glob("*.xml")), sorted(folder.glob("*.csv"))
+    if len(xmls) + len(csvs) != 1:
+        raise DatasetError(f"{folder}: expected .pts files beside the images, or one dlib XML file, or one CSV in the "
+                           f"ytf68 layout; found no .pts, {len(xmls)} XML and {len(csvs)} CSV file(s)")
+    if xmls:
+        bad.looked_in = str(xmls[0])
+        try:
+            records = [r for r in read_dlib_xml(xmls[0], IBUG68.num_points) if r.visibility.any()]
+        except AnnotationError as e:
+            raise DatasetError(str(e)) from None
+    else:
+        bad.looked_in = f"{csvs[0]} (expected a row per image of {folder})"
+        records = read_ytf_csv(csvs[0], folder, on_error=bad.report)
+    return RecordSource(bad.finish(records), IBUG68)
+
+
 def load_split(name: str, split: str, root: Path | None = None, strict: bool = False, bad: BadSamples | None = None):
     """A source (sequence of heatnet.samples.Sample) for one split of a named dataset; `bad`
     collects what was skipped (default: a warning with the count)."""

@@ -10,7 +10,7 @@ from heatnet.augment import Augmentation
 from heatnet.config import ConfigError, Settings
 from heatnet.crop import CropBox
 from heatnet.samples import FirstN, InMemory, LandmarkDataset, collate
-from heatnet.datasets import load_split
+from heatnet.datasets import load_folder, load_split
 from heatnet.distributed import World
 
 
@@ -52,18 +52,29 @@ def make_dataset(s: Settings, split: str, limit: int = 0, augment: bool = False,
     limit > 0), with the training augmentation when `augment` and the settings allow it, and
     only its fully labelled samples when `complete_only`."""
     source = load_split(s.dataset, split, Path(s.data_root) if s.data_root else None, s.strict_data)
+    return crops_of(source, s, f"{s.dataset}/{split}", limit, augment, complete_only)
+
+
+def folder_dataset(s: Settings, folder: Path) -> LandmarkDataset:
+    """A labelled folder of one's own (heatnet.datasets.load_folder) as the settings' crops."""
+    return crops_of(load_folder(folder, s.strict_data), s, Path(folder).name)
+
+
+def crops_of(source, s: Settings, name: str, limit: int = 0, augment: bool = False,
+             complete_only: bool = False) -> LandmarkDataset:
+    """A source of samples (named `name` in errors) as the settings' fixed-size crops."""
     if complete_only:
         if not hasattr(source, "complete"):
-            raise ConfigError(f"--complete_only: {s.dataset} has no missing labels to leave out")
+            raise ConfigError(f"--complete_only: {name} has no missing labels to leave out")
         source = source.complete()
         if not len(source):
-            raise ConfigError(f"--complete_only: no sample of {s.dataset}/{split} has every point labelled")
+            raise ConfigError(f"--complete_only: no sample of {name} has every point labelled")
     if limit:
         source = FirstN(source, limit)
     if s.cache_images:
         source = InMemory(source)
     if s.box is CropBox.ANNOTATION and not source.has_annotation_boxes:
-        raise ConfigError(f"--box=annotation: {s.dataset}/{split} has no face boxes in its annotation "
+        raise ConfigError(f"--box=annotation: {name} has no face boxes in its annotation "
                           f"(dlib XML and WFLW have them); use --box=landmarks")
     augmentation = augmentation_for(s) if augment and s.augment else None
     return LandmarkDataset(source, s.input_size, s.channels, s.box_scale, augmentation, s.seed, s.box)

@@ -23,34 +23,35 @@ def _write_json(path: Path, content: dict) -> None:
 
 
 def evaluation_report(out: Path, checkpoint: Path, s: Settings, dataset, result: Evaluation, decoder,
-                      flip_test: bool) -> str:
+                      flip_test: bool, name: str) -> str:
     """metrics.json (summary, per point, per image), predictions.csv (original pixels) and
-    error_curve.png for one evaluation of `dataset` (a LandmarkDataset) by a checkpoint."""
+    error_curve.png for one evaluation of `dataset` (a LandmarkDataset, called `name`: 300w/test,
+    or a folder's name) by a checkpoint."""
     metrics = result.summary()
     out.mkdir(parents=True, exist_ok=True)
-    title = (f"{checkpoint} on {s.dataset}/{s.val_split} ({len(result.indices)} images"
+    title = (f"{checkpoint} on {name} ({len(result.indices)} images"
              + (f", {len(result.skipped)} unreadable left out" if result.skipped else "")
              + f", {dataset.source.normaliser.value} NME, crops from the {s.box.value} box)")
     per_image = result.errors.per_image()
-    error_curve_figure({Path(checkpoint).parent.name: per_image}, title=f"{s.dataset}/{s.val_split}").savefig(
+    error_curve_figure({Path(checkpoint).parent.name: per_image}, title=name).savefig(
         out / "error_curve.png", dpi=120)
     write_points_csv(out / "predictions.csv", [dataset.source.name_of(int(i)) for i in result.indices], result.predictions)
     _write_json(out / "metrics.json", {
-        "checkpoint": str(checkpoint), "dataset": s.dataset, "split": s.val_split,
+        "checkpoint": str(checkpoint), "data": name,
         "decoder": repr(decoder) if decoder else None, "normaliser": dataset.source.normaliser.value,
         "flip_test": flip_test, "skipped": result.skipped, "metrics": metrics,
         "per_point_nme_%": result.errors.per_point().tolist(), "per_image_nme": per_image.tolist()})
     return f"{title}\n\n{_table(metrics)}\n\nwrote {out}/metrics.json, predictions.csv, error_curve.png"
 
 
-def shift_report(out: Path, checkpoint: Path, s: Settings, rows: list[dict]) -> str:
+def shift_report(out: Path, checkpoint: Path, s: Settings, rows: list[dict], name: str) -> str:
     """shift_robustness.json: NME and prediction drift for each crop shift (heatnet.robustness)."""
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "shift_robustness.json", {"checkpoint": str(checkpoint), "dataset": s.dataset,
-                                                "split": s.val_split, "input_size": s.input_size, "rows": rows})
+    _write_json(out / "shift_robustness.json", {"checkpoint": str(checkpoint), "data": name,
+                                                "input_size": s.input_size, "rows": rows})
     lines = [f"| {row['shift_px']} | {row['nme_%']:.3f} | {row['nme_change_%']:+.3f} | {row['drift_%']:.3f} |"
              for row in rows]
-    return (f"{checkpoint} on {s.dataset}/{s.val_split}, crops moved by d input pixels (of {s.input_size}; mean of "
+    return (f"{checkpoint} on {name}, crops moved by d input pixels (of {s.input_size}; mean of "
             f"right, left, down, up)\n\n| shift px | NME % | change % | drift % |\n|---|---|---|---|\n"
             + "\n".join(lines) + f"\n\nwrote {out}/shift_robustness.json")
 
@@ -60,8 +61,8 @@ DETECTOR_TABLE = ("faces", "missed", "missed_%", "detector_per_image_ms", "detec
                   "ground_truth_crops_nme_median_%")
 
 
-def detector_report(out: Path, result: DetectorEvaluation, model: str, dataset: str, split: str, detector: str,
-                    refine: int, normaliser: str) -> str:
+def detector_report(out: Path, result: DetectorEvaluation, model: str, name: str, detector: str, refine: int,
+                    normaliser: str) -> str:
     """metrics.json of the full pipeline: misses, NME from the detector's crops and from the
     ground-truth crops of the same faces."""
     total = result.faces
@@ -71,8 +72,8 @@ def detector_report(out: Path, result: DetectorEvaluation, model: str, dataset: 
         metrics.update({f"detector_crops_{k}": v for k, v in result.detected.summary().items()})
         metrics.update({f"ground_truth_crops_{k}": v for k, v in result.ground_truth_crops.summary().items()})
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "metrics.json", {"model": model, "dataset": dataset, "split": split, "detector": detector,
+    _write_json(out / "metrics.json", {"model": model, "data": name, "detector": detector,
                                        "refine": refine, "metrics": metrics, "missed": result.missed})
     shown = {key: metrics[key] for key in DETECTOR_TABLE if key in metrics}
-    return (f"{model} on {dataset}/{split} with {detector} boxes, {refine} refine pass(es) ({normaliser} NME)\n\n"
+    return (f"{model} on {name} with {detector} boxes, {refine} refine pass(es) ({normaliser} NME)\n\n"
             f"{_table(shown)}\n\nwrote {out}/metrics.json")

@@ -1,4 +1,5 @@
 """Evaluation: predictions mapped back to original pixels, flip test, decoders on one forward pass."""
+import pytest
 import torch
 
 from heatnet.augment import Augmentation
@@ -18,3 +19,66 @@ def test_flip_test_maps_mirrored_predictions_back():
     torch.testing.assert_close(flipped["image"], plain["image"].flip(-1))  # the mirrored crop is the flipped input
     back = mirror_predictions(flipped["points"][None], 64, IBUG68)[0]  # its labels, mapped back
     torch.testing.assert_close(back, plain["points"], atol=1e-4, rtol=0)
+
+
+def _dlib_xml(path, records) -> None:
+    """A dlib imglab XML of the records (each with its landmark box as the face box)."""
+    images = []
+    for r in records:
+        x0, y0 = r.points.min(0)
+        x1, y1 = r.points.max(0)
+        parts = "".join(f"<part name='{i:02d}' x='{x!r}' y='{y!r}'/>" for i, (x, y) in enumerate(r.points.tolist()))
+        images.append(f"<image file='{r.image_path.name}'><box top='{y0}' left='{x0}' width='{x1 - x0}' "
+                      f"height='{y1 - y0}'>{parts}</box></image>")
+    path.write_text(f"<dataset><images>{''.join(images)}</images></dataset>")
+
+
+def test_a_labelled_folder_scores_as_the_named_dataset_on_the_same_images(data_root, tmp_path):
+    """tools/evaluate.py --images: .pts beside the images, a dlib XML or a ytf68-layout CSV give the
+    NME of `--dataset 300w --split test` on the same 6 lfpw test faces, in reports named after the folder."""
+    import json
+
+    from conftest import ROOT, in_process
+    from heatnet.formats import write_ytf_csv
+
+    pts = sorted((data_root / "300w/lfpw/testset").glob("*.pts"))[:6]
+    named = tmp_path / "root/300w/lfpw/testset"
+    folders = {kind: tmp_path / f"my_{kind}" for kind in ("pts", "xml", "csv")}
+    for folder in (named, *folders.values()):
+        folder.mkdir(parents=True)
+        for p in pts:
+            image = next(p.with_suffix(s) for s in (".png", ".jpg") if p.with_suffix(s).is_file())
+            (folder / image.name).symlink_to(image)
+            if folder in (named, folders["pts"]):
+                (folder / p.name).symlink_to(p)
+    for other in ("helen/testset", "ibug"):  # the rest of the 300-W test layout, empty
+        (tmp_path / "root/300w" / other).mkdir(parents=True)
+    from heatnet.datasets import load_folder
+
+    records = load_folder(folders["pts"]).records
+    _dlib_xml(folders["xml"] / "labels.xml", records)
+    write_ytf_csv(folders["csv"] / "labels.csv", records)
+
+    checkpoint = str(ROOT / "heatnet/assets/heatnet_300w_68.pt")
+    out = in_process("tools/evaluate.py", checkpoint, "--dataset", "300w", "--split", "test", "--data-root",
+                     str(tmp_path / "root"), "--out", str(tmp_path / "eval_named"), "--no-progress")
+    assert out.returncode == 0, out.stderr[-2000:]
+    expected = json.loads((tmp_path / "eval_named/metrics.json").read_text())["metrics"]
+    assert expected["images"] == 6
+    for kind, folder in folders.items():
+        out = in_process("tools/evaluate.py", checkpoint, "--images", str(folder), "--out", str(tmp_path / f"eval_{kind}"),
+                         "--no-progress")
+        assert out.returncode == 0, out.stderr[-2000:]
+        report = json.loads((tmp_path / f"eval_{kind}/metrics.json").read_text())
+        assert report["data"] == folder.name and f"on {folder.name} (6 images" in out.stdout
+        assert report["metrics"]["nme_%"] == pytest.approx(expected["nme_%"], rel=1e-5), kind
+
+
+def test_a_folder_without_labels_is_refused_naming_what_it_expects(tmp_path):
+    from heatnet.datasets import DatasetError, load_folder
+
+    (tmp_path / "a.csv").write_text("")
+    (tmp_path / "b.xml").write_text("")
+    with pytest.raises(DatasetError, match="expected .pts files beside the images, or one dlib XML file, or one CSV "
+                                           "in the ytf68 layout; found no .pts, 1 XML and 1 CSV file"):
+        load_folder(tmp_path)

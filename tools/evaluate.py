@@ -7,6 +7,7 @@ curve PNG, predictions CSV (original pixels) and metrics JSON.
     python tools/evaluate.py heatnet/assets/heatnet_300w_68.pt --dataset 300w --split test --detector haar
     python tools/evaluate.py --dlib --dataset 300w --split test --detector dlib_hog   # dlib's 68-point predictor
     python tools/evaluate.py CHECKPOINT --split test --shifts 1,2,3,4    # NME and drift as the crop moves
+    python tools/evaluate.py CHECKPOINT --images my_faces/     # a labelled folder of one's own
 
 The model is rebuilt from the experiment sources stored in the checkpoint (from any folder,
 whatever happened to the experiment files since); --live-experiment uses the file on disk
@@ -15,7 +16,9 @@ annotation's face box if the run used --box=annotation); with --detector, from a
 box instead (the full pipeline of tools/predict.py): faces it misses are counted, and the faces
 it finds are also scored from ground-truth crops, to show what the detector costs. --shifts moves
 every crop by d input pixels (right, left, down, up) and reports the NME and how far the
-predictions drift from the unmoved crop's (heatnet.robustness).
+predictions drift from the unmoved crop's (heatnet.robustness). --images evaluates on a folder of
+one's own, labelled with .pts files beside the images, one dlib XML file or one CSV in the ytf68
+layout (68 points); every report is named after the folder.
 """
 import argparse
 import sys
@@ -35,6 +38,7 @@ def main() -> int:
     parser.add_argument("--dataset", help="default: the one it was trained on")
     parser.add_argument("--split", help="default: its validation split")
     parser.add_argument("--data-root")
+    parser.add_argument("--images", type=Path, help="a labelled folder as the test set, instead of --dataset/--split")
     parser.add_argument("--decoder", help="Argmax, QuarterOffset, Dark, SoftArgmax, with keywords, e.g. "
                         "'Dark(blur=True)' (default: the one stored in the checkpoint)")
     parser.add_argument("--live-experiment", action="store_true",
@@ -56,8 +60,10 @@ def main() -> int:
         fail(f"--batch-size must be at least 1, got {args.batch_size}")
     if (args.checkpoint is None) == (not args.dlib):
         fail("give a checkpoint, or --dlib (not both)")
-    if args.dlib and not (args.dataset and args.split and args.detector and args.out):
-        fail("--dlib needs --dataset, --split, --detector and --out")
+    if args.images and (args.dataset or args.split):
+        fail("--images is the test set: leave out --dataset and --split")
+    if args.dlib and not ((args.images or args.dataset and args.split) and args.detector and args.out):
+        fail("--dlib needs --dataset and --split (or --images), --detector and --out")
     try:
         shifts = tuple(int(d) for d in args.shifts.split(",")) if args.shifts else ()
     except ValueError:
@@ -69,11 +75,11 @@ def main() -> int:
     from heatnet.checkpoint import check_compatible
     from heatnet.codecs import Decoder
     from heatnet.config import parse_value
-    from heatnet.datasets import load_split
+    from heatnet.datasets import load_folder, load_split
     from heatnet.detect import make_detector
     from heatnet.evaluation import evaluate, load_trained
     from heatnet.files import check_writable
-    from heatnet.loading import make_dataset, make_loader
+    from heatnet.loading import folder_dataset, make_dataset, make_loader
     from heatnet.predict import PRETRAINED, DlibPredictor, FacePredictor, evaluate_with_detector
     from heatnet.robustness import shift_robustness
     from heatnet.runtime import choose_device, choose_precision, set_threads, tune_allocator
@@ -82,12 +88,14 @@ def main() -> int:
     set_threads(args.threads)
     progress = "" if args.no_progress else "faces"
     if args.dlib:
-        source = load_split(args.dataset, args.split, Path(args.data_root) if args.data_root else None)
+        source = load_folder(args.images) if args.images else \
+            load_split(args.dataset, args.split, Path(args.data_root) if args.data_root else None)
         if source.scheme.num_points != 68:
             fail(f"dlib's predictor gives 68 points; {args.dataset} has {source.scheme.num_points}")
         result = evaluate_with_detector(DlibPredictor(make_detector(args.detector)), source, progress=progress)
-        print(reports.detector_report(args.out, result, "dlib shape_predictor_68_face_landmarks", args.dataset,
-                                      args.split, args.detector, 0, source.normaliser.value))
+        print(reports.detector_report(args.out, result, "dlib shape_predictor_68_face_landmarks",
+                                      args.images.name if args.images else f"{args.dataset}/{args.split}",
+                                      args.detector, 0, source.normaliser.value))
         return 0
     device = choose_device(args.device)
     decoder = parse_value("decoder", args.decoder, Decoder) if args.decoder else None
@@ -97,30 +105,31 @@ def main() -> int:
     limit = {s.val_split: s.val_limit, s.test_split: s.test_limit}.get(split, 0) if args.dataset in (None, s.dataset) else 0
     s = replace(s, dataset=args.dataset or s.dataset, val_split=split, data_root=args.data_root or s.data_root,
                 batch_size=args.batch_size)
+    name = args.images.resolve().name if args.images else f"{s.dataset}/{split}"
     # beside the checkpoint, but not inside the package for the shipped model
-    default = args.checkpoint.parent / f"eval_{s.dataset}_{split}"
+    default = args.checkpoint.parent / f"eval_{name.replace('/', '_')}"
     if args.checkpoint.resolve().parent == PRETRAINED.parent:
-        default = ROOT / "results" / f"eval_shipped_{s.dataset}_{split}"
+        default = ROOT / "results" / f"eval_shipped_{name.replace('/', '_')}"
     out = args.out or default
     check_writable(out)
-    dataset = make_dataset(s, split, limit)
+    dataset = folder_dataset(s, args.images) if args.images else make_dataset(s, split, limit)
     check_compatible(state, dataset.scheme, args.checkpoint)
     precision = choose_precision(device, s.amp)
     if args.detector:
         predictor = FacePredictor(method, s, dataset.scheme, device, make_detector(args.detector), args.batch_size,
                                   args.refine)
         result = evaluate_with_detector(predictor, dataset.source, progress=progress)
-        print(reports.detector_report(out, result, str(args.checkpoint), s.dataset, split, args.detector, args.refine,
+        print(reports.detector_report(out, result, str(args.checkpoint), name, args.detector, args.refine,
                                       dataset.source.normaliser.value))
     elif shifts:
         rows = shift_robustness(method, dataset, s, device, shifts, precision)
-        print(reports.shift_report(out, args.checkpoint, s, rows))
+        print(reports.shift_report(out, args.checkpoint, s, rows, name))
     else:
         flip_test = s.flip_test if args.flip_test is None else args.flip_test
         result = evaluate(method, make_loader(dataset, s), device, decoder, flip_test, precision,
-                          progress="" if args.no_progress else f"{s.dataset}/{split}")
+                          progress="" if args.no_progress else name)
         print(reports.evaluation_report(out, args.checkpoint, s, dataset, result,
-                                        decoder or getattr(method.codec, "decoder", None), flip_test))
+                                        decoder or getattr(method.codec, "decoder", None), flip_test, name))
     return 0
 
 
