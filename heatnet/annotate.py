@@ -34,6 +34,7 @@ class Summary:
     detect_s: float  # detector time over all inputs
     predict_s: float  # landmark time over all faces (a video: all of its processing)
     detections: int = 0  # a video: frames on which the detector ran
+    dropped: int = 0  # photos: detections whose face score fell below the predictor's min_score
 
 
 def _write_points(out: Path, names: list[str], points: list[np.ndarray], scores: list[np.ndarray]) -> None:
@@ -42,9 +43,11 @@ def _write_points(out: Path, names: list[str], points: list[np.ndarray], scores:
 
 
 def predict_photos(predictor: FacePredictor, photos: list[Path], out: Path, model: str = "",
-                   progress: bool = False) -> Summary:
+                   progress: bool = False, keep_dropped: bool = False) -> Summary:
     """Every face in every photo: <stem>_landmarks.jpg (boxes and points), faces.json (per photo:
-    size and faces, or the error that made it unreadable) and points.csv (a row per face)."""
+    size and faces with their face score, or the error that made it unreadable) and points.csv (a
+    row per face). Detections scoring below predictor.min_score are dropped as non-faces and
+    counted; with `keep_dropped` faces.json lists them too (box, detector and face score)."""
     records, names, all_points, all_scores = [], [], [], []
     summary, read = Summary(len(photos), 0, 0.0, 0.0), 0
     for photo in tqdm(photos, desc="photos", disable=not progress, unit="photo"):
@@ -61,27 +64,34 @@ def predict_photos(predictor: FacePredictor, photos: list[Path], out: Path, mode
         start = time.perf_counter()
         points, scores = predictor.predict_boxes(image, boxes)
         summary.predict_s += time.perf_counter() - start
-        summary.faces += len(boxes)
+        face_scores = scores.mean(axis=1)
+        is_face = face_scores >= predictor.min_score
+        dropped = [{"box": box.tolist(), "detection_score": float(d), "face_score": float(f)}
+                   for box, d, f in zip(boxes[~is_face], detection_scores[~is_face], face_scores[~is_face])]
+        boxes, detection_scores, points, scores = boxes[is_face], detection_scores[is_face], points[is_face], scores[is_face]
+        summary.faces, summary.dropped = summary.faces + len(boxes), summary.dropped + len(dropped)
         if len(boxes) == 0:
-            print(f"{photo}: no face found")
+            print(f"{photo}: no face found" + (f" ({len(dropped)} detection(s) below --min-score)" if dropped else ""))
         drawn, faces = image.copy(), []
         for i, (box, detection_score, p, s) in enumerate(zip(boxes, detection_scores, points, scores)):
             x0, y0, x1, y1 = np.round(box).astype(int)
             cv2.rectangle(drawn, (x0, y0), (x1, y1), (255, 255, 0), max(1, round(max(image.shape) / 500)))
             drawn = draw_points(drawn, p, scheme=predictor.scheme, radius=max(1, round((x1 - x0) / 80)))
-            faces.append({"box": box.tolist(), "detection_score": float(detection_score), "points": p.tolist(),
-                          "scores": s.tolist()})
+            faces.append({"box": box.tolist(), "detection_score": float(detection_score), "face_score": float(s.mean()),
+                          "points": p.tolist(), "scores": s.tolist()})
             names.append(f"{photo.name}#{i}")
             all_points.append(p)
             all_scores.append(s)
-        records.append({"image": str(photo), "width": image.shape[1], "height": image.shape[0], "faces": faces})
+        records.append({"image": str(photo), "width": image.shape[1], "height": image.shape[0], "faces": faces,
+                        "dropped": dropped if keep_dropped else len(dropped)})
         out.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(out / f"{photo.stem}_landmarks.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
     if not read:
         where = photos[0] if len(photos) == 1 else photos[0].parent
         raise ImageError(f"{where}: no image could be read ({len(photos)} tried); nothing written")
     write_atomic(out / "faces.json", json.dumps({"model": model, "detector": predictor.detector.name,
-                                                 "scheme": predictor.scheme.name, "images": records}, indent=1).encode())
+                                                 "min_score": predictor.min_score, "scheme": predictor.scheme.name,
+                                                 "images": records}, indent=1).encode())
     _write_points(out, names, all_points, all_scores)
     return summary
 

@@ -26,6 +26,9 @@ from heatnet.metrics import LandmarkErrors
 from heatnet.schemes import SCHEMES, LandmarkScheme
 
 PRETRAINED = Path(__file__).resolve().parent / "assets" / "heatnet_300w_68.pt"
+# The shipped model's face-score threshold, chosen on validation by `python tools/choose_min_score.py`
+# (docs/detectors.md): a detection whose points' mean heatmap peak is lower is dropped as a non-face.
+PRETRAINED_MIN_SCORE = 0.103
 
 
 @dataclass
@@ -35,27 +38,37 @@ class Face:
     points: np.ndarray  # (K, 2) image pixels
     scores: np.ndarray  # (K,) per-point confidence: the decoded heatmap's peak
 
+    @property
+    def score(self) -> float:
+        """How face-like the crop is to the model: the mean of its points' heatmap peaks."""
+        return float(self.scores.mean())
+
 
 class FacePredictor:
     """A trained heatnet model and a face detector, from image to points."""
 
     def __init__(self, method: Method, settings: Settings, scheme: LandmarkScheme, device: torch.device | str = "cpu",
-                 detector: FaceDetector | None = None, batch_size: int = 16, refine: int = 1):
+                 detector: FaceDetector | None = None, batch_size: int = 16, refine: int = 1, min_score: float = 0.0):
         self.method, self.settings, self.scheme = method, settings, scheme
         self.crop = Crop.of(settings)  # the run's own crop: the rule, scale, size and channels it trained on
         self.device, self.batch_size = torch.device(device), batch_size
         # passes that re-crop around the predicted points, as training cropped around the true
         # ones: a detector's box only approximates that crop
         self.refine = refine
+        self.min_score = min_score  # faces scoring lower are dropped as non-faces (0: none are)
         self.detector = detector or HaarDetector()
         self.method.model.eval()
         self.onnx_session = None  # set by use_onnxruntime()
 
     @classmethod
-    def from_checkpoint(cls, path: Path | str, device: torch.device | str = "cpu",
-                        detector: FaceDetector | None = None) -> FacePredictor:
+    def from_checkpoint(cls, path: Path | str, device: torch.device | str = "cpu", detector: FaceDetector | None = None,
+                        min_score: float | None = None) -> FacePredictor:
+        """`min_score` None: the shipped model's chosen threshold for it, 0 (keep every face) for
+        other checkpoints, whose score scale depends on their loss (tools/choose_min_score.py)."""
         method, settings, state = load_trained(path, device)
-        return cls(method, settings, SCHEMES[state["scheme"]], device, detector)
+        if min_score is None:
+            min_score = PRETRAINED_MIN_SCORE if Path(path).resolve() == PRETRAINED else 0.0
+        return cls(method, settings, SCHEMES[state["scheme"]], device, detector, min_score=min_score)
 
     def use_onnxruntime(self, threads: int = 0) -> None:
         """Run the network and decoder in onnxruntime on the CPU instead of PyTorch (at batch 1 on
@@ -127,11 +140,13 @@ class FacePredictor:
         """Points and scores of the faces in the detector's boxes (N, 4)."""
         return self.predict_crop_boxes(image, self.crop_boxes(image, detections), self.refine)
 
-    def predict_image(self, image: np.ndarray) -> list[Face]:
-        """Every face the detector finds in an H x W x 3 uint8 RGB image (none: an empty list)."""
+    def predict_image(self, image: np.ndarray, min_score: float | None = None) -> list[Face]:
+        """Every face the detector finds in an H x W x 3 uint8 RGB image whose face score reaches
+        `min_score` (default: the predictor's; 0 keeps every detection); none: an empty list."""
         boxes, detection_scores = self.detector(image)
         points, scores = self.predict_boxes(image, boxes)
-        return [Face(box, float(d), p, s) for box, d, p, s in zip(boxes, detection_scores, points, scores)]
+        faces = [Face(box, float(d), p, s) for box, d, p, s in zip(boxes, detection_scores, points, scores)]
+        return [face for face in faces if face.score >= (self.min_score if min_score is None else min_score)]
 
 
 class DlibPredictor:

@@ -94,6 +94,8 @@ class FaceTracker:
                 boxes = boxes[box_iou(boxes, tracked).max(axis=1) < 0.3]
             points, scores = self.predictor.predict_boxes(frame, boxes)
             for p, s in zip(points, scores):
+                if s.mean() < self.predictor.min_score:  # not a face (heatnet.face_score): no track
+                    continue
                 side = float(centres_and_sides(points_boxes(p[None]))[1][0])
                 kept.append((Track(p, OneEuroFilter(self.min_cutoff, self.beta), max(side, 1.0)), s))
         self.tracks = [track for track, _ in kept]

@@ -5,11 +5,14 @@ video), faces.json and points.csv.
     python tools/predict.py photos/ --out results/photos       # every image of a folder
     python tools/predict.py photo.jpg --model runs/w300_unet_js/<time>/best.pt --detector dlib_hog
     python tools/predict.py clip.mp4 --min-cutoff 1 --beta 0.5 # tracked and smoothed (--no-smooth: raw)
+    python tools/predict.py group.jpg --min-score 0 --keep-dropped   # keep every detection / list the dropped
 
 Faces are found by a detector (OpenCV's Haar cascade by default; dlib_hog and dlib_cnn with
 `pip install -e ".[dlib]"`), cropped as the model was trained, predicted in batches, and the
 points mapped back to the photo's pixels (EXIF orientation applied; grayscale, RGBA, 16-bit and
-huge photos work). A photo without a face is reported, not an error; an input of which no
+huge photos work). A detection whose face score (the mean of its points' heatmap peaks) is below
+--min-score is dropped as a non-face and counted (the shipped model's threshold was chosen on
+validation: tools/choose_min_score.py). A photo without a face is reported, not an error; an input of which no
 image or frame could be read exits with code 2 and writes nothing. In a video each face is
 tracked (the next crop comes from the previous frame's points; the detector runs again when a
 face is lost) and its points smoothed with a One-Euro filter (heatnet/video.py). points.csv has
@@ -45,6 +48,10 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=16, help="faces per forward pass")
     parser.add_argument("--refine", type=int, default=1, help="passes re-cropped around the predicted points "
                         "(0: the detector's crop only, half the time)")
+    parser.add_argument("--min-score", type=float, help="drop detections whose face score is lower (default: the "
+                        "shipped model's chosen threshold; 0, keeping all, for other checkpoints)")
+    parser.add_argument("--keep-dropped", action="store_true", help="list the dropped detections, with their scores, "
+                        "in faces.json")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--onnxruntime", action="store_true", help="run the network in onnxruntime (CPU; faster at "
                         "batch 1; the [onnx] extra)")
@@ -71,7 +78,8 @@ def main() -> int:
     out = args.out or ROOT / "results" / f"predict_{time.strftime('%Y%m%d-%H%M%S')}"
     device = choose_device(args.device)
     check_writable(out)
-    predictor = FacePredictor.from_checkpoint(args.model or PRETRAINED, device, make_detector(args.detector))
+    predictor = FacePredictor.from_checkpoint(args.model or PRETRAINED, device, make_detector(args.detector),
+                                              args.min_score)
     predictor.batch_size, predictor.refine = max(1, args.batch_size), max(0, args.refine)
     if args.onnxruntime:
         try:
@@ -85,10 +93,11 @@ def main() -> int:
               f"{1000 * summary.predict_s / summary.inputs:.1f} ms per frame")
     else:
         summary = predict_photos(predictor, photos, out, str(args.model or PRETRAINED),
-                                 progress=not args.no_progress and len(photos) > 1)
-        print(f"{summary.faces} face(s) in {summary.inputs} image(s); detector "
+                                 progress=not args.no_progress and len(photos) > 1, keep_dropped=args.keep_dropped)
+        print(f"{summary.faces} face(s) in {summary.inputs} image(s), {summary.dropped} detection(s) dropped below "
+              f"--min-score={predictor.min_score:g}; detector "
               f"{1000 * summary.detect_s / summary.inputs:.1f} ms per image, landmarks "
-              f"{1000 * summary.predict_s / max(summary.faces, 1):.1f} ms per face (batches of {predictor.batch_size}, "
+              f"{1000 * summary.predict_s / max(summary.faces + summary.dropped, 1):.1f} ms per face (batches of {predictor.batch_size}, "
               f"{device.type})")
     print(f"wrote {out}")
     return 0

@@ -1,0 +1,124 @@
+"""Face scores: how face-like a crop is to a heatmap model, and the threshold below which a
+detection is dropped as a non-face.
+
+A face's score is the mean of its points' heatmap peaks (`Face.score`). A detector's false boxes
+(a shirt, a dog) get a full set of points, but flat, spread-out heatmaps: low peaks. The
+threshold is chosen on validation faces against non-face crops cut from the same photos away
+from the face (`choose_min_score`; `tools/choose_min_score.py` prints the measurement).
+
+    faces = face_scores(predictor, load_split("300w", "val"))
+    background = face_free_images(load_split("300w", "val"))
+    others = crop_scores(predictor, background, np.random.default_rng(0))
+    threshold = choose_min_score(faces, others)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from heatnet.crop import points_boxes
+from heatnet.geometry import landmark_box
+
+
+def face_scores(predictor, source, limit: int = 0) -> np.ndarray:
+    """(N,) scores of the annotated faces of a split, each cropped from the box a detector that
+    found it would give (its landmark box through the detector's BoxFit), with the predictor's
+    refine passes: the pipeline a real face goes through."""
+    scores = []
+    for index in range(min(limit or len(source), len(source))):
+        sample = source[index]
+        crop_box = points_boxes(sample.points[None][:, sample.visibility > 0])
+        detection = predictor.detector.box_fit.detector_boxes(*_centre_and_side(crop_box))
+        scores.append(predictor.predict_boxes(sample.image, detection)[1].mean())
+    return np.array(scores)
+
+
+def _centre_and_side(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return (boxes[:, :2] + boxes[:, 2:]) / 2, np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+
+
+def face_free_images(source, margin: float = 0.15, min_side: int = 48, limit: int = 0) -> list[np.ndarray]:
+    """The largest strip of each photo (left, right, above or below its annotated face, kept
+    `margin` x the face's size away from it) of at least min_side x min_side pixels. Face-free
+    as far as the annotation knows: a photo's other, unannotated people can still be there."""
+    images = []
+    for index in range(min(limit or len(source), len(source))):
+        sample = source[index]
+        x0, y0, x1, y1 = landmark_box(sample.points, sample.visibility)
+        pad = margin * max(x1 - x0, y1 - y0)
+        h, w = sample.image.shape[:2]
+        left, right = int(max(x0 - pad, 0)), int(min(x1 + pad, w))
+        top, bottom = int(max(y0 - pad, 0)), int(min(y1 + pad, h))
+        strips = [sample.image[:, :left], sample.image[:, right:], sample.image[:top], sample.image[bottom:]]
+        strips = [s for s in strips if min(s.shape[:2]) >= min_side]
+        if strips:
+            images.append(np.ascontiguousarray(max(strips, key=lambda s: s.shape[0] * s.shape[1])))
+    return images
+
+
+def crop_scores(predictor, images: list[np.ndarray], rng: np.random.Generator, per_image: int = 3) -> np.ndarray:
+    """(M,) scores of random square boxes (a third to the whole of the shorter side) in each
+    face-free image, treated as detections: what a false detection scores."""
+    scores = []
+    for image in images:
+        h, w = image.shape[:2]
+        for _ in range(per_image):
+            side = rng.uniform(1 / 3, 1) * min(h, w)
+            x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
+            box = np.array([[x0, y0, x0 + side, y0 + side]])
+            scores.append(predictor.predict_boxes(image, box)[1].mean())
+    return np.array(scores)
+
+
+def choose_min_score(faces: np.ndarray, non_faces: np.ndarray) -> float:
+    """Halfway between the lowest real faces (their 0.5th percentile) and the highest non-face
+    crops (their 99th percentile): a margin on both sides, as neither tail is seen in full."""
+    return float((np.percentile(faces, 0.5) + np.percentile(non_faces, 99)) / 2)
+
+
+def false_detections(predictor, images: list[np.ndarray]) -> np.ndarray:
+    """(D,) scores of every face the detector finds in face-free images (all of them false)."""
+    return np.array([face.score for image in images for face in predictor.predict_image(image, min_score=0.0)])
+
+
+@dataclass
+class ScoreStudy:
+    """What a threshold keeps and drops, on the splits it is chosen on and on held-out ones."""
+
+    min_score: float
+    rows: list[dict]  # per set: what was scored, how many, how many fall below the threshold
+
+    def table(self) -> str:
+        lines = [f"min_score = {self.min_score:.4f}", "", "| set | kind | count | below | below % | scores p1 / p50 / p99 |",
+                 "|---|---|---|---|---|---|"]
+        for r in self.rows:
+            p1, p50, p99 = np.percentile(r["scores"], [1, 50, 99]) if len(r["scores"]) else (np.nan,) * 3
+            below = int((r["scores"] < self.min_score).sum())
+            lines.append(f"| {r['set']} | {r['kind']} | {len(r['scores'])} | {below} | "
+                         f"{100 * below / max(len(r['scores']), 1):.1f} | {p1:.3f} / {p50:.3f} / {p99:.3f} |")
+        return "\n".join(lines)
+
+
+def study_min_score(predictor, load, seed: int = 0) -> ScoreStudy:
+    """Choose the threshold on validation (300w and ytf68 val faces against non-face crops of
+    300w and imm val photos), then count on test what it drops: real faces (300w and ytf68 test)
+    and the detector's false detections on face-free images (300w and imm test). `load(name,
+    split)` gives a split's source."""
+    rng = np.random.default_rng(seed)
+    chosen = {"300w/val + ytf68/val": np.concatenate([face_scores(predictor, load("300w", "val")),
+                                                      face_scores(predictor, load("ytf68", "val"))])}
+    background = face_free_images(load("300w", "val")) + face_free_images(load("imm", "val"))
+    non_faces = crop_scores(predictor, background, rng)
+    min_score = choose_min_score(chosen["300w/val + ytf68/val"], non_faces)
+    rows = [{"set": "300w/val + ytf68/val", "kind": "real faces", "scores": chosen["300w/val + ytf68/val"]},
+            {"set": "300w/val + imm/val face-free", "kind": "random non-face crops", "scores": non_faces},
+            {"set": "300w/val + imm/val face-free", "kind": "false detections", "scores": false_detections(predictor, background)}]
+    for name in ("300w", "ytf68"):
+        rows.append({"set": f"{name}/test", "kind": "real faces", "scores": face_scores(predictor, load(name, "test"))})
+    held_out = face_free_images(load("300w", "test")) + face_free_images(load("imm", "test"))
+    rows.append({"set": "300w/test + imm/test face-free", "kind": "random non-face crops",
+                 "scores": crop_scores(predictor, held_out, rng)})
+    rows.append({"set": "300w/test + imm/test face-free", "kind": "false detections",
+                 "scores": false_detections(predictor, held_out)})
+    return ScoreStudy(min_score, rows)

@@ -1,0 +1,84 @@
+"""Face scores: the shipped model scores real faces above its chosen threshold and a detector's
+box on a face-free region below it, which the predictor, the photo tool and the tracker drop."""
+import json
+
+import numpy as np
+import pytest
+
+from heatnet.crop import points_boxes
+from heatnet.detect import HaarDetector
+
+
+class FixedBoxes:
+    """A detector that 'finds' given boxes: one on the face, one on a face-free region."""
+
+    name, box_fit = "fixed", HaarDetector.box_fit
+
+    def __init__(self, boxes: np.ndarray):
+        self.boxes = boxes
+
+    def __call__(self, image):
+        return self.boxes, np.ones(len(self.boxes))
+
+
+@pytest.fixture(scope="module")
+def face_beside_background(data_root):
+    """A 300-W test photo with a face-free strip of another part of it pasted beside it, and two
+    detector boxes: the face (as Haar would box it) and a square on the strip."""
+    from heatnet.datasets import load_split
+    from heatnet.face_score import face_free_images
+
+    source = load_split("300w", "test", data_root)
+    sample = source[0]
+    background = face_free_images(source, limit=1)[0]
+    h, w = max(sample.image.shape[0], background.shape[0]), sample.image.shape[1]
+    image = np.zeros((h, w + background.shape[1], 3), np.uint8)
+    image[:sample.image.shape[0], :w] = sample.image
+    image[:background.shape[0], w:] = background
+    boxes = points_boxes(sample.points[None])
+    face_box = HaarDetector.box_fit.detector_boxes((boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]).max(1))
+    side = min(background.shape[:2])
+    return image, np.concatenate([face_box, [[w, 0, w + side, side]]])
+
+
+def test_the_shipped_threshold_keeps_a_face_and_drops_a_face_free_box(face_beside_background):
+    from heatnet.predict import PRETRAINED, PRETRAINED_MIN_SCORE, FacePredictor
+
+    image, boxes = face_beside_background
+    predictor = FacePredictor.from_checkpoint(PRETRAINED, detector=FixedBoxes(boxes))
+    assert predictor.min_score == PRETRAINED_MIN_SCORE > 0
+    every = predictor.predict_image(image, min_score=0.0)
+    assert len(every) == 2 and every[0].score > PRETRAINED_MIN_SCORE > every[1].score
+    kept = predictor.predict_image(image)
+    assert len(kept) == 1 and np.allclose(kept[0].points, every[0].points)
+    assert FacePredictor.from_checkpoint(PRETRAINED, detector=FixedBoxes(boxes), min_score=0.0).min_score == 0.0
+
+
+def test_dropped_detections_are_counted_and_listed_when_asked(face_beside_background, tmp_path):
+    import cv2
+
+    from heatnet.annotate import predict_photos
+    from heatnet.predict import PRETRAINED, FacePredictor
+
+    image, boxes = face_beside_background
+    photo = tmp_path / "face_and_strip.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    predictor = FacePredictor.from_checkpoint(PRETRAINED, detector=FixedBoxes(boxes))
+    summary = predict_photos(predictor, [photo], tmp_path / "out", keep_dropped=True)
+    assert (summary.faces, summary.dropped) == (1, 1)
+    record = json.loads((tmp_path / "out/faces.json").read_text())["images"][0]
+    assert len(record["faces"]) == 1 and record["faces"][0]["face_score"] >= predictor.min_score
+    assert len(record["dropped"]) == 1 and record["dropped"][0]["face_score"] < predictor.min_score
+    predict_photos(predictor, [photo], tmp_path / "out2")
+    assert json.loads((tmp_path / "out2/faces.json").read_text())["images"][0]["dropped"] == 1
+
+
+def test_face_free_images_and_the_threshold_rule(data_root):
+    from heatnet.datasets import load_split
+    from heatnet.face_score import choose_min_score, face_free_images
+
+    source = load_split("300w", "val", data_root)
+    images = face_free_images(source, limit=10)
+    assert len(images) >= 5 and all(min(image.shape[:2]) >= 48 for image in images)
+    assert choose_min_score(np.array([0.12, 0.13, 0.14]), np.array([0.02, 0.05, 0.08])) == pytest.approx(
+        (np.percentile([0.12, 0.13, 0.14], 0.5) + np.percentile([0.02, 0.05, 0.08], 99)) / 2)
