@@ -21,7 +21,7 @@ from heatnet.cli import tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, help="a heatnet checkpoint with 68 points (default: the shipped model)")
-    parser.add_argument("--detector", default="haar", help="the detector whose false detections are counted")
+    parser.add_argument("--detector", default="dlib_hog", help="the detector whose false detections are counted")
     parser.add_argument("--data-root", type=Path, help="default: $HEATNET_DATA")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()

@@ -1,0 +1,46 @@
+"""Face detectors compared on photos with known faces and on face-free images: recall, false
+detections and time per photo (`tools/compare_detectors.py`; docs/detectors.md).
+
+    rows = [detector_row(detector, {"300w/test": source}, face_free_images(source)) for detector in detectors]
+    print(detector_table(rows))
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from heatnet.detect import match_face
+
+
+def detector_row(detector, sources: dict, face_free: list[np.ndarray], limit: int = 0) -> dict:
+    """One detector over every set: faces found (a detection overlapping the landmark box, IoU
+    >= 0.3) and ms per photo per set; detections on the face-free images (all false)."""
+    row = {"detector": detector.name}
+    for name, source in sources.items():
+        found, seconds, count = 0, 0.0, min(limit or len(source), len(source))
+        for index in range(count):
+            sample = source[index]
+            start = time.perf_counter()
+            boxes, _ = detector(sample.image)
+            seconds += time.perf_counter() - start
+            found += match_face(boxes, sample.points, sample.visibility) is not None
+        row[name] = {"faces": count, "found": found, "recall_%": 100 * found / max(count, 1),
+                     "ms_per_photo": 1000 * seconds / max(count, 1)}
+    false = sum(len(detector(image)[0]) for image in face_free)
+    row["face_free"] = {"images": len(face_free), "false_detections": false,
+                        "per_image": false / max(len(face_free), 1)}
+    return row
+
+
+def detector_table(rows: list[dict]) -> str:
+    sets = [key for key in rows[0] if key not in ("detector", "face_free")]
+    lines = ["| detector | " + " | ".join(f"{s} found / faces (recall %, ms per photo)" for s in sets)
+             + " | false detections on face-free images |", "|---" * (len(sets) + 2) + "|"]
+    for row in rows:
+        cells = [f"{row[s]['found']} / {row[s]['faces']} ({row[s]['recall_%']:.1f} %, {row[s]['ms_per_photo']:.0f} ms)"
+                 for s in sets]
+        free = row["face_free"]
+        lines.append(f"| {row['detector']} | " + " | ".join(cells)
+                     + f" | {free['false_detections']} on {free['images']} ({free['per_image']:.3f} per image) |")
+    return "\n".join(lines)

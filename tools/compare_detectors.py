@@ -1,0 +1,46 @@
+"""Compare face detectors: recall on photos with known faces (300-W test, ytf68 test frames, IMM
+photos), false detections on face-free images (the parts of 300-W and IMM test photos away from
+the annotated face) and milliseconds per photo, one detector after another in one run.
+
+    python tools/compare_detectors.py --data-root ../shared/datasets
+    python tools/compare_detectors.py --detectors haar,dlib_hog,dlib_cnn --limit 100 --threads 2
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from heatnet.cli import fail, tool
+
+
+@tool
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--detectors", default="haar,dlib_hog", help="comma-separated: haar, dlib_hog, dlib_cnn")
+    parser.add_argument("--limit", type=int, default=0, help="photos per set (0: all)")
+    parser.add_argument("--data-root", type=Path, help="default: $HEATNET_DATA")
+    parser.add_argument("--threads", type=int, default=0, help="OpenCV and torch threads (0: all cores)")
+    args = parser.parse_args()
+    if args.limit < 0:
+        fail(f"--limit must be 0 (all) or more, got {args.limit}")
+
+    import cv2  # imported after parsing: --help answers at once
+
+    from heatnet.datasets import load_split
+    from heatnet.detect import make_detector
+    from heatnet.detector_study import detector_row, detector_table
+    from heatnet.face_score import face_free_images
+    from heatnet.runtime import set_threads
+
+    set_threads(args.threads)
+    cv2.setNumThreads(args.threads or -1)
+    detectors = [make_detector(name.strip()) for name in args.detectors.split(",")]
+    sets = {f"{name}/{split}": load_split(name, split, args.data_root)
+            for name, split in (("300w", "test"), ("ytf68", "test"), ("imm", "all"))}
+    face_free = face_free_images(sets["300w/test"], limit=args.limit) + face_free_images(sets["imm/all"], limit=args.limit)
+    rows = [detector_row(detector, sets, face_free, args.limit) for detector in detectors]
+    print(detector_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
