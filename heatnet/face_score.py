@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from heatnet.crop import points_boxes
+from heatnet.crop import centres_and_sides, points_boxes
 from heatnet.geometry import landmark_box
 
 
@@ -29,13 +29,9 @@ def face_scores(predictor, source, limit: int = 0) -> np.ndarray:
     for index in range(min(limit or len(source), len(source))):
         sample = source[index]
         crop_box = points_boxes(sample.points[None][:, sample.visibility > 0])
-        detection = predictor.detector.box_fit.detector_boxes(*_centre_and_side(crop_box))
+        detection = predictor.detector.box_fit.detector_boxes(*centres_and_sides(crop_box))
         scores.append(predictor.predict_boxes(sample.image, detection)[1].mean())
     return np.array(scores)
-
-
-def _centre_and_side(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return (boxes[:, :2] + boxes[:, 2:]) / 2, np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
 
 
 def face_free_images(source, margin: float = 0.15, min_side: int = 48, limit: int = 0) -> list[np.ndarray]:

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from heatnet.crop import points_boxes
+from heatnet.crop import centres_and_sides, points_boxes
 from heatnet.detect import HaarDetector
 
 
@@ -35,8 +35,7 @@ def face_beside_background(data_root):
     image = np.zeros((h, w + background.shape[1], 3), np.uint8)
     image[:sample.image.shape[0], :w] = sample.image
     image[:background.shape[0], w:] = background
-    boxes = points_boxes(sample.points[None])
-    face_box = HaarDetector.box_fit.detector_boxes((boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]).max(1))
+    face_box = HaarDetector.box_fit.detector_boxes(*centres_and_sides(points_boxes(sample.points[None])))
     side = min(background.shape[:2])
     return image, np.concatenate([face_box, [[w, 0, w + side, side]]])
 

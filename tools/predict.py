@@ -52,7 +52,8 @@ def main() -> int:
                         "shipped model's chosen threshold; 0, keeping all, for other checkpoints)")
     parser.add_argument("--keep-dropped", action="store_true", help="list the dropped detections, with their scores, "
                         "in faces.json")
-    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch and onnxruntime threads (default 1: at most "
+                        "1.6x slower than 2 on idle cores, up to 3x faster when they are busy; docs/shipped_model.md)")
     parser.add_argument("--onnxruntime", action="store_true", help="run the network in onnxruntime (CPU; faster at "
                         "batch 1; the [onnx] extra)")
     parser.add_argument("--min-cutoff", type=float, default=1.0, help="video: One-Euro cutoff of a still face, Hz "
