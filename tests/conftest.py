@@ -111,6 +111,7 @@ def in_process(*argv: str) -> subprocess.CompletedProcess:
     and its output captured: the same code path as the command line, in a fraction of the time."""
     module = runpy.run_path(str(ROOT / argv[0]))  # not as __main__: defines main() only
     saved, sys.argv = sys.argv, list(argv)
+    threads = torch.get_num_threads()  # a tool may set its own (tools/predict.py: 1); the tests keep theirs
     try:
         with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
             try:
@@ -119,6 +120,7 @@ def in_process(*argv: str) -> subprocess.CompletedProcess:
                 code = e.code
     finally:
         sys.argv = saved
+        torch.set_num_threads(threads)
     return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
