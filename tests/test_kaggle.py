@@ -86,7 +86,7 @@ def test_complete_only_drops_the_rows_with_missing_points(tmp_path):
     every, complete = make_dataset(s, "train"), make_dataset(s, "train", complete_only=True)
     assert len(every) == 24 and len(complete) == 8  # rows 0..29 with i % 10 < 8; every third complete
     assert all(complete[i]["visibility"].all() for i in range(len(complete)))
-    with pytest.raises(ConfigError, match="synthetic has no missing labels"):
+    with pytest.raises(ConfigError, match="synthetic/val has no missing labels"):
         make_dataset(replace(s, dataset="synthetic"), "val", complete_only=True)
 
 

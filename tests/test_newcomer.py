@@ -273,7 +273,7 @@ def test_every_tool_answers_help_without_importing_torch(tool):
     (["tools/visualize.py", "dataset", "--count", "0"], "--count must be at least 1"),
     (["tools/evaluate.py", "/nowhere/best.pt", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
     (["tools/evaluate.py"], "give a checkpoint, or --dlib"),
-    (["tools/evaluate.py", "--dlib", "--dataset", "300w"], "--dlib needs --dataset, --split, --detector and --out"),
+    (["tools/evaluate.py", "--dlib", "--dataset", "300w"], "--dlib needs --dataset and --split (or --images), --detector and --out"),
     (["tools/export.py", "--out", "/tmp/heatnet_model.zip"], "the suffix chooses the format"),
     (["tools/export.py", "/nowhere/best.pt", "--out", "/tmp/heatnet_model.onnx"], "checkpoint not found"),
     (["tools/jitter.py", "/nowhere/photo.jpg"], "image file not found"),
