@@ -46,54 +46,79 @@ def predict_photos(predictor: FacePredictor, photos: list[Path], out: Path, mode
                    progress: bool = False, keep_dropped: bool = False) -> Summary:
     """Every face in every photo: <stem>_landmarks.jpg (boxes and points), faces.json (per photo:
     size and faces with their face score, or the error that made it unreadable) and points.csv (a
-    row per face). Detections scoring below predictor.min_score are dropped as non-faces and
-    counted; with `keep_dropped` faces.json lists them too (box, detector and face score)."""
-    records, names, all_points, all_scores = [], [], [], []
+    row per face). The faces of consecutive photos share batches (predictor.batch_size).
+    Detections scoring below predictor.min_score are dropped as non-faces and counted; with
+    `keep_dropped` faces.json lists them too (box, detector and face score)."""
+    records, rows = [], []  # rows: (name, points, scores) per face, for points.csv
     summary, read = Summary(len(photos), 0, 0.0, 0.0), 0
-    for photo in tqdm(photos, desc="photos", disable=not progress, unit="photo"):
+    for group in _detected_groups(predictor, tqdm(photos, desc="photos", disable=not progress, unit="photo"),
+                                  records, summary):
+        start = time.perf_counter()
+        predictions = predictor.predict_detections([image for _, image, _, _ in group], [boxes for _, _, boxes, _ in group])
+        summary.predict_s += time.perf_counter() - start
+        for (photo, image, boxes, detection_scores), (points, scores) in zip(group, predictions):
+            read += 1
+            records.append(_write_photo(predictor, photo, image, out, boxes, detection_scores, points, scores, rows,
+                                        summary, keep_dropped))
+    if not read:
+        where = photos[0] if len(photos) == 1 else photos[0].parent
+        raise ImageError(f"{where}: no image could be read ({len(photos)} tried); nothing written")
+    order = {str(photo): i for i, photo in enumerate(photos)}  # an unreadable photo's record came first
+    records.sort(key=lambda record: order[record["image"]])
+    write_atomic(out / "faces.json", json.dumps({"model": model, "detector": predictor.detector.name,
+                                                 "min_score": predictor.min_score, "scheme": predictor.scheme.name,
+                                                 "images": records}, indent=1).encode())
+    _write_points(out, [name for name, _, _ in rows], [p for _, p, _ in rows], [s for _, _, s in rows])
+    return summary
+
+
+def _detected_groups(predictor: FacePredictor, photos, records: list, summary: Summary):
+    """Photos read and run through the detector, yielded in groups holding at least a batch of
+    faces (or the last photos); an unreadable photo goes to `records` with its error."""
+    group, faces = [], 0
+    for photo in photos:
         try:
             image = read_image(photo, upright=True)
         except ImageError as e:
             print(f"{photo}: skipped ({e})", file=sys.stderr)
             records.append({"image": str(photo), "error": str(e), "faces": []})
             continue
-        read += 1
         start = time.perf_counter()
         boxes, detection_scores = predictor.detector(image)
         summary.detect_s += time.perf_counter() - start
-        start = time.perf_counter()
-        points, scores = predictor.predict_boxes(image, boxes)
-        summary.predict_s += time.perf_counter() - start
-        face_scores = scores.mean(axis=1)
-        is_face = face_scores >= predictor.min_score
-        dropped = [{"box": box.tolist(), "detection_score": float(d), "face_score": float(f)}
-                   for box, d, f in zip(boxes[~is_face], detection_scores[~is_face], face_scores[~is_face])]
-        boxes, detection_scores, points, scores = boxes[is_face], detection_scores[is_face], points[is_face], scores[is_face]
-        summary.faces, summary.dropped = summary.faces + len(boxes), summary.dropped + len(dropped)
-        if len(boxes) == 0:
-            print(f"{photo}: no face found" + (f" ({len(dropped)} detection(s) below --min-score)" if dropped else ""))
-        drawn, faces = image.copy(), []
-        for i, (box, detection_score, p, s) in enumerate(zip(boxes, detection_scores, points, scores)):
-            x0, y0, x1, y1 = np.round(box).astype(int)
-            cv2.rectangle(drawn, (x0, y0), (x1, y1), (255, 255, 0), max(1, round(max(image.shape) / 500)))
-            drawn = draw_points(drawn, p, scheme=predictor.scheme, radius=max(1, round((x1 - x0) / 80)))
-            faces.append({"box": box.tolist(), "detection_score": float(detection_score), "face_score": float(s.mean()),
-                          "points": p.tolist(), "scores": s.tolist()})
-            names.append(f"{photo.name}#{i}")
-            all_points.append(p)
-            all_scores.append(s)
-        records.append({"image": str(photo), "width": image.shape[1], "height": image.shape[0], "faces": faces,
-                        "dropped": dropped if keep_dropped else len(dropped)})
-        out.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(out / f"{photo.stem}_landmarks.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
-    if not read:
-        where = photos[0] if len(photos) == 1 else photos[0].parent
-        raise ImageError(f"{where}: no image could be read ({len(photos)} tried); nothing written")
-    write_atomic(out / "faces.json", json.dumps({"model": model, "detector": predictor.detector.name,
-                                                 "min_score": predictor.min_score, "scheme": predictor.scheme.name,
-                                                 "images": records}, indent=1).encode())
-    _write_points(out, names, all_points, all_scores)
-    return summary
+        group.append((photo, image, boxes, detection_scores))
+        faces += len(boxes)
+        if faces >= predictor.batch_size:
+            yield group
+            group, faces = [], 0
+    if group:
+        yield group
+
+
+def _write_photo(predictor: FacePredictor, photo: Path, image: np.ndarray, out: Path, boxes: np.ndarray,
+                 detection_scores: np.ndarray, points: np.ndarray, scores: np.ndarray, rows: list, summary: Summary,
+                 keep_dropped: bool) -> dict:
+    """One photo's faces kept or dropped by their score, drawn to <stem>_landmarks.jpg; its faces.json record."""
+    face_scores = scores.mean(axis=1)
+    is_face = face_scores >= predictor.min_score
+    dropped = [{"box": box.tolist(), "detection_score": float(d), "face_score": float(f)}
+               for box, d, f in zip(boxes[~is_face], detection_scores[~is_face], face_scores[~is_face])]
+    boxes, detection_scores, points, scores = boxes[is_face], detection_scores[is_face], points[is_face], scores[is_face]
+    summary.faces, summary.dropped = summary.faces + len(boxes), summary.dropped + len(dropped)
+    if len(boxes) == 0:
+        print(f"{photo}: no face found" + (f" ({len(dropped)} detection(s) below --min-score)" if dropped else ""))
+    drawn, faces = image.copy(), []
+    for i, (box, detection_score, p, s) in enumerate(zip(boxes, detection_scores, points, scores)):
+        x0, y0, x1, y1 = np.round(box).astype(int)
+        cv2.rectangle(drawn, (x0, y0), (x1, y1), (255, 255, 0), max(1, round(max(image.shape) / 500)))
+        drawn = draw_points(drawn, p, scheme=predictor.scheme, radius=max(1, round((x1 - x0) / 80)))
+        faces.append({"box": box.tolist(), "detection_score": float(detection_score), "face_score": float(s.mean()),
+                      "points": p.tolist(), "scores": s.tolist()})
+        rows.append((f"{photo.name}#{i}", p, s))
+    out.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out / f"{photo.stem}_landmarks.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+    return {"image": str(photo), "width": image.shape[1], "height": image.shape[0], "faces": faces,
+            "dropped": dropped if keep_dropped else len(dropped)}
 
 
 def predict_video(predictor: FacePredictor, video: Path, out: Path, min_cutoff: float = 1.0, beta: float = 0.5,

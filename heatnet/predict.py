@@ -118,27 +118,41 @@ class FacePredictor:
         """Points (N, K, 2) in image pixels and scores (N, K) of the faces cropped on `boxes`
         (N, 4); then `refine` passes cropped again around the predicted points, as training cropped
         around the true ones (models trained on landmark boxes only)."""
-        points, scores = self._predict_once(image, boxes)
+        return self.predict_many([image], [boxes], refine)[0]
+
+    def predict_many(self, images: list[np.ndarray], boxes: list[np.ndarray], refine: int = 0) -> list[tuple]:
+        """predict_crop_boxes over several images at once: the faces of all of them share batches
+        (of self.batch_size), so photos with one face each still fill a batch. One (points,
+        scores) pair per image."""
+        results = self._predict_once(images, boxes)
         for _ in range(refine if self.crop.rule is CropBox.LANDMARKS else 0):
-            points, scores = self._predict_once(image, points_boxes(points))
-        return points, scores
+            results = self._predict_once(images, [points_boxes(points) for points, _ in results])
+        return results
 
     @torch.no_grad()
-    def _predict_once(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _predict_once(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        crops = [self.crops(image, b) for image, b in zip(images, boxes) if len(b)]
+        counts = [len(b) for b in boxes]
+        k = self.scheme.num_points
+        if not crops:
+            return [(np.zeros((0, k, 2)), np.zeros((0, k))) for _ in images]
+        all_images, all_affines = torch.cat([c for c, _ in crops]), torch.cat([a for _, a in crops])  # (F, C, S, S), (F, 2, 3)
         points, scores = [], []
-        for start in range(0, len(boxes), self.batch_size):
-            images, affines = self.crops(image, boxes[start:start + self.batch_size])
-            pred, score = self.network(images)
-            points.append(to_original(pred.float(), affines.to(self.device)).cpu().numpy())
+        for start in range(0, len(all_images), self.batch_size):
+            pred, score = self.network(all_images[start:start + self.batch_size])
+            points.append(to_original(pred.float(), all_affines[start:start + self.batch_size].to(self.device)).cpu().numpy())
             scores.append(score.float().cpu().numpy())
-        if not points:
-            k = self.scheme.num_points
-            return np.zeros((0, k, 2)), np.zeros((0, k))
-        return np.concatenate(points), np.concatenate(scores)
+        ends = np.cumsum(counts)[:-1]
+        return list(zip(np.split(np.concatenate(points), ends), np.split(np.concatenate(scores), ends)))
 
     def predict_boxes(self, image: np.ndarray, detections: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Points and scores of the faces in the detector's boxes (N, 4)."""
         return self.predict_crop_boxes(image, self.crop_boxes(image, detections), self.refine)
+
+    def predict_detections(self, images: list[np.ndarray], detections: list[np.ndarray]) -> list[tuple]:
+        """predict_boxes over several images, their faces batched together."""
+        crop_boxes = [self.crop_boxes(image, d) for image, d in zip(images, detections)]
+        return self.predict_many(images, crop_boxes, self.refine)
 
     def predict_image(self, image: np.ndarray, min_score: float | None = None) -> list[Face]:
         """Every face the detector finds in an H x W x 3 uint8 RGB image whose face score reaches

@@ -306,3 +306,30 @@ def test_onnx_export_makes_a_missing_output_folder(tmp_path):
 def test_export_help_describes_only_options_that_exist():
     result = in_process("tools/export.py", "--help")
     assert result.returncode == 0 and "--check" not in result.stdout
+
+
+def test_faces_of_several_photos_share_batches_and_keep_their_results(two_faces, tmp_path):
+    """predict_detections batches the faces of several photos together (3 faces in batches of 2,
+    across photo boundaries) and gives each photo what predict_boxes gives it alone; the photo
+    tool keeps the photos' order in faces.json, an unreadable one included."""
+    from heatnet.annotate import predict_photos
+
+    image, _ = two_faces
+    predictor = heatnet.load_pretrained()
+    one_face = image[:, : image.shape[1] // 2].copy()
+    images = [image, one_face]
+    detections = [predictor.detector(im)[0] for im in images]
+    assert [len(d) for d in detections] == [2, 1]
+    predictor.batch_size = 2
+    together = predictor.predict_detections(images, detections)
+    for im, d, (points, scores) in zip(images, detections, together):
+        alone_points, alone_scores = predictor.predict_boxes(im, d)
+        np.testing.assert_allclose(points, alone_points, atol=1e-3)
+        np.testing.assert_allclose(scores, alone_scores, atol=1e-5)
+    paths = [tmp_path / "b.jpg", tmp_path / "broken.jpg", tmp_path / "a.jpg"]
+    for path, im in zip(paths, [image, None, one_face]):
+        path.write_bytes(b"not an image") if im is None else cv2.imwrite(str(path), cv2.cvtColor(im, cv2.COLOR_RGB2BGR))
+    summary = predict_photos(predictor, paths, tmp_path / "out")
+    records = json.loads((tmp_path / "out/faces.json").read_text())["images"]
+    assert [Path(r["image"]).name for r in records] == ["b.jpg", "broken.jpg", "a.jpg"] and summary.faces == 3
+    assert [len(r["faces"]) for r in records] == [2, 0, 1] and "error" in records[1]
