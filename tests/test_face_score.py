@@ -40,11 +40,18 @@ def face_beside_background(data_root):
     return image, np.concatenate([face_box, [[w, 0, w + side, side]]])
 
 
-def test_the_shipped_threshold_keeps_a_face_and_drops_a_face_free_box(face_beside_background):
+@pytest.fixture(scope="module")
+def predictor(face_beside_background):
+    """The shipped model behind a detector that 'finds' the face and the face-free box."""
+    from heatnet.predict import PRETRAINED, FacePredictor
+
+    return FacePredictor.from_checkpoint(PRETRAINED, detector=FixedBoxes(face_beside_background[1]))
+
+
+def test_the_shipped_threshold_keeps_a_face_and_drops_a_face_free_box(face_beside_background, predictor):
     from heatnet.predict import PRETRAINED, PRETRAINED_MIN_SCORE, FacePredictor
 
     image, boxes = face_beside_background
-    predictor = FacePredictor.from_checkpoint(PRETRAINED, detector=FixedBoxes(boxes))
     assert predictor.min_score == PRETRAINED_MIN_SCORE > 0
     every = predictor.predict_image(image, min_score=0.0)
     assert len(every) == 2 and every[0].score > PRETRAINED_MIN_SCORE > every[1].score
@@ -53,16 +60,14 @@ def test_the_shipped_threshold_keeps_a_face_and_drops_a_face_free_box(face_besid
     assert FacePredictor.from_checkpoint(PRETRAINED, detector=FixedBoxes(boxes), min_score=0.0).min_score == 0.0
 
 
-def test_dropped_detections_are_counted_and_listed_when_asked(face_beside_background, tmp_path):
+def test_dropped_detections_are_counted_and_listed_when_asked(face_beside_background, predictor, tmp_path):
     import cv2
 
     from heatnet.annotate import predict_photos
-    from heatnet.predict import PRETRAINED, FacePredictor
 
-    image, boxes = face_beside_background
+    image, _ = face_beside_background
     photo = tmp_path / "face_and_strip.png"
     cv2.imwrite(str(photo), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    predictor = FacePredictor.from_checkpoint(PRETRAINED, detector=FixedBoxes(boxes))
     summary = predict_photos(predictor, [photo], tmp_path / "out", keep_dropped=True)
     assert (summary.faces, summary.dropped) == (1, 1)
     record = json.loads((tmp_path / "out/faces.json").read_text())["images"][0]
