@@ -23,7 +23,7 @@ from heatnet.samples import ImageError, read_image
 from heatnet.drawing import draw_points
 from heatnet.files import write_atomic
 from heatnet.formats import write_points_csv
-from heatnet.predict import FacePredictor
+from heatnet.predict import FacePredictor, face_score
 from heatnet.video import FaceTracker
 
 
@@ -99,10 +99,10 @@ def _write_photo(predictor: FacePredictor, photo: Path, image: np.ndarray, out: 
                  detection_scores: np.ndarray, points: np.ndarray, scores: np.ndarray, rows: list, summary: Summary,
                  keep_dropped: bool) -> dict:
     """One photo's faces kept or dropped by their score, drawn to <stem>_landmarks.jpg; its faces.json record."""
-    face_scores = scores.mean(axis=1)
-    is_face = face_scores >= predictor.min_score
+    scores_of_faces = face_score(scores)
+    is_face = scores_of_faces >= predictor.min_score
     dropped = [{"box": box.tolist(), "detection_score": float(d), "face_score": float(f)}
-               for box, d, f in zip(boxes[~is_face], detection_scores[~is_face], face_scores[~is_face])]
+               for box, d, f in zip(boxes[~is_face], detection_scores[~is_face], scores_of_faces[~is_face])]
     boxes, detection_scores, points, scores = boxes[is_face], detection_scores[is_face], points[is_face], scores[is_face]
     summary.faces, summary.dropped = summary.faces + len(boxes), summary.dropped + len(dropped)
     if len(boxes) == 0:
@@ -112,7 +112,7 @@ def _write_photo(predictor: FacePredictor, photo: Path, image: np.ndarray, out: 
         x0, y0, x1, y1 = np.round(box).astype(int)
         cv2.rectangle(drawn, (x0, y0), (x1, y1), (255, 255, 0), max(1, round(max(image.shape) / 500)))
         drawn = draw_points(drawn, p, scheme=predictor.scheme, radius=max(1, round((x1 - x0) / 80)))
-        faces.append({"box": box.tolist(), "detection_score": float(detection_score), "face_score": float(s.mean()),
+        faces.append({"box": box.tolist(), "detection_score": float(detection_score), "face_score": float(face_score(s)),
                       "points": p.tolist(), "scores": s.tolist()})
         rows.append((f"{photo.name}#{i}", p, s))
     out.mkdir(parents=True, exist_ok=True)

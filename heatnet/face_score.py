@@ -19,6 +19,7 @@ import numpy as np
 
 from heatnet.crop import centres_and_sides, points_boxes
 from heatnet.geometry import landmark_box
+from heatnet.predict import face_score
 
 
 def face_scores(predictor, source, limit: int = 0) -> np.ndarray:
@@ -30,7 +31,7 @@ def face_scores(predictor, source, limit: int = 0) -> np.ndarray:
         sample = source[index]
         crop_box = points_boxes(sample.points[None][:, sample.visibility > 0])
         detection = predictor.detector.box_fit.detector_boxes(*centres_and_sides(crop_box))
-        scores.append(predictor.predict_boxes(sample.image, detection)[1].mean())
+        scores.append(face_score(predictor.predict_boxes(sample.image, detection)[1])[0])
     return np.array(scores)
 
 
@@ -63,7 +64,7 @@ def crop_scores(predictor, images: list[np.ndarray], rng: np.random.Generator, p
             side = rng.uniform(1 / 3, 1) * min(h, w)
             x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
             box = np.array([[x0, y0, x0 + side, y0 + side]])
-            scores.append(predictor.predict_boxes(image, box)[1].mean())
+            scores.append(face_score(predictor.predict_boxes(image, box)[1])[0])
     return np.array(scores)
 
 

@@ -31,6 +31,12 @@ PRETRAINED = Path(__file__).resolve().parent / "assets" / "heatnet_300w_68.pt"
 PRETRAINED_MIN_SCORE = 0.103
 
 
+def face_score(scores: np.ndarray) -> np.ndarray:
+    """(..., K) per-point scores -> (...) face scores: the mean of the points' heatmap peaks, high
+    on a face, low on a detector's false box (flat, spread-out heatmaps; heatnet.face_score)."""
+    return np.asarray(scores).mean(axis=-1)
+
+
 @dataclass
 class Face:
     box: np.ndarray  # (4,) x0, y0, x1, y1: the detector's box (or the tracked one), image pixels
@@ -40,8 +46,8 @@ class Face:
 
     @property
     def score(self) -> float:
-        """How face-like the crop is to the model: the mean of its points' heatmap peaks."""
-        return float(self.scores.mean())
+        """How face-like the crop is to the model (face_score)."""
+        return float(face_score(self.scores))
 
 
 class FacePredictor:

@@ -20,7 +20,7 @@ from heatnet.geometry import landmark_box
 from heatnet.crop import centres_and_sides, points_boxes
 from heatnet.samples import Normaliser
 from heatnet.metrics import per_image_nme
-from heatnet.predict import Face, FacePredictor
+from heatnet.predict import Face, FacePredictor, face_score
 from heatnet.schemes import IBUG68
 
 
@@ -94,7 +94,7 @@ class FaceTracker:
                 boxes = boxes[box_iou(boxes, tracked).max(axis=1) < 0.3]
             points, scores = self.predictor.predict_boxes(frame, boxes)
             for p, s in zip(points, scores):
-                if s.mean() < self.predictor.min_score:  # not a face (heatnet.face_score): no track
+                if face_score(s) < self.predictor.min_score:  # not a face (heatnet.face_score): no track
                     continue
                 side = float(centres_and_sides(points_boxes(p[None]))[1][0])
                 kept.append((Track(p, OneEuroFilter(self.min_cutoff, self.beta), max(side, 1.0)), s))
