@@ -25,14 +25,17 @@ from heatnet.predict import face_score
 def face_scores(predictor, source, limit: int = 0) -> np.ndarray:
     """(N,) scores of the annotated faces of a split, each cropped from the box a detector that
     found it would give (its landmark box through the detector's BoxFit), with the predictor's
-    refine passes: the pipeline a real face goes through."""
-    scores = []
-    for index in range(min(limit or len(source), len(source))):
-        sample = source[index]
-        crop_box = points_boxes(sample.points[None][:, sample.visibility > 0])
-        detection = predictor.detector.box_fit.detector_boxes(*centres_and_sides(crop_box))
-        scores.append(face_score(predictor.predict_boxes(sample.image, detection)[1])[0])
-    return np.array(scores)
+    refine passes: the pipeline a real face goes through. Faces share batches."""
+    samples = [source[index] for index in range(min(limit or len(source), len(source)))]
+    detections = [predictor.detector.box_fit.detector_boxes(*centres_and_sides(
+        points_boxes(sample.points[None][:, sample.visibility > 0]))) for sample in samples]
+    return _scores(predictor, [sample.image for sample in samples], detections)
+
+
+def _scores(predictor, images: list[np.ndarray], detections: list[np.ndarray]) -> np.ndarray:
+    """Face scores of detector boxes (one (N_i, 4) array per image), batched across images."""
+    results = predictor.predict_detections(images, detections)
+    return np.concatenate([face_score(scores) for _, scores in results]) if results else np.zeros(0)
 
 
 def face_free_images(source, margin: float = 0.15, min_side: int = 48, limit: int = 0) -> list[np.ndarray]:
@@ -57,15 +60,13 @@ def face_free_images(source, margin: float = 0.15, min_side: int = 48, limit: in
 def crop_scores(predictor, images: list[np.ndarray], rng: np.random.Generator, per_image: int = 3) -> np.ndarray:
     """(M,) scores of random square boxes (a third to the whole of the shorter side) in each
     face-free image, treated as detections: what a false detection scores."""
-    scores = []
+    boxes = []
     for image in images:
         h, w = image.shape[:2]
-        for _ in range(per_image):
-            side = rng.uniform(1 / 3, 1) * min(h, w)
-            x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
-            box = np.array([[x0, y0, x0 + side, y0 + side]])
-            scores.append(face_score(predictor.predict_boxes(image, box)[1])[0])
-    return np.array(scores)
+        side = rng.uniform(1 / 3, 1, per_image) * min(h, w)  # (per_image,)
+        x0, y0 = rng.uniform(0, 1, per_image) * (w - side), rng.uniform(0, 1, per_image) * (h - side)
+        boxes.append(np.stack([x0, y0, x0 + side, y0 + side], axis=1))
+    return _scores(predictor, images, boxes)
 
 
 def choose_min_score(faces: np.ndarray, non_faces: np.ndarray) -> float:
