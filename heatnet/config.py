@@ -38,6 +38,20 @@ def setting(default: Any, help: str, *, section: str = "") -> Any:
     return dataclasses.field(default=default, metadata={"help": help, "section": section})
 
 
+class InputPath(enum.Enum):
+    """Where training crops are cut and augmented (heatnet.device_input says how)."""
+
+    AUTO = "auto"  # device on CUDA, workers elsewhere
+    WORKERS = "workers"  # loader processes crop (OpenCV) and augment (albumentations) each sample
+    DEVICE = "device"  # workers only decode; crop, geometry and appearance batched on the training device
+
+    def on(self, device_type: str) -> InputPath:
+        """AUTO decided for a device type ("cpu", "cuda")."""
+        if self is InputPath.AUTO:
+            return InputPath.DEVICE if device_type == "cuda" else InputPath.WORKERS
+        return self
+
+
 @dataclass
 class Settings:
     dataset: str = setting("synthetic", "a name in heatnet.datasets.DATASETS", section="data")
@@ -86,6 +100,11 @@ class Settings:
     seed: int = setting(0, "weights, data order and augmentation all follow from it", section="run")
     threads: int = setting(0, "torch intra-op threads (0: all cores)")
     workers: int = setting(2, "data-loader processes")
+    input_path: InputPath = setting(InputPath.AUTO, "training crops cut and augmented by the loader's workers, or in "
+                                                    "batches on the training device (auto: device on CUDA)")
+    device_cache_gb: float = setting(8.0, "device input path: keep every decoded canvas on the device when they take at "
+                                          "most this much (0: workers decode them every epoch)")
+    compile: bool = setting(False, "torch.compile the training forward pass (CUDA; costs a minute to start)")
     amp: bool = setting(True, "mixed precision on CUDA: bf16 where supported, else fp16 with a gradient scaler")
     device: str = setting("", "empty: cuda when available, else cpu")
     init_from: str = setting("", "heatnet checkpoint whose matching weights initialise the model")
@@ -102,7 +121,7 @@ class Settings:
             raise ConfigError(f"--epochs must be positive, got {self.epochs} (0 only with --max_steps or "
                               f"--time_budget_min)")
         for name in ("epochs", "max_steps", "time_budget_min", "train_limit", "val_limit", "test_limit", "workers", "threads",
-                     "early_stop_patience", "warmup_epochs", "grad_clip", "weight_decay"):
+                     "early_stop_patience", "device_cache_gb", "warmup_epochs", "grad_clip", "weight_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name} must not be negative, got {getattr(self, name)}")
         if not 0 <= self.ema_decay < 1:

@@ -23,7 +23,10 @@ from heatnet.schemes import SCHEMES, LandmarkScheme
 
 def images_to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     """(B, C, S, S) uint8 -> float [0, 1] on the device (converted there: 4x less to copy),
-    channels-last (faster convolutions on CPU and GPU alike)."""
+    channels-last (faster convolutions on CPU and GPU alike). Float images (the device input
+    path's) are already in [0, 1]."""
+    if images.is_floating_point():
+        return images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
     return images.to(device, non_blocking=True).float().div_(255).contiguous(memory_format=torch.channels_last)
 
 

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
 from heatnet.augment import Augmentation
-from heatnet.config import ConfigError, Settings
+from heatnet.config import ConfigError, InputPath, Settings
 from heatnet.crop import CropBox
+from heatnet.device_input import CanvasCache, Canvases, DeviceAugmentation
 from heatnet.samples import FirstN, InMemory, LandmarkDataset, collate
 from heatnet.datasets import load_folder, load_split
-from heatnet.distributed import World
+from heatnet.distributed import World, step_seed
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -91,3 +93,44 @@ def make_loader(dataset, s: Settings, sampler=None, drop_last: bool = False,
         pin_memory=torch.cuda.is_available(), persistent_workers=False,
         generator=torch.Generator().manual_seed(s.seed),
         multiprocessing_context="fork" if s.workers and sys.platform == "linux" else None)
+
+
+class TrainingInput:
+    """A run's training batches, by the workers path or the device path (heatnet.device_input;
+    --input_path), in EpochSampler's order: the same geometric draws either way, and the same
+    batches after a resume. The device path cuts every canvas once, here, when they fit in
+    --device_cache_gb, and keeps them on the device."""
+
+    def __init__(self, dataset: LandmarkDataset, s: Settings, device: torch.device, world: World = World()):
+        self.dataset, self.s, self.device, self.world = dataset, s, device, world
+        self.path = s.input_path.on(device.type)
+        self.augment: DeviceAugmentation | None = None
+        self.cache: CanvasCache | None = None
+        if self.path is InputPath.DEVICE:
+            canvases = Canvases(dataset)
+            self.augment = DeviceAugmentation(canvases, device)
+            if CanvasCache.nbytes(len(canvases), canvases.size) <= s.device_cache_gb * 1e9:
+                self.cache = CanvasCache(canvases, make_loader(canvases, s), device)
+
+    def describe(self) -> str:
+        if self.augment is None:
+            return f"workers path ({self.s.workers} loader workers crop and augment)"
+        canvases = self.augment.canvases
+        kept = f"cached on {self.device}" if self.cache else f"decoded by {self.s.workers} workers each epoch"
+        return f"device path ({len(canvases)} canvases of {canvases.size} px {kept}; crop and augmentation on {self.device})"
+
+    def epoch(self, epoch: int, first_batch: int = 0, first_step: int = 0) -> Iterator[dict]:
+        """The batches of `epoch` from its batch `first_batch` on, the first of them global step
+        `first_step`; each holds image, points and visibility (see heatnet.evaluation.to_device_batch)."""
+        s, world = self.s, self.world
+        self.dataset.set_epoch(epoch)
+        local = world.local_batch(s.batch_size)
+        sampler = EpochSampler(len(self.dataset), s.seed, epoch, first_batch * s.batch_size, world, s.batch_size)
+        if self.augment is None:
+            yield from make_loader(self.dataset, s, sampler, drop_last=True, batch_size=local)
+            return
+        canvas_batches = (self.cache.batches(sampler, local) if self.cache else
+                          make_loader(self.augment.canvases, s, sampler, drop_last=True, batch_size=local))
+        for step, batch in enumerate(canvas_batches, first_step):
+            # the appearance draws of a step: a function of its position, apart from its dropout seed
+            yield self.augment(batch, step_seed(s.seed + 1, world.rank, step))

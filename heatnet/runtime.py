@@ -34,6 +34,12 @@ def set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on a CUDA device (timings); nothing to wait for on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)

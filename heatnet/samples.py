@@ -238,31 +238,34 @@ class LandmarkDataset(torch.utils.data.Dataset):
     def crop_matrix(self, sample: Sample, jitter: CropJitter) -> np.ndarray:
         return self.crop.matrix(self.crop.box(sample), jitter)
 
-    def __getitems__(self, indices: list[int]) -> list[dict]:
-        """What a DataLoader fetches for a batch. An image that passed the header check at load
-        time but fails to decode now (a truncated JPEG) becomes {"index", "error"}, which
-        `collate` drops from the batch and reports, instead of ending the run."""
-        items = []
-        for index in indices:
-            try:
-                items.append(self[index])
-            except ImageError as e:
-                items.append({"index": torch.tensor(index), "error": str(e)})
-        return items
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        sample = self.source[index]
+    def draw(self, index: int) -> tuple[np.random.Generator, CropJitter]:
+        """A sample's augmentation this epoch: its generator and geometric draw, a function of
+        (seed, epoch, index) only, so the worker count and the input path do not change it."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        jitter = self.augmentation.sample_jitter(rng) if self.augmentation else self.jitter
-        matrix = self.crop_matrix(sample, jitter)
-        image = warp_to_crop(sample.image, matrix, self.size)
-        points = apply_affine(sample.points.astype(np.float64), matrix)
-        visibility = sample.visibility.copy()
-        if jitter.mirror:
+        return rng, self.augmentation.sample_jitter(rng) if self.augmentation else self.jitter
+
+    def crop_points(self, points: np.ndarray, visibility: np.ndarray, matrix: np.ndarray,
+                    mirror: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(K, 2) original points and (K,) visibility -> input pixels through `matrix` (float64),
+        re-indexed by the flip map when mirrored, and not visible once outside the crop."""
+        points = apply_affine(np.asarray(points, np.float64), matrix)
+        visibility = np.array(visibility, np.float32)
+        if mirror:
             flip = np.asarray(self.scheme.flip_map)
             points, visibility = points[flip], visibility[flip]
         inside = ((points >= -0.5) & (points <= self.size - 0.5)).all(axis=1)
-        visibility = visibility * inside
+        return points, visibility * inside
+
+    def __getitems__(self, indices: list[int]) -> list[dict]:
+        """What a DataLoader fetches for a batch (see `items_or_errors`)."""
+        return items_or_errors(self, indices)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        sample = self.source[index]
+        rng, jitter = self.draw(index)
+        matrix = self.crop_matrix(sample, jitter)
+        image = warp_to_crop(sample.image, matrix, self.size)
+        points, visibility = self.crop_points(sample.points, sample.visibility, matrix, jitter.mirror)
         if self.augmentation:
             image = self.augmentation.appearance_transform(image, int(rng.integers(2**31)))
         image = self.crop.to_channels(image)  # after the colour augmentation, as a photo is turned grey
@@ -280,6 +283,19 @@ class LandmarkDataset(torch.utils.data.Dataset):
         }
 
 
+def items_or_errors(dataset: torch.utils.data.Dataset, indices: list[int]) -> list[dict]:
+    """dataset[i] for each index. An image that passed the header check at load time but fails to
+    decode now (a truncated JPEG) becomes {"index", "error"}, which `collate` drops from the batch
+    and reports, instead of ending the run."""
+    items = []
+    for index in indices:
+        try:
+            items.append(dataset[index])
+        except ImageError as e:
+            items.append({"index": torch.tensor(index), "error": str(e)})
+    return items
+
+
 def collate(items: list[dict]) -> dict:
     """Stack the items that loaded; batch["skipped"] lists why the others did not. A batch whose
     every item failed holds only "skipped" (see `has_samples`)."""
@@ -290,7 +306,7 @@ def collate(items: list[dict]) -> dict:
 
 
 def has_samples(batch: dict) -> bool:
-    return "image" in batch
+    return "index" in batch  # every item has one; a batch of failed items holds only "skipped"
 
 
 def to_original(points: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:

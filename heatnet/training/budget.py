@@ -15,8 +15,8 @@ from heatnet.config import Settings
 from heatnet.method import Method
 from heatnet.samples import has_samples
 from heatnet.distributed import World
-from heatnet.loading import EpochSampler, make_loader
-from heatnet.runtime import Precision, restore_rng_state, rng_state
+from heatnet.loading import TrainingInput
+from heatnet.runtime import Precision, restore_rng_state, rng_state, synchronize
 from heatnet.training.step import make_optimizer, training_step
 
 
@@ -79,7 +79,7 @@ def steps_for_minutes(minutes: float, samples_per_s: float, batch_size: int) -> 
     return max(1, round(minutes * 60 * samples_per_s / batch_size))
 
 
-def measure_samples_per_s(method: Method, s: Settings, train_set, device, precision: Precision,
+def measure_samples_per_s(method: Method, s: Settings, train_input: TrainingInput, device, precision: Precision,
                           warmup: int = 3, steps: int = 10, world: World = World()) -> float:
     """Training throughput (data loading included) timed on a copy of the model and optimizer;
     the run's own weights and random generators are left as they were. In a distributed run
@@ -88,14 +88,13 @@ def measure_samples_per_s(method: Method, s: Settings, train_set, device, precis
     saved = rng_state()
     probe = copy.deepcopy(method)
     optimizer, scaler = make_optimizer(probe.model, s), precision.grad_scaler()
-    loader = make_loader(train_set, s, EpochSampler(len(train_set), s.seed, 0, 0, world, s.batch_size), drop_last=True,
-                         batch_size=world.local_batch(s.batch_size))
-    batches = (batch for _ in range(warmup + steps) for batch in loader)
+    batches = (batch for _ in range(warmup + steps) for batch in train_input.epoch(0))
     batches = (batch for batch in batches if has_samples(batch))
     for i, batch in zip(range(warmup + steps), batches):
         if i == warmup:
             start = time.perf_counter()
         training_step(probe, optimizer, scaler, precision, s.grad_clip, batch, s.lr * 1e-3, device)
+    synchronize(device)
     rate = steps * s.batch_size / (time.perf_counter() - start)
     restore_rng_state(saved)
     return world.broadcast(rate)

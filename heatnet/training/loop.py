@@ -32,7 +32,7 @@ from heatnet.samples import ImageError, LandmarkDataset, has_samples, warn_skipp
 from heatnet.distributed import ShardSampler, World, step_seed, world_from_environment
 from heatnet.evaluation import Evaluation, evaluate, merge_evaluations
 from heatnet.files import SaveError
-from heatnet.loading import EpochSampler, make_dataset, make_loader
+from heatnet.loading import make_dataset, make_loader
 from heatnet.schedules import lr_factor
 from heatnet.training.budget import ends_by_steps
 from heatnet.training.result import RunResult, read_result
@@ -101,9 +101,6 @@ def train_epoch(run: Run, show_progress: bool = True) -> None:
     """Optimizer steps from the saved position to the end of the epoch, or of the step budget."""
     s, p = run.s, run.progress
     last_batch = min(run.steps_per_epoch, run.total_steps - p.epoch * run.steps_per_epoch)
-    run.train_set.set_epoch(p.epoch)
-    sampler = EpochSampler(len(run.train_set), s.seed, p.epoch, p.batch * s.batch_size, run.world, s.batch_size)
-    loader = make_loader(run.train_set, s, sampler, drop_last=True, batch_size=run.world.local_batch(s.batch_size))
     # one bar over the whole budget, so its ETA is the run's (a time budget may end mid-epoch)
     epochs = math.ceil(run.total_steps / run.steps_per_epoch)
     bar = tqdm(total=run.total_steps, initial=p.step, desc=f"epoch {p.epoch + 1}/{epochs}",
@@ -111,49 +108,86 @@ def train_epoch(run: Run, show_progress: bool = True) -> None:
                mininterval=2, dynamic_ncols=True, unit="step")
     run.method.model.train()
     tick = last_save = time.monotonic()
-    skipped, loss = [], math.nan
-    for batch in loader:
+    log_every = min(10, run.steps_per_epoch)
+    # Reading a loss waits for the device: a GPU's losses stay on it and are read every log_every steps
+    read_every = log_every if run.device.type == "cuda" else 1
+    skipped, unread, lr = [], UnreadLosses(), math.nan
+    for batch in run.train_input.epoch(p.epoch, p.batch, p.step):
         if p.batch >= last_batch:
             break
         start = run.budget.get("schedule_from_step", 0)  # where a changed budget planned the schedule anew
         lr = s.lr * lr_factor(s.schedule, s.warmup_epochs, p.step - start, run.total_steps - start, run.steps_per_epoch)
         skipped += batch["skipped"]
         torch.manual_seed(step_seed(s.seed, run.world.rank, p.step))  # dropout draws follow from the position
-        count, loss_sum = 0, 0.0
         if has_samples(batch):  # else every image of the batch failed to decode: its step passes without an update
             try:
                 loss = training_step(run.method, run.optimizer, run.scaler, run.precision, s.grad_clip, batch, lr,
                                      run.device, run.train_model)
             except NonFiniteLoss as e:
-                raise NonFiniteLoss(f"{e} at epoch {p.epoch + 1}, step {p.step}; the last good checkpoint "
-                                    f"{run.run_dir / 'last.pt'} is kept. Try a lower --lr or --grad_clip.") from None
-            count, loss_sum = len(batch["image"]), loss * len(batch["image"])
+                raise diverged(run, e) from None
+            unread.add(loss, len(batch["image"]))
             if run.average:
                 run.average.update(p.step + 1)
         elif run.world.distributed:  # the other processes wait in their gradient exchange for this one
             raise ImageError(f"process {run.world.rank}: no image of its share of batch {p.batch} could be read; "
                              f"first: {batch['skipped'][0]}. Remove the bad images (tools/check_data.py lists them)")
-        # the loss and counts of the whole global batch, the same in every process (and so in last.pt)
-        loss_sum, count, bad = run.world.sum([loss_sum, count, len(batch["skipped"])], run.device)
-        loss = loss_sum / count if count else math.nan
-        p.epoch_loss_sum, p.epoch_samples, p.epoch_skipped = p.epoch_loss_sum + loss_sum, p.epoch_samples + int(count), \
-            p.epoch_skipped + int(bad)
-        p.samples += int(count)
+        unread.skipped += len(batch["skipped"])
         p.step, p.batch = p.step + 1, p.batch + 1
         now = time.monotonic()
         p.train_time_s += now - tick  # this step and the wait for its batch
         p.epoch_time_s += now - tick
         tick = now
         bar.update()
-        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-        if p.step % min(10, run.steps_per_epoch) == 0 and count:
-            run.writer.add_scalar("train/loss", loss, p.step)
-            run.writer.add_scalar("train/lr", lr, p.step)
-        if now - last_save > s.checkpoint_minutes * 60:
+        save_due = now - last_save > s.checkpoint_minutes * 60
+        if p.step % read_every == 0 or save_due:
+            loss = read_losses(run, unread, lr)
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        if save_due:
             save_checkpoint(run, "last.pt")
             tick = last_save = time.monotonic()
+    read_losses(run, unread, lr)
     bar.close()
     warn_skipped(f"{s.dataset}/{s.train_split} epoch {p.epoch + 1}", skipped)
+
+
+class UnreadLosses:
+    """The losses of the steps since the last read: a sum on the device, counts on the host."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.loss_sum: torch.Tensor | float = 0.0
+        self.samples = self.skipped = 0
+
+    def add(self, loss: torch.Tensor, samples: int) -> None:
+        self.loss_sum = self.loss_sum + loss.double() * samples
+        self.samples += samples
+
+
+def diverged(run: Run, error: Exception) -> NonFiniteLoss:
+    """NonFiniteLoss saying where, and that the last good checkpoint is kept."""
+    p = run.progress
+    return NonFiniteLoss(f"{error} at epoch {p.epoch + 1}, step {p.step}; the last good checkpoint "
+                         f"{run.run_dir / 'last.pt'} is kept. Try a lower --lr or --grad_clip.")
+
+
+def read_losses(run: Run, unread: UnreadLosses, lr: float) -> float:
+    """Add the unread steps' losses and counts (summed over all processes) to the run's progress,
+    log their mean loss, and raise NonFiniteLoss if it is not finite; returns the mean."""
+    p = run.progress
+    loss_sum, count, bad = run.world.sum([float(unread.loss_sum), unread.samples, unread.skipped], run.device)
+    loss = loss_sum / count if count else math.nan
+    if count and not math.isfinite(loss):  # on a GPU, up to read_every steps after it happened
+        raise diverged(run, NonFiniteLoss(f"loss became {loss} (mean of the steps read now)"))
+    p.epoch_loss_sum, p.epoch_samples, p.epoch_skipped = p.epoch_loss_sum + loss_sum, p.epoch_samples + int(count), \
+        p.epoch_skipped + int(bad)
+    p.samples += int(count)
+    if p.step % min(10, run.steps_per_epoch) == 0 and count:
+        run.writer.add_scalar("train/loss", loss, p.step)
+        run.writer.add_scalar("train/lr", lr, p.step)
+    unread.clear()
+    return loss
 
 
 def validate_and_save(run: Run, show_progress: bool = True) -> None:

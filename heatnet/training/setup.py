@@ -33,7 +33,7 @@ from heatnet.samples import LandmarkDataset
 from heatnet.distributed import World
 from heatnet.experiment import ExperimentSource, build_method, experiment_source, load_experiment, module_from_sources
 from heatnet.files import SaveError, check_writable, lock_folder, write_atomic
-from heatnet.loading import make_dataset
+from heatnet.loading import TrainingInput, make_dataset
 from heatnet.runtime import Precision, choose_precision, restore_rng_state, rng_state, seed_everything, set_threads, \
     tune_allocator
 from heatnet.training.budget import measure_samples_per_s, steps_for_minutes, total_steps
@@ -72,13 +72,14 @@ class RunSetup:
     train_set: LandmarkDataset
     val_set: LandmarkDataset | None
     world: World
+    train_input: TrainingInput  # the training batches, by the workers path or the device path
 
     @property
     def steps_per_epoch(self) -> int:
         return len(self.train_set) // self.s.batch_size
 
     def measure_rate(self) -> float:
-        return measure_samples_per_s(self.method, self.s, self.train_set, self.device, self.precision, world=self.world)
+        return measure_samples_per_s(self.method, self.s, self.train_input, self.device, self.precision, world=self.world)
 
 
 @dataclass
@@ -120,6 +121,7 @@ def _build(s: Settings, module, source: ExperimentSource, world: World, check_un
     seed_everything(s.seed)
     world = world.start(device)
     precision = choose_precision(device, s.amp)
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # fixed input sizes: let cuDNN pick its fastest kernels
     train_set = make_dataset(s, s.train_split, s.train_limit, augment=True, complete_only=s.complete_only)
     val_set = make_dataset(s, s.val_split, s.val_limit) if s.val_split else None
     method = build_method(module, s, train_set.scheme, source.module, check_unused)
@@ -130,7 +132,7 @@ def _build(s: Settings, module, source: ExperimentSource, world: World, check_un
         raise ConfigError(f"{len(train_set)} training samples is fewer than one batch of {s.batch_size}; "
                           f"lower --batch_size or raise --train_limit")
     return RunSetup(s, method, make_optimizer(method.model, s), precision.grad_scaler(), precision, device, train_set,
-                  val_set, world)
+                    val_set, world, TrainingInput(train_set, s, device, world))
 
 
 def _assemble(parts: RunSetup, run_dir: Path, source: ExperimentSource, budget: dict, progress: Progress,
@@ -141,8 +143,9 @@ def _assemble(parts: RunSetup, run_dir: Path, source: ExperimentSource, budget: 
         average.model.load_state_dict(state["model"])
     writer = SummaryWriter(str(run_dir)) if world.is_main else tblog.NoEvents()
     set_up = {f.name: getattr(parts, f.name) for f in dataclasses.fields(RunSetup)}
+    train_model = world.wrap(parts.method.model, parts.device)
     run = Run(**set_up, run_dir=run_dir, experiment=source, budget=budget, progress=progress, writer=writer,
-              lock=lock, train_model=world.wrap(parts.method.model, parts.device), average=average)
+              lock=lock, train_model=torch.compile(train_model) if s.compile else train_model, average=average)
     if state is not None and "rng" in state["training"]:  # last: building the model and data drew from them
         restore_rng_state(state["training"]["rng"])
     return run
@@ -185,7 +188,7 @@ def start_run(experiment: str | Path, settings: Settings | None = None, run_dir:
 # What a resumed run may change: its budget (which extends it) and how this machine runs it.
 BUDGET_SETTINGS = ("epochs", "max_steps", "time_budget_min")
 RESUMABLE_SETTINGS = (*BUDGET_SETTINGS, "data_root", "workers", "threads", "device", "amp", "checkpoint_minutes",
-                      "keep_last", "log_images")
+                      "keep_last", "log_images", "device_cache_gb", "compile")
 
 
 def start_resumed(resume: Path, changes: dict[str, Any] | None = None, world: World = World()) -> Run:
@@ -362,7 +365,7 @@ def _write_run_files(run_dir: Path, parts: RunSetup, source: ExperimentSource, b
     (run_dir / "experiment.py").write_text(source.sources[source.module])
     (run_dir / "run.json").write_text(json.dumps({
         "experiment": source.path, "git_commit": _git_commit(), "command": sys.argv, "device": str(parts.device),
-        "precision": str(parts.precision.dtype or torch.float32), "torch": torch.__version__, "budget": budget,
+        "input": parts.train_input.describe(), "precision": str(parts.precision.dtype or torch.float32), "torch": torch.__version__, "budget": budget,
         "processes": parts.world.size, "backend": parts.world.backend or "none (one process)",
         "train_samples": len(parts.train_set), "val_samples": len(parts.val_set or [])}, indent=2))
 

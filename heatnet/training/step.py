@@ -1,6 +1,8 @@
 """One optimizer step, shared by training, its throughput probe and the speed tool."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from heatnet.config import Settings
@@ -21,18 +23,20 @@ def make_optimizer(model: torch.nn.Module, s: Settings) -> torch.optim.Optimizer
 
 
 def training_step(method: Method, optimizer, scaler, precision: Precision, grad_clip: float, batch: dict,
-                  lr: float, device: torch.device, model: torch.nn.Module | None = None) -> float:
-    """One optimizer step on a batch; returns its loss. Raises NonFiniteLoss before the update.
-    `model` (default: the method's) runs the forward pass: a DistributedDataParallel wrapper
-    averages the gradients of all processes during backward."""
+                  lr: float, device: torch.device, model: torch.nn.Module | None = None) -> torch.Tensor:
+    """One optimizer step on a batch; returns its loss, detached, on the device. On the CPU a
+    non-finite loss raises NonFiniteLoss before the update; on a GPU, where that check would wait
+    for the device every step, the caller checks the losses it reads every few steps
+    (`check_finite`). `model` (default: the method's) runs the forward pass: a
+    DistributedDataParallel wrapper averages the gradients of all processes during backward."""
     images, points, visibility = to_device_batch(batch, device)
     for group in optimizer.param_groups:
         group["lr"] = lr
     with precision.autocast():
         outputs = (model or method.model)(images)  # (B, K, H, W) heatmaps or (B, K, 2) coordinates
     loss = method.loss(outputs, points, visibility)
-    if not torch.isfinite(loss):
-        raise NonFiniteLoss(f"loss became {loss.item()}")
+    if device.type != "cuda":
+        check_finite(loss)
     optimizer.zero_grad(set_to_none=True)
     (scaler.scale(loss) if scaler else loss).backward()
     if scaler:
@@ -44,4 +48,10 @@ def training_step(method: Method, optimizer, scaler, precision: Precision, grad_
         scaler.update()
     else:
         optimizer.step()
-    return loss.item()
+    return loss.detach()
+
+
+def check_finite(loss: torch.Tensor) -> None:
+    value = loss.item()
+    if not math.isfinite(value):
+        raise NonFiniteLoss(f"loss became {value}")
