@@ -1,0 +1,26 @@
+"""heatnet-fast on 300-W: the 300-W recipe (experiments/w300_unet_js.py: Jensen-Shannon loss, sigma 1,
+windowed soft-argmax, flip test) on a network a tenth of the shipped model's cost, for CPUs.
+
+A Unet over smp's MobileNetV2 encoder cut after its stride-16 stage (the last stage holds most of its
+weights), with a narrow decoder ending at stride 4: 128 px crops -> 32 x 32 heatmaps. Its float16
+weights fit in 5 MB."""
+from dataclasses import replace
+
+import segmentation_models_pytorch as smp
+
+from experiments.w300_unet_js import RECIPE, settings as w300_settings
+from heatnet.codecs import GaussianHeatmap
+from heatnet.method import HeatmapSettings, Method
+from heatnet.models import HeatmapModel
+
+settings: HeatmapSettings = replace(w300_settings, **{**RECIPE, "input_size": 128}, encoder="mobilenet_v2",
+                                    architecture=smp.Unet, epochs=60)
+DECODER_CHANNELS = (64, 32, 32, 16)  # the last two (finer than stride 4) are trimmed away
+
+
+def build(s: HeatmapSettings, scheme) -> Method:
+    codec = GaussianHeatmap(s.input_size, stride=s.stride, sigma=s.sigma, decoder=s.decoder)
+    options = {"encoder_depth": 4, "decoder_channels": DECODER_CHANNELS} if s.architecture is smp.Unet else {}
+    model = HeatmapModel(scheme.num_points, s.architecture, s.encoder, in_channels=s.channels, stride=s.stride,
+                         **options)
+    return Method(model, s.loss(codec))
