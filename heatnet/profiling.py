@@ -182,73 +182,119 @@ def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def bench_train(experiment: Path, s: Settings, steps: int, channels_last: bool) -> None:
-    """Wall time of a training step split into data (waiting for the loader), forward, loss
-    (target encoding included), backward and optimizer, over `steps` steps after 3 warm-up ones;
-    the model's training GFLOP/s (3x the forward count) against the matrix-multiply rate."""
+def bench_train(experiment: Path, s: Settings, steps: int) -> None:
+    """Three training rates of an experiment, measured in one run on its device (--device): the
+    model-step ceiling (one batch already on the device, stepped on again and again), the input
+    alone (the run's input path: loader workers, or canvases warped and augmented on the device),
+    and the training loop (both, as heatnet.training runs them); with the share of the loop's time
+    the device spends in model steps, and on a CPU the GFLOP/s against its matrix-multiply rate."""
+    import itertools
+
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from heatnet.samples import has_samples
     from heatnet.evaluation import to_device_batch
     from heatnet.experiment import build_method, load_experiment
-    from heatnet.loading import EpochSampler, make_dataset, make_loader
-    from heatnet.runtime import set_threads
+    from heatnet.loading import TrainingInput, make_dataset
+    from heatnet.runtime import choose_device, choose_precision, set_threads
+    from heatnet.samples import has_samples
     from heatnet.training import make_optimizer
+    from heatnet.training.step import training_step
 
-    module = load_experiment(experiment)
     set_threads(s.threads)
+    device = choose_device(s.device)
+    precision = choose_precision(device, s.amp)
+    torch.backends.cudnn.benchmark = device.type == "cuda"
     train_set = make_dataset(s, s.train_split, s.train_limit, augment=True)
-    method = build_method(module, s, train_set.scheme)
-    model = method.model.to(memory_format=torch.channels_last) if channels_last else method.model
-    model.train()
-    optimizer = make_optimizer(model, s)
+    method = build_method(load_experiment(experiment), s, train_set.scheme)
+    method.model.to(device, memory_format=torch.channels_last).train()
     with FlopCounterMode(display=False) as counter:
-        model(torch.rand(1, s.channels, s.input_size, s.input_size))
+        method.model(torch.rand(1, s.channels, s.input_size, s.input_size, device=device))
     train_gflop = 3 * counter.get_total_flops() / 1e9  # forward + backward (about twice the forward)
-    loader = make_loader(train_set, s, EpochSampler(len(train_set), s.seed, 0, 0), drop_last=True)
-    phases = dict.fromkeys(("data", "forward", "loss", "backward", "optimizer"), 0.0)
-    batches, samples = (batch for _ in iter(int, 1) for batch in loader), 0  # epochs without end
-    for step in range(steps + 3):
-        if step == 3:
-            phases, samples, start = dict.fromkeys(phases, 0.0), 0, time.perf_counter()
-        t0 = time.perf_counter()
-        batch = next(batches)
-        while not has_samples(batch):
-            batch = next(batches)
-        images, points, visibility = to_device_batch(batch, torch.device("cpu"))
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        t1 = time.perf_counter()
-        outputs = model(images)
-        t2 = time.perf_counter()
-        loss = method.loss(outputs, points, visibility)
-        t3 = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        t4 = time.perf_counter()
-        if s.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
-        optimizer.step()
-        t5 = time.perf_counter()
-        for name, (a, b) in zip(phases, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5))):
-            phases[name] += b - a
-        samples += len(images)
-    total = time.perf_counter() - start
-    print(f"{experiment} ({s.input_size} px, batch {s.batch_size}, {s.workers} loader workers, "
-          f"{torch.get_num_threads()} threads{', channels_last' if channels_last else ''}): {steps} steps")
-    _print_profile(phases, steps, samples, total, train_gflop)
+    optimizer, scaler = make_optimizer(method.model, s), precision.grad_scaler()
+    model = torch.compile(method.model) if s.compile else method.model
+    train_input = TrainingInput(train_set, s, device)
+    batches = (batch for epoch in itertools.count() for batch in train_input.epoch(epoch) if has_samples(batch))
+    timer = StepTimer(device)
+
+    def step(batch: dict) -> None:
+        with timer:
+            training_step(method, optimizer, scaler, precision, s.grad_clip, batch, s.lr, device, model)
+
+    images, points, visibility = to_device_batch(next(batches), device)
+    on_device = {"image": images, "points": points, "visibility": visibility}
+    ceiling = timed_rate(lambda: step(on_device), steps, s.batch_size, device)
+    loader = timed_rate(lambda: next(batches)["points"], steps, s.batch_size, device)
+    timer.reset()
+    loop = timed_rate(lambda: step(next(batches)), steps, s.batch_size, device)
+    busy = timer.busy_share()
+    print(f"{experiment}: {s.input_size} px, batch {s.batch_size}, {device} {precision.dtype or torch.float32}, "
+          f"{torch.get_num_threads()} threads{', compiled' if s.compile else ''}; {steps} steps each after warm-up")
+    print(f"input: {train_input.describe()}")
+    print(f"model step alone (a batch already on the device): {ceiling:8.1f} samples/s")
+    print(f"input alone:                                      {loader:8.1f} samples/s")
+    print(f"training loop (input + model step):               {loop:8.1f} samples/s = {100 * loop / ceiling:.0f} % of "
+          f"the model step; the {device.type.upper()} is in model steps {100 * busy:.0f} % of the loop's time")
+    if device.type == "cpu":
+        peak = matmul_gflops()
+        print(f"{train_gflop:.2f} GFLOP per sample (3x forward): {train_gflop * loop:.1f} GFLOP/s in the loop, "
+              f"{100 * train_gflop * loop / peak:.0f} % of this machine's float32 matrix multiply ({peak:.1f} GFLOP/s)")
 
 
-def _print_profile(phases: dict[str, float], steps: int, samples: int, total: float, train_gflop: float) -> None:
-    """A training step's phases (seconds over `steps`), its rate and its share of the matmul rate."""
-    compute = phases["forward"] + phases["backward"]
-    peak = matmul_gflops()
-    print("| phase | ms per step | share |\n|---|---|---|")
-    for name, seconds in phases.items():
-        print(f"| {name} | {1000 * seconds / steps:.1f} | {100 * seconds / total:.0f} % |")
-    print(f"\ntraining: {samples / total:.1f} samples/s; {train_gflop:.2f} GFLOP per sample (3x forward)")
-    print(f"achieved: {train_gflop * samples / total:.1f} GFLOP/s over the whole step, "
-          f"{train_gflop * samples / compute:.1f} GFLOP/s in forward + backward")
-    print(f"float32 matrix multiply on this machine: {peak:.1f} GFLOP/s -> {100 * train_gflop * samples / total / peak:.0f} % "
-          f"of it over the whole step, {100 * train_gflop * samples / compute / peak:.0f} % in forward + backward")
+def timed_rate(fn, steps: int, batch_size: int, device, warmup: int = 3) -> float:
+    """Samples per second of `steps` calls of fn() (a batch each), after `warmup` untimed ones,
+    waiting for the device at both ends."""
+    from heatnet.runtime import synchronize
+
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    synchronize(device)
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+class StepTimer:
+    """How much of a stretch of wall time the device spent in the timed blocks. On a GPU, events
+    recorded in its stream before and after each block: when the GPU waits for input the start
+    event runs at once and the gap is idle; when it is the bottleneck the intervals tile its time."""
+
+    def __init__(self, device) -> None:
+        self.device = device
+        self.reset()
+
+    def reset(self) -> None:
+        import torch
+
+        self.seconds, self.events, self.started = 0.0, [], time.perf_counter()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def __enter__(self) -> None:
+        import torch
+
+        if self.device.type == "cuda":
+            self.events.append(torch.cuda.Event(enable_timing=True))
+            self.events[-1].record()
+        self.entered = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        import torch
+
+        if self.device.type == "cuda":
+            self.events.append(torch.cuda.Event(enable_timing=True))
+            self.events[-1].record()
+        self.seconds += time.perf_counter() - self.entered
+
+    def busy_share(self) -> float:
+        """Since reset: on a GPU the events' intervals over the wall time, on a CPU the blocks' own."""
+        import torch
+
+        wall = time.perf_counter() - self.started
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            pairs = zip(self.events[::2], self.events[1::2])
+            return sum(start.elapsed_time(end) for start, end in pairs) / 1000 / wall
+        return self.seconds / wall

@@ -36,3 +36,31 @@ def test_train_resume_and_evaluate_on_cuda(tmp_path):
     result = evaluate(method, make_loader(make_dataset(s, s.val_split, s.val_limit), s), device, precision=precision)
     best = json.loads((tmp_path / "metrics.json").read_text())["best_nme"]
     assert result.summary()["nme_%"] == pytest.approx(best, rel=1e-3)
+
+
+def test_the_device_path_on_cuda_crops_and_augments_as_on_the_cpu():
+    from heatnet.augment import Augmentation
+    from heatnet.device_input import Canvases, DeviceAugmentation
+    from heatnet.samples import LandmarkDataset, collate
+    from heatnet.synthetic import SyntheticFaces
+
+    dataset = LandmarkDataset(SyntheticFaces(16, image_size=128), 96, augmentation=Augmentation(), seed=2)
+    canvases = Canvases(dataset)
+    batch = collate(canvases.__getitems__(list(range(16))))
+    on_cpu = DeviceAugmentation(canvases, torch.device("cpu"))(batch, seed=5)
+    on_gpu = DeviceAugmentation(canvases, torch.device("cuda"))(batch, seed=5)
+    assert on_gpu["image"].is_cuda and torch.equal(on_gpu["points"].cpu(), on_cpu["points"])
+    geometry_only = Augmentation(color_prob=0, gray_prob=0, blur_prob=0, noise_prob=0, occlusion_prob=0)
+    dataset.augmentation = geometry_only
+    plain_cpu = DeviceAugmentation(canvases, torch.device("cpu"))(batch, seed=5)["image"]
+    plain_gpu = DeviceAugmentation(canvases, torch.device("cuda"))(batch, seed=5)["image"].cpu()
+    assert (plain_gpu - plain_cpu).abs().max() < 2 / 255  # grid_sample on the GPU: the same crops
+
+
+def test_speed_train_on_cuda_prints_the_three_rates(capsys):
+    from heatnet.profiling import bench_train
+
+    bench_train(UNET_KL, settings_for(UNET_KL, ["--input_size=64", "--train_limit=64", "--batch_size=16", "--workers=2",
+                                                "--device=cuda"]), steps=2)
+    out = capsys.readouterr().out
+    assert "device path" in out and "model step alone" in out and "the CUDA is in model steps" in out

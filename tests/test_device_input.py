@@ -152,3 +152,14 @@ def test_a_run_trains_on_the_device_path(tmp_path):
     assert result.steps == 12 and np.isfinite(result.history[-1]["train_loss"])
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     assert json.loads((tmp_path / "run.json").read_text())["input"].startswith("device path (48 canvases")
+
+
+def test_speed_train_prints_the_three_rates_on_the_cpu(capsys):
+    from heatnet.profiling import bench_train
+
+    bench_train(UNET_KL, settings_for(UNET_KL, ["--input_size=64", "--train_limit=40", "--batch_size=8", "--workers=0",
+                                                "--input_path=device", "--device=cpu"]), steps=1)
+    out = capsys.readouterr().out
+    rates = [float(line.split(":")[1].split()[0]) for line in out.splitlines()
+             if line.startswith(("model step alone", "input alone", "training loop"))]
+    assert len(rates) == 3 and all(rate > 0 for rate in rates) and "device path (40 canvases" in out

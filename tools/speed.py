@@ -4,8 +4,8 @@ shipped predictor, and a training step's profile.
     python tools/speed.py data  [--data-root ../shared/datasets]   # 300w loading at 128 px, synthetic rate
     python tools/speed.py codec                                    # encode / decode vs mmpose-style reference
     python tools/speed.py predict [--data-root ../shared/datasets] # per-face latency (batch 1) and detectors
-    python tools/speed.py train --experiment experiments/w300_unet_js.py [--channels-last] [--key=value ...]
-                                                                   # where a training step's time goes, GFLOP/s
+    python tools/speed.py train --experiment experiments/w300_unet_js.py [--device cuda] [--key=value ...]
+        # the model-step ceiling, the input alone and the training loop, in samples/s, and the device's busy share
 
 The probes live in heatnet/profiling.py.
 """
@@ -23,7 +23,7 @@ def main() -> int:
     parser.add_argument("--experiment", type=Path, default=Path(__file__).resolve().parents[1] / "experiments/unet_kl.py",
                         help="train: the experiment whose step is profiled (other --key=value settings apply to it)")
     parser.add_argument("--steps", type=int, default=20, help="train: steps timed after 3 warm-up steps")
-    parser.add_argument("--channels-last", action="store_true", help="train: channels_last model and inputs")
+    parser.add_argument("--device", help="train: cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=2, help="predict: torch and onnxruntime threads")
     parser.add_argument("--data-root", type=Path)
     parser.add_argument("--workers", type=int, help="data loader processes (default: data 2, train the experiment's)")
@@ -31,8 +31,9 @@ def main() -> int:
     args, overrides = parser.parse_known_args()
     if overrides and args.what != "train":
         parser.error(f"unrecognized arguments: {' '.join(overrides)}")
-    if args.what == "train" and args.workers is not None:
-        overrides.append(f"--workers={args.workers}")
+    if args.what == "train":
+        overrides += [f"--{name}={value}" for name, value in (("workers", args.workers), ("device", args.device))
+                      if value is not None]
     args.workers = 2 if args.workers is None else args.workers
     if args.workers < 0 or args.samples < 32:
         fail("--workers must be 0 or more and --samples at least 32 (one batch)")
@@ -42,7 +43,7 @@ def main() -> int:
 
     if args.what == "train":
         settings = experiment_settings(args.experiment, overrides)
-        profiling.bench_train(args.experiment, settings, args.steps, args.channels_last)
+        profiling.bench_train(args.experiment, settings, args.steps)
     elif args.what == "data":
         profiling.bench_data(args.data_root, args.workers, args.samples)
     elif args.what == "predict":
