@@ -6,7 +6,9 @@ return points and scores (the decoder inside the graph), and a slim float16 heat
 """
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -49,6 +51,34 @@ def export_onnx(method: Method, settings: Settings, path: Path | BinaryIO) -> No
         torch.onnx.export(module, (example_input(settings),), path, input_names=["images"],
                           output_names=["points", "scores"], opset_version=17, dynamo=False,
                           dynamic_axes={"images": {0: "batch"}, "points": {0: "batch"}, "scores": {0: "batch"}})
+
+
+def cache_folder() -> Path:
+    """Where exported graphs are kept between runs: $HEATNET_CACHE, else $XDG_CACHE_HOME/heatnet,
+    else ~/.cache/heatnet."""
+    if os.environ.get("HEATNET_CACHE"):
+        return Path(os.environ["HEATNET_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "heatnet"
+
+
+def onnx_graph(method: Method, settings: Settings, checkpoint: Path | None = None) -> bytes:
+    """The method's ONNX graph (export_onnx). A checkpoint's graph is exported once and kept in
+    cache_folder() under the hash of the checkpoint's bytes and the torch version, so later runs
+    start at once; an unwritable cache only costs the export again."""
+    if checkpoint is None:
+        graph = io.BytesIO()
+        export_onnx(method, settings, graph)
+        return graph.getvalue()
+    key = hashlib.sha256(Path(checkpoint).read_bytes() + torch.__version__.encode()).hexdigest()[:24]
+    cached = cache_folder() / f"{key}.onnx"
+    if cached.is_file():
+        return cached.read_bytes()
+    graph = onnx_graph(method, settings)
+    try:
+        write_atomic(cached, graph)
+    except OSError as e:
+        warnings.warn(f"cannot keep the exported graph in {cached.parent} ({e}); it is exported again next time")
+    return graph
 
 
 def export_torchscript(method: Method, settings: Settings, path: Path) -> None:

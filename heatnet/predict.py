@@ -8,6 +8,7 @@ mapped back to the photo's pixels.
 """
 from __future__ import annotations
 
+import enum
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +26,44 @@ from heatnet.crop import Crop, CropBox, centres_and_sides, points_boxes, square_
 from heatnet.metrics import LandmarkErrors
 from heatnet.schemes import SCHEMES, LandmarkScheme
 
-PRETRAINED = Path(__file__).resolve().parent / "assets" / "heatnet_300w_68.pt"
-# The shipped model's face-score threshold, chosen on validation by `python tools/choose_min_score.py`
-# (docs/detectors.md): a detection whose points' mean heatmap peak is lower is dropped as a non-face.
-PRETRAINED_MIN_SCORE = 0.103
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+class ShippedModel(enum.Enum):
+    """The models shipped with heatnet, both trained by heatnet on the 300-W training images
+    (research use only; docs/shipped_model.md): `heatnet.load_pretrained("fast")`."""
+
+    ACCURATE = "accurate"  # Unet-ResNet18, 160 px, 25 MB (the default)
+    FAST = "fast"  # Unet-MobileNetV2 to stride 16, 128 px, under 5 MB: a few ms per face on a CPU
+
+    @property
+    def path(self) -> Path:
+        return ASSETS / {"accurate": "heatnet_300w_68.pt", "fast": "heatnet_fast_300w_68.pt"}[self.value]
+
+    @property
+    def min_score(self) -> float:
+        """The face-score threshold chosen on validation for it by `python tools/choose_min_score.py`
+        (docs/detectors.md): a detection whose points' mean heatmap peak is lower is dropped."""
+        return {"accurate": 0.103, "fast": FAST_MIN_SCORE}[self.value]
+
+    @classmethod
+    def named(cls, name: str) -> ShippedModel:
+        try:
+            return cls(name)
+        except ValueError:
+            raise ValueError(f"no shipped model {name!r}; the shipped models: "
+                             f"{', '.join(m.value for m in cls)}") from None
+
+
+def model_path(model: str | Path | None) -> Path:
+    """A checkpoint path, or a shipped model's by name ("accurate", "fast"); None: the default."""
+    if model is None:
+        return ShippedModel.ACCURATE.path
+    return ShippedModel(str(model)).path if str(model) in {m.value for m in ShippedModel} else Path(model)
+
+
+FAST_MIN_SCORE = 0.0  # not yet chosen for the fast model: keep every detection
+PRETRAINED = ShippedModel.ACCURATE.path
 
 
 def face_score(scores: np.ndarray) -> np.ndarray:
@@ -50,6 +85,14 @@ class Face:
         return float(face_score(self.scores))
 
 
+class Runtime(enum.Enum):
+    """What runs the network on photos and video."""
+
+    AUTO = "auto"  # onnxruntime on the CPU when it is installed (faster in every measured case), else PyTorch
+    PYTORCH = "pytorch"
+    ONNXRUNTIME = "onnxruntime"  # CPU only; the [onnx] extra
+
+
 class FacePredictor:
     """A trained heatnet model and a face detector, from image to points."""
 
@@ -65,34 +108,48 @@ class FacePredictor:
         self.detector = detector or DlibHogDetector()  # the measured best (docs/detectors.md)
         self.method.model.eval()
         self.onnx_session = None  # set by use_onnxruntime()
+        self.checkpoint: Path | None = None  # the file it was loaded from (keys the exported graph's cache)
 
     @classmethod
     def from_checkpoint(cls, path: Path | str, device: torch.device | str = "cpu", detector: FaceDetector | None = None,
                         min_score: float | None = None) -> FacePredictor:
-        """`min_score` None: the shipped model's chosen threshold for it, 0 (keep every face) for
+        """`min_score` None: a shipped model's chosen threshold for it, 0 (keep every face) for
         other checkpoints, whose score scale depends on their loss (tools/choose_min_score.py)."""
         method, settings, state = load_trained(path, device)
         if min_score is None:
-            min_score = PRETRAINED_MIN_SCORE if Path(path).resolve() == PRETRAINED else 0.0
-        return cls(method, settings, SCHEMES[state["scheme"]], device, detector, min_score=min_score)
+            shipped = [model for model in ShippedModel if model.path == Path(path).resolve()]
+            min_score = shipped[0].min_score if shipped else 0.0
+        predictor = cls(method, settings, SCHEMES[state["scheme"]], device, detector, min_score=min_score)
+        predictor.checkpoint = Path(path)
+        return predictor
 
     def use_onnxruntime(self, threads: int = 0) -> None:
-        """Run the network and decoder in onnxruntime on the CPU instead of PyTorch (at batch 1 on
-        2 cores 14.1 against 16.0 ms per face: tools/speed.py predict); the model is exported to
-        ONNX once, in memory (which moves it to the CPU)."""
-        import io
-
+        """Run the network and decoder in onnxruntime on the CPU instead of PyTorch (faster in every
+        case measured: docs/shipped_model.md). The graph is exported once per checkpoint and kept
+        (heatnet.export.onnx_graph); exporting moves the model to the CPU."""
         import onnxruntime
 
-        from heatnet.export import export_onnx
+        from heatnet.export import onnx_graph
 
-        graph = io.BytesIO()
-        export_onnx(self.method, self.settings, graph)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         # no busy-waiting between runs: torch's own threads (cropping, mapping back) need the cores then
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.onnx_session = onnxruntime.InferenceSession(graph.getvalue(), options, providers=["CPUExecutionProvider"])
+        graph = onnx_graph(self.method, self.settings, self.checkpoint)
+        self.onnx_session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+    def use_runtime(self, runtime: Runtime, threads: int = 0) -> Runtime:
+        """Choose what runs the network (Runtime.AUTO: onnxruntime on a CPU when installed);
+        returns the one in use. ImportError when onnxruntime is asked for and not installed."""
+        if runtime is Runtime.AUTO:
+            try:
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                return Runtime.PYTORCH
+            runtime = Runtime.ONNXRUNTIME if self.device.type == "cpu" else Runtime.PYTORCH
+        if runtime is Runtime.ONNXRUNTIME:
+            self.use_onnxruntime(threads)
+        return runtime
 
     def network(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, C, S, S) uint8 crops -> points (N, K, 2) in crop pixels, scores (N, K), on self.device."""

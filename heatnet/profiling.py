@@ -126,48 +126,63 @@ def bench_codec(batch: int, k: int, size: int) -> None:
           f"(DARK with blur {ref_dark / ms['dark_blur']:.1f}x)")
 
 
-def bench_predict(root: Path | None, threads: int, repeats: int = 50) -> None:
-    """Median per-face latency at batch 1 of the shipped model (crop + network + decoder + mapping
-    back: PyTorch, and the ONNX graph in onnxruntime), and of each available detector, on a
-    300-W test photo."""
+def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: int = 50, batch: int = 16) -> None:
+    """Median per-face latency of each model (crop + network + decoder + mapping back, in PyTorch
+    and in onnxruntime), of dlib's 68-point predictor and of each available detector, in one run,
+    on a 300-W test photo: one face at a time (one pass, and with the refine pass), and `batch`
+    copies of the face per call (ms per face)."""
     import torch
 
-    import heatnet
     from heatnet.config import ConfigError
     from heatnet.samples import read_image
     from heatnet.datasets import default_data_root
-    from heatnet.detect import DETECTORS
+    from heatnet.detect import DETECTORS, DlibHogDetector
+    from heatnet.predict import DlibPredictor, FacePredictor
 
     torch.set_num_threads(threads)
     image = read_image((root or default_data_root()) / "300w/lfpw/testset/image_0001.jpg", upright=True)
-    predictor = heatnet.load_pretrained()
-    boxes, _ = predictor.detector(image)
-    crop_boxes = predictor.crop_boxes(image, boxes[:1])
+    detections, _ = DlibHogDetector()(image)
+    detections = detections[:1]
 
-    def median_ms(fn) -> float:
+    def median_ms(fn, faces: int = 1) -> float:
         fn()
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
             fn()
             times.append(time.perf_counter() - start)
-        return 1000 * float(np.median(times))
+        return 1000 * float(np.median(times)) / faces
 
-    print(f"{threads} thread(s), {image.shape[1]} x {image.shape[0]} photo, batch 1, median of {repeats}")
-    print(f"landmarks, PyTorch (one pass):          {median_ms(lambda: predictor.predict_crop_boxes(image, crop_boxes)):.1f} ms per face")
-    print(f"landmarks, PyTorch (+ refine pass):     {median_ms(lambda: predictor.predict_boxes(image, boxes[:1])):.1f} ms per face")
+    print(f"{threads} thread(s), {image.shape[1]} x {image.shape[0]} photo, median of {repeats}, ms per face\n")
+    print(f"| model | runtime | batch 1, one pass | batch 1, + refine pass | batch {batch}, one pass |\n|---|---|---|---|---|")
+    for model in models:
+        predictor = FacePredictor.from_checkpoint(model)
+        predictor.batch_size = batch
+        boxes = predictor.crop_boxes(image, detections)
+        many = np.repeat(boxes, batch, axis=0)
+        for runtime in ("PyTorch", "onnxruntime"):
+            if runtime == "onnxruntime":
+                try:
+                    predictor.use_onnxruntime(threads)
+                except ImportError:
+                    print(f"| {model.name} | onnxruntime not installed: pip install -e \".[onnx]\" | | | |")
+                    continue
+            print(f"| {model.name} | {runtime} | {median_ms(lambda: predictor.predict_crop_boxes(image, boxes)):.2f} | "
+                  f"{median_ms(lambda: predictor.predict_boxes(image, detections)):.2f} | "
+                  f"{median_ms(lambda: predictor.predict_crop_boxes(image, many), batch):.2f} |")
     try:
-        predictor.use_onnxruntime(threads)
-        print(f"landmarks, onnxruntime (one pass):      {median_ms(lambda: predictor.predict_crop_boxes(image, crop_boxes)):.1f} ms per face")
-        print(f"landmarks, onnxruntime (+ refine pass): {median_ms(lambda: predictor.predict_boxes(image, boxes[:1])):.1f} ms per face")
-    except ImportError:
-        print("onnxruntime not installed: pip install -e \".[onnx]\"")
+        dlib = DlibPredictor()
+        print(f"| dlib shape_predictor_68_face_landmarks | dlib | {median_ms(lambda: dlib.predict_boxes(image, detections)):.2f} "
+              f"| | {median_ms(lambda: dlib.predict_boxes(image, np.repeat(detections, batch, axis=0)), batch):.2f} |")
+    except ConfigError as e:
+        print(f"| dlib's predictor: {e} | | | | |")
+    print()
     for name, detector in DETECTORS.items():
         try:
             found = detector()
         except ConfigError:
             continue
-        print(f"detector {name:9s}                      {median_ms(lambda: found(image)):.1f} ms per photo")
+        print(f"detector {name:9s} {median_ms(lambda: found(image)):.1f} ms per photo")
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:

@@ -10,6 +10,7 @@ cutoff rises with speed, so still faces stop jittering and moving ones do not la
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import cv2
@@ -142,17 +143,21 @@ class Clip:
 
 
 def measure_jitter(image: np.ndarray, truth: np.ndarray | None, predictors: list, clip: Clip = Clip(),
-                   min_cutoff: float = 1.0, beta: float = 0.5) -> list[tuple[str, float, float, float]] | None:
-    """(label, jitter %, mean offset from the first predictor's points %, NME % or nan) per
-    (label, predictor, smooth) on one photo's shaken clip; None when a frame does not hold exactly
-    one tracked face. Percentages of the inter-ocular distance (68 points)."""
+                   min_cutoff: float = 1.0, beta: float = 0.5) -> list[tuple[str, float, float, float, float]] | None:
+    """(label, jitter %, mean offset from the first predictor's points %, NME % or nan, frames per
+    second of the tracker) per (label, predictor, smooth) on one photo's shaken clip; None when a
+    frame does not hold exactly one tracked face. Percentages of the inter-ocular distance (68
+    points); the rate counts everything a frame costs the tracker (landmarks, smoothing, and the
+    detector on the first frame and whenever the track is lost), not making the clip."""
     frames, shifts = shaken_clip(image, clip.frames, clip.max_shift, clip.noise)
     rows, first = [], None
     for label, model, smooth in predictors:
         tracker = FaceTracker(model, min_cutoff, beta, smooth=smooth)
-        points = []
+        points, seconds = [], 0.0
         for index, frame in enumerate(frames):
+            start = time.perf_counter()
             faces = tracker(frame, index / clip.fps)
+            seconds += time.perf_counter() - start
             if len(faces) != 1:
                 return None
             points.append(faces[0].points)
@@ -165,7 +170,7 @@ def measure_jitter(image: np.ndarray, truth: np.ndarray | None, predictors: list
         if truth is not None:
             moving = truth[None] + shifts[:, None, :]
             nme = 100 * float(per_image_nme(points, moving, visible, np.full(len(points), _inter_ocular(truth))).mean())
-        rows.append((label, jitter(points, shifts, normaliser), offset, nme))
+        rows.append((label, jitter(points, shifts, normaliser), offset, nme, len(frames) / seconds))
     return rows
 
 

@@ -5,6 +5,7 @@ import runpy
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from heatnet.checkpoint import load_checkpoint
 from heatnet.formats import write_pts
 
 torch.set_num_threads(2)
+# exported graphs go to a folder of the test session's own, not the user's cache
+os.environ["HEATNET_CACHE"] = str(Path(tempfile.gettempdir()) / f"heatnet-tests-{os.getpid()}")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
 

@@ -49,12 +49,12 @@ def predictor(face_beside_background):
 
 
 def test_the_shipped_threshold_keeps_a_face_and_drops_a_face_free_box(face_beside_background, predictor):
-    from heatnet.predict import PRETRAINED, PRETRAINED_MIN_SCORE, FacePredictor
+    from heatnet.predict import PRETRAINED, FacePredictor, ShippedModel
 
     image, boxes = face_beside_background
-    assert predictor.min_score == PRETRAINED_MIN_SCORE > 0
+    assert predictor.min_score == ShippedModel.ACCURATE.min_score > 0
     every = predictor.predict_image(image, min_score=0.0)
-    assert len(every) == 2 and every[0].score > PRETRAINED_MIN_SCORE > every[1].score
+    assert len(every) == 2 and every[0].score > ShippedModel.ACCURATE.min_score > every[1].score
     kept = predictor.predict_image(image)
     assert len(kept) == 1 and np.allclose(kept[0].points, every[0].points)
     assert FacePredictor.from_checkpoint(PRETRAINED, detector=FixedBoxes(boxes), min_score=0.0).min_score == 0.0

@@ -41,8 +41,8 @@ def two_faces(data_root, tmp_path_factory) -> tuple[np.ndarray, list[np.ndarray]
     return np.concatenate(images, axis=1), truths
 
 
-def _predict(path: Path, out: Path) -> dict:
-    result = in_process("tools/predict.py", str(path), "--out", str(out), "--no-progress")
+def _predict(path: Path, out: Path, *options: str) -> dict:
+    result = in_process("tools/predict.py", str(path), "--out", str(out), "--no-progress", *options)
     assert result.returncode == 0, result.stderr
     return json.loads((out / "faces.json").read_text())["images"][0]
 
@@ -69,6 +69,25 @@ def test_two_faces_in_one_photo_are_found_and_located(two_faces, tmp_path):
     rows = (tmp_path / "out/points.csv").read_text().splitlines()
     assert len(rows) == 3 and rows[1].startswith("two.jpg#") and len(rows[1].split(",")) == 1 + 68 * 3
     assert (tmp_path / "out/two_landmarks.jpg").stat().st_size > 10_000
+
+
+def test_the_fast_model_is_under_5_mb_and_finds_both_faces(two_faces, tmp_path):
+    from heatnet.predict import ShippedModel
+
+    assert ShippedModel.FAST.path.stat().st_size <= 5e6
+    predictor = heatnet.load_pretrained("fast")
+    assert predictor.scheme.num_points == 68 and predictor.settings.input_size == 128
+    image, truths = two_faces
+    cv2.imwrite(str(tmp_path / "two.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    record = _predict(tmp_path / "two.jpg", tmp_path / "out", "--model", "fast", "--runtime", "onnxruntime")
+    assert len(record["faces"]) == 2
+    for points, truth in zip(_points_by_face(record, truths), truths):
+        assert _nme(points, truth) < 0.10
+
+
+def test_an_unknown_shipped_model_is_refused_with_the_names():
+    with pytest.raises(ValueError, match="no shipped model 'tiny'; the shipped models: accurate, fast"):
+        heatnet.load_pretrained("tiny")
 
 
 def _save(kind: str, image: np.ndarray, path: Path) -> tuple[Path, np.ndarray]:
@@ -205,6 +224,28 @@ def test_onnxruntime_in_the_predictor_gives_the_pytorch_points(two_faces):
     predictor.use_onnxruntime()
     onnx_points, _ = predictor.predict_boxes(image, boxes)
     assert np.abs(onnx_points - torch_points).max() < 1e-2  # pixels of the photo (the refine pass re-crops)
+
+
+def test_the_exported_graph_is_kept_per_checkpoint_and_reused(tmp_path, monkeypatch):
+    from heatnet import export
+    from heatnet.predict import FacePredictor, Runtime, ShippedModel
+
+    monkeypatch.setenv("HEATNET_CACHE", str(tmp_path / "cache"))
+    predictor = FacePredictor.from_checkpoint(ShippedModel.FAST.path)
+    assert predictor.use_runtime(Runtime.AUTO) is Runtime.ONNXRUNTIME  # a CPU with onnxruntime installed
+    kept = list((tmp_path / "cache").glob("*.onnx"))
+    assert len(kept) == 1 and kept[0].stat().st_size > 1e6
+
+    def no_export(*args):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(export, "export_onnx", no_export)
+    again = FacePredictor.from_checkpoint(ShippedModel.FAST.path)
+    again.use_runtime(Runtime.ONNXRUNTIME)  # from the cache
+    crops = torch.randint(0, 256, (2, 3, 128, 128), dtype=torch.uint8)
+    torch.testing.assert_close(again.network(crops)[0], predictor.network(crops)[0])
+    with pytest.raises(AssertionError, match="exported again"):  # another checkpoint: exported anew
+        FacePredictor.from_checkpoint(PRETRAINED).use_runtime(Runtime.ONNXRUNTIME)
 
 
 @pytest.mark.parametrize("view", ["heatmaps", "filters", "scatter"])

@@ -20,7 +20,7 @@ from heatnet.cli import tool
 @tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, help="a heatnet checkpoint with 68 points (default: the shipped model)")
+    parser.add_argument("--model", help="a heatnet checkpoint, or a shipped model: accurate (the default) or fast")
     parser.add_argument("--detector", default="dlib_hog", help="the detector whose false detections are counted")
     parser.add_argument("--data-root", type=Path, help="default: $HEATNET_DATA")
     parser.add_argument("--threads", type=int, default=0)
@@ -29,13 +29,13 @@ def main() -> int:
     from heatnet.datasets import load_split  # imported after parsing: --help answers at once
     from heatnet.detect import make_detector
     from heatnet.face_score import study_min_score
-    from heatnet.predict import PRETRAINED, FacePredictor
+    from heatnet.predict import FacePredictor, model_path
     from heatnet.runtime import set_threads
 
     set_threads(args.threads)
-    predictor = FacePredictor.from_checkpoint(args.model or PRETRAINED, "cpu", make_detector(args.detector), min_score=0.0)
+    predictor = FacePredictor.from_checkpoint(model_path(args.model), "cpu", make_detector(args.detector), min_score=0.0)
     study = study_min_score(predictor, lambda name, split: load_split(name, split, args.data_root))
-    print(f"{args.model or PRETRAINED}, {args.detector} detector\n\n{study.table()}")
+    print(f"{model_path(args.model)}, {args.detector} detector\n\n{study.table()}")
     return 0
 
 

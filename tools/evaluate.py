@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", type=Path, nargs="?", help="a heatnet checkpoint (or --dlib)")
+    parser.add_argument("checkpoint", type=Path, nargs="?", help="a heatnet checkpoint, a shipped model (accurate or "
+                        "fast), or --dlib")
     parser.add_argument("--dlib", action="store_true", help="evaluate dlib's 68-point predictor instead (needs "
                         "--dataset, --split and a --detector; the [dlib] extra)")
     parser.add_argument("--dataset", help="default: the one it was trained on")
@@ -80,7 +81,7 @@ def main() -> int:
     from heatnet.evaluation import evaluate, load_trained
     from heatnet.files import check_writable
     from heatnet.loading import folder_dataset, make_dataset, make_loader
-    from heatnet.predict import PRETRAINED, DlibPredictor, FacePredictor, evaluate_with_detector
+    from heatnet.predict import ASSETS, DlibPredictor, FacePredictor, evaluate_with_detector, model_path
     from heatnet.robustness import shift_robustness
     from heatnet.runtime import choose_device, choose_precision, set_threads, tune_allocator
 
@@ -98,6 +99,7 @@ def main() -> int:
                                       args.detector, 0, source.normaliser.value))
         return 0
     device = choose_device(args.device)
+    args.checkpoint = model_path(args.checkpoint)
     decoder = parse_value("decoder", args.decoder, Decoder) if args.decoder else None
     method, s, state = load_trained(args.checkpoint, device, args.live_experiment)
     split = args.split or s.val_split or s.test_split
@@ -108,7 +110,7 @@ def main() -> int:
     name = args.images.resolve().name if args.images else f"{s.dataset}/{split}"
     # beside the checkpoint, but not inside the package for the shipped model
     default = args.checkpoint.parent / f"eval_{name.replace('/', '_')}"
-    if args.checkpoint.resolve().parent == PRETRAINED.parent:
+    if args.checkpoint.resolve().parent == ASSETS:
         default = ROOT / "results" / f"eval_shipped_{name.replace('/', '_')}"
     out = args.out or default
     check_writable(out)

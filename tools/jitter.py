@@ -25,7 +25,7 @@ def main() -> int:
     parser.add_argument("--split", default="test")
     parser.add_argument("--count", type=int, default=20)
     parser.add_argument("--data-root")
-    parser.add_argument("--model", type=Path, help="a heatnet checkpoint (default: the shipped model)")
+    parser.add_argument("--model", help="a heatnet checkpoint, or a shipped model: accurate (the default) or fast")
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--max-shift", type=float, default=2.0, help="largest drift over the clip, pixels per axis")
     parser.add_argument("--noise", type=float, default=4.0, help="sensor noise std, grey levels")
@@ -33,6 +33,9 @@ def main() -> int:
     parser.add_argument("--beta", type=float, default=0.5)
     parser.add_argument("--fps", type=float, default=25.0)
     parser.add_argument("--dlib", action="store_true", help="also dlib's 68-point predictor, raw (the [dlib] extra)")
+    parser.add_argument("--runtime", choices=["auto", "pytorch", "onnxruntime"], default="auto",
+                        help="what runs the network (auto: onnxruntime on a CPU when installed)")
+    parser.add_argument("--threads", type=int, default=2, help="torch and onnxruntime threads")
     args = parser.parse_args()
     if (args.photo is None) == (args.dataset is None):
         fail("give a photo or --dataset (not both)")
@@ -42,10 +45,17 @@ def main() -> int:
     from heatnet.samples import read_image
     from heatnet.datasets import load_split
     from heatnet.formats import read_pts
-    from heatnet.predict import PRETRAINED, DlibPredictor, FacePredictor
+    from heatnet.predict import DlibPredictor, FacePredictor, Runtime, model_path
     from heatnet.video import Clip, measure_jitter
 
-    predictor = FacePredictor.from_checkpoint(args.model or PRETRAINED)
+    from heatnet.runtime import set_threads
+
+    set_threads(args.threads)
+    predictor = FacePredictor.from_checkpoint(model_path(args.model))
+    try:
+        runtime = predictor.use_runtime(Runtime(args.runtime), args.threads)
+    except ImportError:
+        fail('--runtime=onnxruntime needs onnx and onnxruntime: pip install -e ".[onnx]"')
     predictors = [("raw", predictor, False),
                   (f"One-Euro (min_cutoff {args.min_cutoff:g}, beta {args.beta:g})", predictor, True)]
     predictors += [("dlib, raw", DlibPredictor(), False)] if args.dlib else []
@@ -69,10 +79,13 @@ def main() -> int:
     print(f"{what}: {args.frames} frames at {args.fps:g} fps, drift up to {args.max_shift:g} px, noise std "
           f"{args.noise:g}" + (f"; {len(skipped)} skipped (not one face tracked in every frame)" if skipped else "")
           + "\n")
-    print("| points | jitter % of inter-ocular | mean offset from heatnet raw % | NME % vs truth |\n|---|---|---|---|")
+    print(f"{model_path(args.model).name}, {runtime.value}, {args.threads} "
+          f"thread(s)\n")
+    print("| points | jitter % of inter-ocular | mean offset from heatnet raw % | NME % vs truth | frames/s |\n"
+          "|---|---|---|---|---|")
     for i, (label, *_) in enumerate(results[0]):
-        jitter, offset, nme = (float(np.mean([rows[i][k] for rows in results])) for k in (1, 2, 3))
-        print(f"| {label} | {jitter:.3f} | {offset:.3f} | {'-' if np.isnan(nme) else f'{nme:.3f}'} |")
+        jitter, offset, nme, fps = (float(np.mean([rows[i][k] for rows in results])) for k in (1, 2, 3, 4))
+        print(f"| {label} | {jitter:.3f} | {offset:.3f} | {'-' if np.isnan(nme) else f'{nme:.3f}'} | {fps:.0f} |")
     return 0
 
 

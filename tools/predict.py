@@ -41,7 +41,7 @@ def inputs_of(path: Path) -> list[Path]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", type=Path, help="an image, a folder of images, or a video")
-    parser.add_argument("--model", type=Path, help="a heatnet checkpoint (default: the shipped 300-W model)")
+    parser.add_argument("--model", help="a heatnet checkpoint, or a shipped model: accurate (the default) or fast")
     parser.add_argument("--detector", default="dlib_hog", help="dlib_hog (default), haar or dlib_cnn")
     parser.add_argument("--out", type=Path, help="output folder (default results/predict_<time>)")
     parser.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: cuda when available)")
@@ -54,8 +54,9 @@ def main() -> int:
                         "in faces.json")
     parser.add_argument("--threads", type=int, default=1, help="torch and onnxruntime threads (default 1: at most "
                         "1.6x slower than 2 on idle cores, up to 3x faster when they are busy; docs/shipped_model.md)")
-    parser.add_argument("--onnxruntime", action="store_true", help="run the network in onnxruntime (CPU; faster at "
-                        "batch 1; the [onnx] extra)")
+    parser.add_argument("--runtime", choices=["auto", "pytorch", "onnxruntime"], default="auto",
+                        help="what runs the network (auto: onnxruntime on a CPU when installed, the [onnx] extra; "
+                        "its graph is exported on first use and cached)")
     parser.add_argument("--min-cutoff", type=float, default=1.0, help="video: One-Euro cutoff of a still face, Hz "
                         "(lower: smoother)")
     parser.add_argument("--beta", type=float, default=0.5, help="video: how fast the cutoff rises with motion "
@@ -72,34 +73,33 @@ def main() -> int:
     from heatnet.annotate import predict_photos, predict_video  # imported after parsing: --help answers at once
     from heatnet.detect import make_detector
     from heatnet.files import check_writable
-    from heatnet.predict import PRETRAINED, FacePredictor
+    from heatnet.predict import FacePredictor, Runtime, model_path
     from heatnet.runtime import choose_device, set_threads
 
     set_threads(args.threads)
     out = args.out or ROOT / "results" / f"predict_{time.strftime('%Y%m%d-%H%M%S')}"
     device = choose_device(args.device)
     check_writable(out)
-    predictor = FacePredictor.from_checkpoint(args.model or PRETRAINED, device, make_detector(args.detector),
+    predictor = FacePredictor.from_checkpoint(model_path(args.model), device, make_detector(args.detector),
                                               args.min_score)
     predictor.batch_size, predictor.refine = max(1, args.batch_size), max(0, args.refine)
-    if args.onnxruntime:
-        try:
-            predictor.use_onnxruntime(args.threads)
-        except ImportError:
-            fail('--onnxruntime needs onnx and onnxruntime: pip install -e ".[onnx]"')
+    try:
+        runtime = predictor.use_runtime(Runtime(args.runtime), args.threads)
+    except ImportError:
+        fail('--runtime=onnxruntime needs onnx and onnxruntime: pip install -e ".[onnx]"')
     if args.input.suffix.lower() in VIDEO_SUFFIXES:
         summary = predict_video(predictor, args.input, out, args.min_cutoff, args.beta, not args.no_smooth,
                                 progress=not args.no_progress)
         print(f"{summary.inputs} frames, {summary.faces} face(s) in all, detector run on {summary.detections}; "
-              f"{1000 * summary.predict_s / summary.inputs:.1f} ms per frame")
+              f"{1000 * summary.predict_s / summary.inputs:.1f} ms per frame ({runtime.value})")
     else:
-        summary = predict_photos(predictor, photos, out, str(args.model or PRETRAINED),
+        summary = predict_photos(predictor, photos, out, str(model_path(args.model)),
                                  progress=not args.no_progress and len(photos) > 1, keep_dropped=args.keep_dropped)
         print(f"{summary.faces} face(s) in {summary.inputs} image(s), {summary.dropped} detection(s) dropped below "
               f"--min-score={predictor.min_score:g}; detector "
               f"{1000 * summary.detect_s / summary.inputs:.1f} ms per image, landmarks "
               f"{1000 * summary.predict_s / max(summary.faces + summary.dropped, 1):.1f} ms per face (batches of {predictor.batch_size}, "
-              f"{device.type})")
+              f"{device.type}, {runtime.value})")
     print(f"wrote {out}")
     return 0
 

@@ -3,7 +3,7 @@ shipped predictor, and a training step's profile.
 
     python tools/speed.py data  [--data-root ../shared/datasets]   # 300w loading at 128 px, synthetic rate
     python tools/speed.py codec                                    # encode / decode vs mmpose-style reference
-    python tools/speed.py predict [--data-root ../shared/datasets] # per-face latency (batch 1) and detectors
+    python tools/speed.py predict [--models accurate fast]         # per-face latency of models, dlib's predictor, detectors
     python tools/speed.py train --experiment experiments/w300_unet_js.py [--device cuda] [--key=value ...]
         # the model-step ceiling, the input alone and the training loop, in samples/s, and the device's busy share
 
@@ -25,6 +25,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20, help="train: steps timed after 3 warm-up steps")
     parser.add_argument("--device", help="train: cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=2, help="predict: torch and onnxruntime threads")
+    parser.add_argument("--models", nargs="+", default=["accurate", "fast"],
+                        help="predict: checkpoints or shipped models (accurate, fast) timed side by side")
     parser.add_argument("--data-root", type=Path)
     parser.add_argument("--workers", type=int, help="data loader processes (default: data 2, train the experiment's)")
     parser.add_argument("--samples", type=int, default=1024)
@@ -47,7 +49,9 @@ def main() -> int:
     elif args.what == "data":
         profiling.bench_data(args.data_root, args.workers, args.samples)
     elif args.what == "predict":
-        profiling.bench_predict(args.data_root, args.threads)
+        from heatnet.predict import model_path
+
+        profiling.bench_predict(args.data_root, args.threads, [model_path(m) for m in args.models])
     else:
         profiling.bench_codec(32, 68, 64)
     return 0
