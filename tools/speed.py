@@ -33,6 +33,8 @@ def main() -> int:
     args, overrides = parser.parse_known_args()
     if overrides and args.what != "train":
         parser.error(f"unrecognized arguments: {' '.join(overrides)}")
+    if args.device and args.what != "train":
+        parser.error("--device is for `train` (predict times the CPU)")
     if args.what == "train":
         overrides += [f"--{name}={value}" for name, value in (("workers", args.workers), ("device", args.device))
                       if value is not None]

@@ -108,9 +108,8 @@ def train_epoch(run: Run, show_progress: bool = True) -> None:
                mininterval=2, dynamic_ncols=True, unit="step")
     run.method.model.train()
     tick = last_save = time.monotonic()
-    log_every = min(10, run.steps_per_epoch)
-    # Reading a loss waits for the device: a GPU's losses stay on it and are read every log_every steps
-    read_every = log_every if run.device.type == "cuda" else 1
+    # Reading a loss waits for the device: a GPU's losses stay on it and are read every logging interval
+    read_every = log_interval(run) if run.device.type == "cuda" else 1
     skipped, unread, lr = [], UnreadLosses(), math.nan
     for batch in run.train_input.epoch(p.epoch, p.batch, p.step):
         if p.batch >= last_batch:
@@ -150,6 +149,11 @@ def train_epoch(run: Run, show_progress: bool = True) -> None:
     warn_skipped(f"{s.dataset}/{s.train_split} epoch {p.epoch + 1}", skipped)
 
 
+def log_interval(run: Run) -> int:
+    """Steps between the training loss's TensorBoard points."""
+    return min(10, run.steps_per_epoch)
+
+
 class UnreadLosses:
     """The losses of the steps since the last read: a sum on the device, counts on the host."""
 
@@ -183,7 +187,7 @@ def read_losses(run: Run, unread: UnreadLosses, lr: float) -> float:
     p.epoch_loss_sum, p.epoch_samples, p.epoch_skipped = p.epoch_loss_sum + loss_sum, p.epoch_samples + int(count), \
         p.epoch_skipped + int(bad)
     p.samples += int(count)
-    if p.step % min(10, run.steps_per_epoch) == 0 and count:
+    if p.step % log_interval(run) == 0 and count:
         run.writer.add_scalar("train/loss", loss, p.step)
         run.writer.add_scalar("train/lr", lr, p.step)
     unread.clear()
