@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from heatnet.augment import Augmentation
 from heatnet.crop import CropJitter
-from heatnet.geometry import invert_affine, warp_to_crop
+from heatnet.geometry import compose_affine, invert_affine, warp_to_crop
 from heatnet.samples import LandmarkDataset, has_samples, items_or_errors
 
 # RGB -> YIQ (the hue turn is a rotation of the I, Q chroma plane) and luminance weights
@@ -219,8 +219,7 @@ class DeviceAugmentation:
             matrix = self.dataset.crop.matrix(batch["box"][i].numpy(), jitter)  # original -> crop
             p, v = self.dataset.crop_points(batch["orig_points"][i].numpy(), batch["orig_visibility"][i].numpy(),
                                             matrix, jitter.mirror)
-            from_canvas = invert_affine(batch["canvas_affine"][i].numpy())
-            to_crop.append(np.hstack([matrix[:, :2] @ from_canvas[:, :2], (matrix[:, :2] @ from_canvas[:, 2] + matrix[:, 2])[:, None]]))
+            to_crop.append(compose_affine(matrix, invert_affine(batch["canvas_affine"][i].numpy())))
             points.append(p)
             visibility.append(v)
         return np.stack(to_crop), np.stack(points), np.stack(visibility)

@@ -45,6 +45,11 @@ def invert_affine(matrix: np.ndarray) -> np.ndarray:
     return np.hstack([inv, -(inv @ matrix[:, 2])[:, None]])
 
 
+def compose_affine(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """(2, 3) affine applying `inner`, then `outer`."""
+    return np.hstack([outer[:, :2] @ inner[:, :2], (outer[:, :2] @ inner[:, 2] + outer[:, 2])[:, None]])
+
+
 def warp_to_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """Resample an H x W (x C) image into the size x size crop of `matrix` (original -> input).
 
@@ -64,7 +69,7 @@ def warp_to_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray
         rx, ry = small.shape[1] / roi.shape[1], small.shape[0] / roi.shape[0]
         # original p -> small q: q = (p - origin + 0.5) * r - 0.5, so p = (q + 0.5) / r - 0.5 + origin
         to_original = np.array([[1 / rx, 0, 0.5 / rx - 0.5 + x0], [0, 1 / ry, 0.5 / ry - 0.5 + y0]])
-        matrix = np.hstack([matrix[:, :2] @ to_original[:, :2], (matrix[:, :2] @ to_original[:, 2] + matrix[:, 2])[:, None]])
+        matrix = compose_affine(matrix, to_original)
         image = small
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
