@@ -19,10 +19,10 @@ from tqdm import tqdm
 
 from heatnet.config import Settings
 from heatnet.method import Method
-from heatnet.samples import to_original
 from heatnet.detect import DlibHogDetector, FaceDetector, _dlib, dlib_model_file, match_face
 from heatnet.evaluation import images_to_device, load_trained
 from heatnet.crop import Crop, CropBox, centres_and_sides, points_boxes, square_boxes
+from heatnet.geometry import invert_affine
 from heatnet.metrics import LandmarkErrors
 from heatnet.schemes import SCHEMES, LandmarkScheme
 
@@ -150,20 +150,23 @@ class FacePredictor:
             self.use_onnxruntime(threads)
         return runtime
 
-    def network(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, C, S, S) uint8 crops -> points (N, K, 2) in crop pixels, scores (N, K), on self.device."""
+    def network(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, C, S, S) uint8 crops -> points (N, K, 2) in crop pixels and scores (N, K), float32.
+        Arrays in and out: a face costs onnxruntime a few milliseconds, and tensor round trips
+        around it would add one more."""
         if self.onnx_session is not None:
-            points, scores = self.onnx_session.run(None, {"images": (images.float() / 255).numpy()})
-            return torch.from_numpy(points).to(self.device), torch.from_numpy(scores).to(self.device)
-        return self.method.decode(self.method.model(images_to_device(images, self.device)))
+            points, scores = self.onnx_session.run(None, {"images": images.astype(np.float32) / 255})
+            return points, scores
+        with torch.no_grad():
+            points, scores = self.method.decode(self.method.model(images_to_device(torch.from_numpy(images), self.device)))
+        return points.float().cpu().numpy(), scores.float().cpu().numpy()
 
-    def crops(self, image: np.ndarray, boxes: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def crops(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, C, S, S) uint8 crops of the run's crop rule around crop `boxes` (N, 4), and their
         (N, 2, 3) original -> input affines: exactly the dataset's crops of the same boxes."""
-        affines = [self.crop.matrix(box) for box in boxes]
-        crops = [self.crop.pixels(image, matrix) for matrix in affines]
-        images = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).copy())
-        return images, torch.from_numpy(np.stack(affines).astype(np.float32))
+        affines = np.stack([self.crop.matrix(box) for box in boxes])
+        crops = np.stack([self.crop.pixels(image, matrix) for matrix in affines])  # (N, S, S, C)
+        return np.ascontiguousarray(crops.transpose(0, 3, 1, 2)), affines
 
     def crop_boxes(self, image: np.ndarray, detections: np.ndarray) -> np.ndarray:
         """(N, 4) crop boxes for a detector's (N, 4) boxes, by the rule the model was trained with:
@@ -191,19 +194,20 @@ class FacePredictor:
             results = self._predict_once(images, [points_boxes(points) for points, _ in results])
         return results
 
-    @torch.no_grad()
     def _predict_once(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         crops = [self.crops(image, b) for image, b in zip(images, boxes) if len(b)]
         counts = [len(b) for b in boxes]
         k = self.scheme.num_points
         if not crops:
             return [(np.zeros((0, k, 2)), np.zeros((0, k))) for _ in images]
-        all_images, all_affines = torch.cat([c for c, _ in crops]), torch.cat([a for _, a in crops])  # (F, C, S, S), (F, 2, 3)
+        all_images = np.concatenate([c for c, _ in crops])  # (F, C, S, S)
+        to_image = np.stack([invert_affine(a) for _, affines in crops for a in affines])  # (F, 2, 3) input -> original
         points, scores = [], []
         for start in range(0, len(all_images), self.batch_size):
             pred, score = self.network(all_images[start:start + self.batch_size])
-            points.append(to_original(pred.float(), all_affines[start:start + self.batch_size].to(self.device)).cpu().numpy())
-            scores.append(score.float().cpu().numpy())
+            back = to_image[start:start + self.batch_size]
+            points.append(pred @ back[:, :, :2].transpose(0, 2, 1) + back[:, None, :, 2])  # (B, K, 2)
+            scores.append(score)
         ends = np.cumsum(counts)[:-1]
         return list(zip(np.split(np.concatenate(points), ends), np.split(np.concatenate(scores), ends)))
 

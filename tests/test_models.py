@@ -29,6 +29,18 @@ def test_other_encoder_and_three_channels():
     assert model(torch.rand(1, 3, 64, 64)).shape == (1, 3, 16, 16)
 
 
+@pytest.mark.parametrize("stride", [1, 4])
+def test_a_unet_takes_a_one_by_one_head_on_a_timm_encoder_cut_at_stride_16(stride):
+    # the fast model's build (experiments/w300_fast.py): timm's MobileNetV4 through smp, 4 stages
+    model = HeatmapModel(5, smp.Unet, "tu-mobilenetv4_conv_small", stride=stride, encoder_depth=4,
+                         decoder_channels=(64, 32, 32, 16), head_kernel_size=1)
+    head = model.net.segmentation_head[0]
+    assert head.kernel_size == (1, 1) and head.out_channels == 5
+    assert model(torch.rand(2, 3, 64, 64)).shape == (2, 5, 64 // stride, 64 // stride)
+    with pytest.raises(ModelConfigError, match="head_kernel_size must be 3, or 1 with smp.Unet.*FPN"):
+        HeatmapModel(5, smp.FPN, "resnet18", head_kernel_size=1)
+
+
 def test_unknown_option_and_bad_sizes_are_clear_errors():
     with pytest.raises(ModelConfigError, match="does not take.*decoder_chanels"):
         HeatmapModel(5, smp.Unet, "resnet18", decoder_chanels=(8, 8, 8, 8, 8))
