@@ -1,5 +1,6 @@
-"""Face detectors for photos and video: OpenCV's Haar cascade (ships inside the opencv wheel)
-and, with `pip install -e ".[dlib]"`, dlib's HOG and CNN (mmod) detectors.
+"""Face detectors for photos and video: dlib's HOG detector (the default; dlib-bin is a core
+dependency), dlib's CNN (mmod) detector, OpenCV's Haar cascade (inside the opencv wheel) and
+MTCNN (facenet-pytorch, installed by hand: MtcnnDetector says how).
 
     detector = HaarDetector()
     boxes, scores = detector(image)                         # (N, 4) x0, y0, x1, y1 pixels, (N,) best first
@@ -149,6 +150,33 @@ class DlibCnnDetector:
         return _dlib_boxes([d.rect for d in found], np.array([d.confidence for d in found], np.float64), factor)
 
 
+class MtcnnDetector:
+    """MTCNN (Zhang et al. 2016), a cascade of three small CNNs, as facenet-pytorch packages it (MIT
+    licence, weights inside its wheel). Measured, not a dependency: facenet-pytorch's metadata pins
+    torch<2.3 and numpy<2, so pip would replace heatnet's torch; its MTCNN code runs on current torch
+    when installed without them: `pip install --no-deps facenet-pytorch requests`."""
+
+    name = "mtcnn"
+    box_fit = BoxFit(scale=1.0, dx=0.0, dy=0.0)
+
+    def __init__(self, max_side: int = 1280, min_face: int = 20):
+        try:
+            from facenet_pytorch.models.mtcnn import MTCNN
+        except ImportError:
+            raise ConfigError("facenet-pytorch is not installed: pip install --no-deps facenet-pytorch requests "
+                              "(its pins on torch<2.3 and numpy<2 would replace heatnet's; its MTCNN does not need them)") from None
+        self.detector = MTCNN(keep_all=True, min_face_size=min_face, device="cpu")
+        self.max_side = max_side
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        small, factor = _downscaled(image, self.max_side)
+        boxes, scores = self.detector.detect(np.ascontiguousarray(small))
+        if boxes is None:
+            return np.zeros((0, 4)), np.zeros(0)
+        order = np.argsort(-scores)
+        return boxes[order].astype(np.float64) * factor, scores[order].astype(np.float64)
+
+
 def _dlib_boxes(rects: list, scores: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
     if not rects:
         return np.zeros((0, 4)), np.zeros(0)
@@ -157,7 +185,7 @@ def _dlib_boxes(rects: list, scores: np.ndarray, factor: float) -> tuple[np.ndar
     return boxes[order], scores[order]
 
 
-DETECTORS = {cls.name: cls for cls in (HaarDetector, DlibHogDetector, DlibCnnDetector)}
+DETECTORS = {cls.name: cls for cls in (HaarDetector, DlibHogDetector, DlibCnnDetector, MtcnnDetector)}
 
 
 def make_detector(name: str) -> FaceDetector:

@@ -1,6 +1,7 @@
 """From photos to points with the shipped model: detection, several faces, no face, the image
 kinds photos come in, and exports that give the same points."""
 import json
+import sys
 import warnings
 from pathlib import Path
 
@@ -214,6 +215,15 @@ def test_dlib_detectors_and_predictor_find_and_locate_both_faces(two_faces, dete
     record = {"faces": [{"box": box.tolist(), "points": p.tolist()} for box, p in zip(boxes, points)]}
     for p, truth in zip(_points_by_face(record, truths), truths):
         assert _nme(p, truth) < 0.10
+
+
+def test_mtcnn_without_its_package_says_how_to_install_it(monkeypatch):
+    from heatnet.detect import make_detector
+    from heatnet.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "facenet_pytorch", None)  # as if not installed
+    with pytest.raises(ConfigError, match="pip install --no-deps facenet-pytorch"):
+        make_detector("mtcnn")
 
 
 def test_onnxruntime_in_the_predictor_gives_the_pytorch_points(two_faces):

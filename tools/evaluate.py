@@ -46,7 +46,7 @@ def main() -> int:
                         help="rebuild from the experiment file on disk, not the stored sources; warns of differences")
     parser.add_argument("--flip-test", action=argparse.BooleanOptionalAction, help="average with the mirrored input's "
                         "prediction (default: as the checkpoint's run validated and tested)")
-    parser.add_argument("--detector", help="crop from this face detector's boxes: haar, dlib_hog, dlib_cnn")
+    parser.add_argument("--detector", help="crop from this face detector's boxes: haar, dlib_hog, dlib_cnn, mtcnn")
     parser.add_argument("--refine", type=int, default=1, help="with --detector: passes re-cropped around the "
                         "predicted points (default 1)")
     parser.add_argument("--shifts", help="comma-separated crop shifts in input pixels, e.g. 1,2,3,4: NME and "

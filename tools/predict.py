@@ -42,7 +42,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", type=Path, help="an image, a folder of images, or a video")
     parser.add_argument("--model", help="a heatnet checkpoint, or a shipped model: accurate (the default) or fast")
-    parser.add_argument("--detector", default="dlib_hog", help="dlib_hog (default), haar or dlib_cnn")
+    parser.add_argument("--detector", default="dlib_hog", help="dlib_hog (default), haar, dlib_cnn or mtcnn")
     parser.add_argument("--out", type=Path, help="output folder (default results/predict_<time>)")
     parser.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--batch-size", type=int, default=16, help="faces per forward pass")
