@@ -126,11 +126,13 @@ def bench_codec(batch: int, k: int, size: int) -> None:
           f"(DARK with blur {ref_dark / ms['dark_blur']:.1f}x)")
 
 
-def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: int = 50, batch: int = 16) -> None:
+def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: int = 50, batch: int = 16,
+                  rounds: int = 5) -> None:
     """Median per-face latency of each model (crop + network + decoder + mapping back, in PyTorch
     and in onnxruntime), of dlib's 68-point predictor and of each available detector, in one run,
     on a 300-W test photo: one face at a time (one pass, and with the refine pass), and `batch`
-    copies of the face per call (ms per face)."""
+    copies of the face per call (ms per face). The candidates take turns, `repeats / rounds` calls
+    each per round, so a machine whose speed drifts during the run slows them all alike."""
     import torch
 
     from heatnet.config import ConfigError
@@ -143,46 +145,62 @@ def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: 
     image = read_image((root or default_data_root()) / "300w/lfpw/testset/image_0001.jpg", upright=True)
     detections, _ = DlibHogDetector()(image)
     detections = detections[:1]
+    many = np.repeat(detections, batch, axis=0)
 
-    def median_ms(fn, faces: int = 1) -> float:
-        fn()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return 1000 * float(np.median(times)) / faces
-
-    print(f"{threads} thread(s), {image.shape[1]} x {image.shape[0]} photo, median of {repeats}, ms per face\n")
-    print(f"| model | runtime | batch 1, one pass | batch 1, + refine pass | batch {batch}, one pass |\n|---|---|---|---|---|")
+    rows: dict[str, list] = {}  # "| name | runtime" -> per column: (call, faces per call), or None
     for model in models:
-        predictor = FacePredictor.from_checkpoint(model)
-        predictor.batch_size = batch
-        boxes = predictor.crop_boxes(image, detections)
-        many = np.repeat(boxes, batch, axis=0)
         for runtime in ("PyTorch", "onnxruntime"):
+            predictor = FacePredictor.from_checkpoint(model)
+            predictor.batch_size = batch
             if runtime == "onnxruntime":
                 try:
                     predictor.use_onnxruntime(threads)
                 except ImportError:
-                    print(f"| {model.name} | onnxruntime not installed: pip install -e \".[onnx]\" | | | |")
+                    print(f"{model.name}: onnxruntime not installed (pip install -e \".[onnx]\")")
                     continue
-            print(f"| {model.name} | {runtime} | {median_ms(lambda: predictor.predict_crop_boxes(image, boxes)):.2f} | "
-                  f"{median_ms(lambda: predictor.predict_boxes(image, detections)):.2f} | "
-                  f"{median_ms(lambda: predictor.predict_crop_boxes(image, many), batch):.2f} |")
+            boxes = predictor.crop_boxes(image, detections)
+            rows[f"| {model.name} | {runtime}"] = [
+                (lambda p=predictor, b=boxes: p.predict_crop_boxes(image, b), 1),
+                (lambda p=predictor: p.predict_boxes(image, detections), 1),
+                (lambda p=predictor, b=np.repeat(boxes, batch, axis=0): p.predict_crop_boxes(image, b), batch)]
     try:
         dlib = DlibPredictor()
-        print(f"| dlib shape_predictor_68_face_landmarks | dlib | {median_ms(lambda: dlib.predict_boxes(image, detections)):.2f} "
-              f"| | {median_ms(lambda: dlib.predict_boxes(image, np.repeat(detections, batch, axis=0)), batch):.2f} |")
+        rows["| dlib shape_predictor_68_face_landmarks | dlib"] = [
+            (lambda: dlib.predict_boxes(image, detections), 1), None, (lambda: dlib.predict_boxes(image, many), batch)]
     except ConfigError as e:
-        print(f"| dlib's predictor: {e} | | | | |")
+        print(f"dlib's predictor: {e}")
+
+    times = {key: [[] for _ in columns] for key, columns in rows.items()}  # seconds per face
+    for _ in range(rounds):
+        for key, columns in rows.items():
+            for column, case in enumerate(columns):
+                if case is None:
+                    continue
+                call, faces = case
+                call()  # warm: the previous candidate's run left other data in the caches
+                for _ in range(max(1, repeats // rounds)):
+                    start = time.perf_counter()
+                    call()
+                    times[key][column].append((time.perf_counter() - start) / faces)
+
+    print(f"{threads} thread(s), {image.shape[1]} x {image.shape[0]} photo, median of {repeats} taken in {rounds} "
+          f"interleaved rounds, ms per face\n")
+    print(f"| model | runtime | batch 1, one pass | batch 1, + refine pass | batch {batch}, one pass |\n|---|---|---|---|---|")
+    for key, columns in times.items():
+        print(key + " | " + " | ".join(f"{1000 * float(np.median(t)):.2f}" if t else "" for t in columns) + " |")
     print()
     for name, detector in DETECTORS.items():
         try:
             found = detector()
         except ConfigError:
             continue
-        print(f"detector {name:9s} {median_ms(lambda: found(image)):.1f} ms per photo")
+        found(image)
+        seconds = []
+        for _ in range(10):
+            start = time.perf_counter()
+            found(image)
+            seconds.append(time.perf_counter() - start)
+        print(f"detector {name:9s} {1000 * float(np.median(seconds)):.1f} ms per photo")
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
