@@ -1,9 +1,9 @@
 """heatnet-fast on 300-W: the 300-W recipe (experiments/w300_unet_js.py: Jensen-Shannon loss, sigma 1,
 windowed soft-argmax, flip test) on a network a tenth of the shipped model's cost, for CPUs.
 
-A Unet over smp's MobileNetV2 encoder cut after its stride-16 stage (the last stage holds most of its
-weights), with a narrow decoder ending at stride 4: 128 px crops -> 32 x 32 heatmaps. Its float16
-weights fit in 5 MB."""
+A Unet over timm's MobileNetV4-conv-small encoder cut after its stride-16 stage, with a narrow
+decoder ending at stride 4 and a 1 x 1 output convolution: 112 px crops -> 28 x 28 heatmaps. Chosen
+by onnxruntime latency among light encoders (docs/fast_model.md); float16 weights under 3 MB."""
 from dataclasses import replace
 
 import segmentation_models_pytorch as smp
@@ -13,14 +13,15 @@ from heatnet.codecs import GaussianHeatmap
 from heatnet.method import HeatmapSettings, Method
 from heatnet.models import HeatmapModel
 
-settings: HeatmapSettings = replace(w300_settings, **{**RECIPE, "input_size": 128}, encoder="mobilenet_v2",
-                                    architecture=smp.Unet, epochs=60)
+settings: HeatmapSettings = replace(w300_settings, **{**RECIPE, "input_size": 112}, encoder="tu-mobilenetv4_conv_small",
+                                    architecture=smp.Unet, epochs=90)
 DECODER_CHANNELS = (64, 32, 32, 16)  # the last two (finer than stride 4) are trimmed away
 
 
 def build(s: HeatmapSettings, scheme) -> Method:
     codec = GaussianHeatmap(s.input_size, stride=s.stride, sigma=s.sigma, decoder=s.decoder)
-    options = {"encoder_depth": 4, "decoder_channels": DECODER_CHANNELS} if s.architecture is smp.Unet else {}
+    options = ({"encoder_depth": 4, "decoder_channels": DECODER_CHANNELS, "head_kernel_size": 1}
+               if s.architecture is smp.Unet else {})
     model = HeatmapModel(scheme.num_points, s.architecture, s.encoder, in_channels=s.channels, stride=s.stride,
                          **options)
     return Method(model, s.loss(codec))
