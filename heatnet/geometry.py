@@ -36,13 +36,16 @@ def crop_affine(center: np.ndarray, side: float, size: int, angle_deg: float = 0
 
 
 def apply_affine(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """(..., 2) points through a (2, 3) affine."""
-    return points @ matrix[:, :2].T + matrix[:, 2]
+    """(..., 2) points through a (2, 3) affine; or (B, K, 2) points, each set through its own of
+    (B, 2, 3) affines."""
+    shift = matrix[..., 2] if matrix.ndim == 2 else matrix[:, None, :, 2]  # (2,) or (B, 1, 2)
+    return points @ np.swapaxes(matrix[..., :2], -1, -2) + shift
 
 
 def invert_affine(matrix: np.ndarray) -> np.ndarray:
-    inv = np.linalg.inv(matrix[:, :2])
-    return np.hstack([inv, -(inv @ matrix[:, 2])[:, None]])
+    """The inverse of a (2, 3) affine, or of each of (B, 2, 3)."""
+    inv = np.linalg.inv(matrix[..., :2])
+    return np.concatenate([inv, -(inv @ matrix[..., 2:])], axis=-1)
 
 
 def compose_affine(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:

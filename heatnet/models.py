@@ -116,7 +116,8 @@ class HeatmapModel(nn.Module):
     def _trim_unet_decoder(self, stride: int, decoder_channels, num_points: int, head_kernel_size: int) -> None:
         """Drop the Unet decoder blocks finer than the stride (each doubles the resolution), instead
         of decoding at full resolution and pooling: a third less compute for Unet-ResNet18 at
-        stride 4. Relies on smp's UnetDecoder looping over `blocks`."""
+        stride 4. Relies on smp's UnetDecoder looping over `blocks`. The output convolution is
+        rebuilt for the coarser blocks' channels, with `head_kernel_size`."""
         drop = int(math.log2(stride))
         if drop:
             self.net.decoder.blocks = self.net.decoder.blocks[:-drop]

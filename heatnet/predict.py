@@ -22,7 +22,7 @@ from heatnet.method import Method
 from heatnet.detect import DlibHogDetector, FaceDetector, _dlib, dlib_model_file, match_face
 from heatnet.evaluation import images_to_device, load_trained
 from heatnet.crop import Crop, CropBox, centres_and_sides, points_boxes, square_boxes
-from heatnet.geometry import invert_affine
+from heatnet.geometry import apply_affine, invert_affine
 from heatnet.metrics import LandmarkErrors
 from heatnet.schemes import SCHEMES, LandmarkScheme
 
@@ -201,12 +201,11 @@ class FacePredictor:
         if not crops:
             return [(np.zeros((0, k, 2)), np.zeros((0, k))) for _ in images]
         all_images = np.concatenate([c for c, _ in crops])  # (F, C, S, S)
-        to_image = np.stack([invert_affine(a) for _, affines in crops for a in affines])  # (F, 2, 3) input -> original
+        to_image = invert_affine(np.concatenate([a for _, a in crops]))  # (F, 2, 3) input -> original pixels
         points, scores = [], []
         for start in range(0, len(all_images), self.batch_size):
             pred, score = self.network(all_images[start:start + self.batch_size])
-            back = to_image[start:start + self.batch_size]
-            points.append(pred @ back[:, :, :2].transpose(0, 2, 1) + back[:, None, :, 2])  # (B, K, 2)
+            points.append(apply_affine(pred, to_image[start:start + self.batch_size]))  # (B, K, 2)
             scores.append(score)
         ends = np.cumsum(counts)[:-1]
         return list(zip(np.split(np.concatenate(points), ends), np.split(np.concatenate(scores), ends)))

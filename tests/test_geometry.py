@@ -12,6 +12,15 @@ def test_crop_then_inverse_returns_points(rng, angle, mirror):
     assert np.abs(back - points).max() < 1e-4
 
 
+def test_batched_affines_map_each_set_of_points_through_its_own(rng):
+    points = rng.uniform(0, 500, (3, 68, 2))
+    matrices = np.stack([crop_affine(rng.uniform(100, 400, 2), 150.0 + 20 * i, 112, 10.0 * i, i == 1) for i in range(3)])
+    one_by_one = np.stack([apply_affine(p, m) for p, m in zip(points, matrices)])
+    np.testing.assert_allclose(apply_affine(points, matrices), one_by_one)
+    np.testing.assert_allclose(invert_affine(matrices), np.stack([invert_affine(m) for m in matrices]))
+    assert np.abs(apply_affine(apply_affine(points, matrices), invert_affine(matrices)) - points).max() < 1e-4
+
+
 def test_box_edges_map_to_pixel_edges():
     m = crop_affine(np.array([50.0, 50.0]), 20.0, 10)
     np.testing.assert_allclose(apply_affine(np.array([[40.0, 40.0], [60.0, 60.0]]), m), [[-0.5, -0.5], [9.5, 9.5]])

@@ -76,8 +76,12 @@ def test_the_fast_model_is_under_5_mb_and_finds_both_faces(two_faces, tmp_path):
     from heatnet.predict import ShippedModel
 
     assert ShippedModel.FAST.path.stat().st_size <= 5e6
+    from experiments.w300_fast import settings
+
     predictor = heatnet.load_pretrained("fast")
-    assert predictor.scheme.num_points == 68 and predictor.settings.input_size == 128
+    # the shipped file is what the experiment file in the repository trains
+    assert predictor.scheme.num_points == 68 and predictor.settings.input_size == settings.input_size == 112
+    assert predictor.settings.encoder == settings.encoder
     image, truths = two_faces
     cv2.imwrite(str(tmp_path / "two.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
     record = _predict(tmp_path / "two.jpg", tmp_path / "out", "--model", "fast", "--runtime", "onnxruntime")
