@@ -177,11 +177,7 @@ def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: 
                 if case is None:
                     continue
                 call, faces = case
-                call()  # warm: the previous candidate's run left other data in the caches
-                for _ in range(max(1, repeats // rounds)):
-                    start = time.perf_counter()
-                    call()
-                    times[key][column].append((time.perf_counter() - start) / faces)
+                times[key][column] += [t / faces for t in call_seconds(call, max(1, repeats // rounds))]
 
     print(f"{threads} thread(s), {image.shape[1]} x {image.shape[0]} photo, median of {repeats} taken in {rounds} "
           f"interleaved rounds, ms per face\n")
@@ -194,13 +190,20 @@ def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: 
             found = detector()
         except ConfigError:
             continue
-        found(image)
-        seconds = []
-        for _ in range(10):
-            start = time.perf_counter()
-            found(image)
-            seconds.append(time.perf_counter() - start)
+        seconds = call_seconds(lambda: found(image), 10)
         print(f"detector {name:9s} {1000 * float(np.median(seconds)):.1f} ms per photo")
+
+
+def call_seconds(call, repeats: int) -> list[float]:
+    """Wall seconds of `repeats` calls, after one untimed call (another candidate's run may have
+    left other data in the caches)."""
+    call()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+    return seconds
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
