@@ -4,7 +4,7 @@ __version__ = '0.2.0'  # 0.2: method settings moved out of Settings (heatnet.met
 def load_pretrained(model: str = "accurate", device: str = "cpu", detector=None):
     """A 68-point model shipped with heatnet, "accurate" (the default: Unet-ResNet18, 160 px) or
     "fast" (MobileNetV4-conv-small, 112 px, a few ms per face on a CPU), both trained by heatnet on the 300-W
-    training images (300-W is for research use only), with a face detector (dlib's HOG detector by
+    training images (300-W is for research use only), with a face detector (MTCNN by
     default), as a heatnet.predict.FacePredictor: `load_pretrained().predict_image(rgb_image)`."""
     from heatnet.predict import FacePredictor, ShippedModel  # here, so that `import heatnet` stays light
 

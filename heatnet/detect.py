@@ -1,8 +1,8 @@
-"""Face detectors for photos and video: dlib's HOG detector (the default; dlib-bin is a core
-dependency), dlib's CNN (mmod) detector, OpenCV's Haar cascade (inside the opencv wheel) and
-MTCNN (facenet-pytorch, installed by hand: MtcnnDetector says how).
+"""Face detectors for photos and video: MTCNN (the default, heatnet.mtcnn), dlib's HOG detector
+(dlib-bin is a core dependency), dlib's CNN (mmod) detector and OpenCV's Haar cascade (inside
+the opencv wheel).
 
-    detector = HaarDetector()
+    detector = MtcnnDetector()
     boxes, scores = detector(image)                         # (N, 4) x0, y0, x1, y1 pixels, (N,) best first
     centres, sides = detector.box_fit.landmark_boxes(boxes)  # what a heatnet model's crop is made from
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from heatnet.errors import ConfigError
 from heatnet.geometry import landmark_box
+from heatnet.mtcnn import Mtcnn
 
 
 @dataclass(frozen=True)
@@ -151,31 +152,20 @@ class DlibCnnDetector:
 
 
 class MtcnnDetector:
-    """MTCNN (Zhang et al. 2016), a cascade of three small CNNs, as facenet-pytorch packages it (MIT
-    licence, weights inside its wheel). Measured, not a dependency: facenet-pytorch's metadata pins
-    torch<2.3 and numpy<2, so pip would replace heatnet's torch; its MTCNN code runs on current torch
-    when installed without them: `pip install --no-deps facenet-pytorch requests`."""
+    """MTCNN (Zhang et al. 2016), heatnet's own cascade over the authors' weights (heatnet.mtcnn):
+    the default, the detector that found every face of the test sets (docs/detectors.md)."""
 
     name = "mtcnn"
     # tools/fit_detector_box.py --detector mtcnn --limit 400: all 400 matched
-    box_fit = BoxFit(scale=0.932, dx=0.012, dy=0.15)
+    box_fit = BoxFit(scale=0.922, dx=0.015, dy=0.151)
 
     def __init__(self, max_side: int = 1280, min_face: int = 20):
-        try:
-            from facenet_pytorch.models.mtcnn import MTCNN
-        except ImportError:
-            raise ConfigError("facenet-pytorch is not installed: pip install --no-deps facenet-pytorch requests "
-                              "(its pins on torch<2.3 and numpy<2 would replace heatnet's; its MTCNN does not need them)") from None
-        self.detector = MTCNN(keep_all=True, min_face_size=min_face, device="cpu")
-        self.max_side = max_side
+        self.detector, self.max_side = Mtcnn(min_face=min_face), max_side
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         small, factor = _downscaled(image, self.max_side)
-        boxes, scores = self.detector.detect(np.ascontiguousarray(small))
-        if boxes is None:
-            return np.zeros((0, 4)), np.zeros(0)
-        order = np.argsort(-scores)
-        return boxes[order].astype(np.float64) * factor, scores[order].astype(np.float64)
+        boxes, scores = self.detector(small)
+        return boxes * factor, scores
 
 
 def _dlib_boxes(rects: list, scores: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from heatnet.config import Settings
 from heatnet.method import Method
-from heatnet.detect import DlibHogDetector, FaceDetector, _dlib, dlib_model_file, match_face
+from heatnet.detect import DlibHogDetector, FaceDetector, MtcnnDetector, _dlib, dlib_model_file, match_face
 from heatnet.evaluation import images_to_device, load_trained
 from heatnet.crop import Crop, CropBox, centres_and_sides, points_boxes, square_boxes
 from heatnet.geometry import apply_affine, invert_affine
@@ -104,7 +104,7 @@ class FacePredictor:
         # ones: a detector's box only approximates that crop
         self.refine = refine
         self.min_score = min_score  # faces scoring lower are dropped as non-faces (0: none are)
-        self.detector = detector or DlibHogDetector()  # the measured best (docs/detectors.md)
+        self.detector = detector or MtcnnDetector()  # the measured best (docs/detectors.md)
         self.method.model.eval()
         self.onnx_session = None  # set by use_onnxruntime()
         self.checkpoint: Path | None = None  # the file it was loaded from (keys the exported graph's cache)

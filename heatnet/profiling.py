@@ -138,12 +138,13 @@ def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: 
     from heatnet.config import ConfigError
     from heatnet.samples import read_image
     from heatnet.datasets import default_data_root
-    from heatnet.detect import DETECTORS, DlibHogDetector
+    from heatnet.detect import DETECTORS, MtcnnDetector
     from heatnet.predict import DlibPredictor, FacePredictor
 
     torch.set_num_threads(threads)
     image = read_image((root or default_data_root()) / "300w/lfpw/testset/image_0001.jpg", upright=True)
-    detections, _ = DlibHogDetector()(image)
+    detector = MtcnnDetector()  # the predictors' default
+    detections, _ = detector(image)
     detections = detections[:1]
     many = np.repeat(detections, batch, axis=0)
 
@@ -164,7 +165,7 @@ def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: 
                 (lambda p=predictor: p.predict_boxes(image, detections), 1),
                 (lambda p=predictor, b=np.repeat(boxes, batch, axis=0): p.predict_crop_boxes(image, b), batch)]
     try:
-        dlib = DlibPredictor()
+        dlib = DlibPredictor(detector)
         rows["| dlib shape_predictor_68_face_landmarks | dlib"] = [
             (lambda: dlib.predict_boxes(image, detections), 1), None, (lambda: dlib.predict_boxes(image, many), batch)]
     except ConfigError as e:

@@ -1,7 +1,6 @@
 """From photos to points with the shipped model: detection, several faces, no face, the image
 kinds photos come in, and exports that give the same points."""
 import json
-import sys
 import warnings
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from PIL import Image
 import heatnet
 from conftest import in_process, one_line_error, settings_for
 from heatnet.samples import read_image
-from heatnet.detect import match_face
+from heatnet.detect import box_iou, match_face
 from heatnet.formats import read_pts
 from heatnet.metrics import per_image_nme
 from heatnet.predict import PRETRAINED
@@ -221,13 +220,35 @@ def test_dlib_detectors_and_predictor_find_and_locate_both_faces(two_faces, dete
         assert _nme(p, truth) < 0.10
 
 
-def test_mtcnn_without_its_package_says_how_to_install_it(monkeypatch):
-    from heatnet.detect import make_detector
-    from heatnet.errors import ConfigError
+def test_mtcnn_the_default_detector_finds_both_faces_in_original_pixels(two_faces):
+    from heatnet.detect import MtcnnDetector
 
-    monkeypatch.setitem(sys.modules, "facenet_pytorch", None)  # as if not installed
-    with pytest.raises(ConfigError, match="pip install --no-deps facenet-pytorch"):
-        make_detector("mtcnn")
+    image, truths = two_faces
+    predictor = heatnet.load_pretrained()
+    assert isinstance(predictor.detector, MtcnnDetector)
+    boxes, scores = predictor.detector(image)
+    assert len(boxes) == 2 and scores[0] >= scores[1] >= 0.9
+    # four times larger than max_side: detected on a downscaled copy, boxes back in its own pixels
+    large = cv2.resize(image, None, fx=4, fy=4, interpolation=cv2.INTER_LINEAR)
+    large_boxes, _ = MtcnnDetector(max_side=1280)(large)
+    assert len(large_boxes) == 2
+    for box in boxes:
+        assert box_iou(large_boxes / 4, box[None]).max() > 0.8
+    record = {"faces": [{"box": box.tolist(), "points": p.tolist()}
+                        for box, p in zip(boxes, predictor.predict_boxes(image, boxes)[0])]}
+    for p, truth in zip(_points_by_face(record, truths), truths):
+        assert _nme(p, truth) < 0.08
+
+
+def test_mtcnn_finds_no_face_in_face_free_images(data_root):
+    from heatnet.datasets import load_split
+    from heatnet.detect import MtcnnDetector
+    from heatnet.face_score import face_free_images
+
+    detector = MtcnnDetector()
+    images = face_free_images(load_split("300w", "test", data_root), limit=20)
+    images += [np.zeros((240, 320, 3), np.uint8), np.random.default_rng(0).integers(0, 256, (240, 320, 3), np.uint8)]
+    assert sum(len(detector(image)[0]) for image in images) == 0
 
 
 def test_onnxruntime_in_the_predictor_gives_the_pytorch_points(two_faces):

@@ -1,7 +1,7 @@
 """Choose a model's face-score threshold on validation, and count what it drops on test.
 
     python tools/choose_min_score.py --data-root ../shared/datasets                 # the shipped model
-    python tools/choose_min_score.py --model runs/w300_unet_js/<time>/best.pt --detector dlib_hog
+    python tools/choose_min_score.py --model runs/w300_unet_js/<time>/best.pt --detector haar
 
 A face's score is the mean of its points' heatmap peaks. Real faces (300w and ytf68 val, each
 cropped as a detector that found it would) are scored against random non-face crops of face-free
@@ -21,7 +21,7 @@ from heatnet.cli import tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="a heatnet checkpoint, or a shipped model: accurate (the default) or fast")
-    parser.add_argument("--detector", default="dlib_hog", help="the detector whose false detections are counted")
+    parser.add_argument("--detector", default="mtcnn", help="the detector whose false detections are counted")
     parser.add_argument("--data-root", type=Path, help="default: $HEATNET_DATA")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()

@@ -1,14 +1,14 @@
 """Find faces in photos or a video and predict their landmarks: annotated images (or an annotated
 video), faces.json and points.csv.
 
-    python tools/predict.py photo.jpg                          # the shipped 300-W model, Haar detector
+    python tools/predict.py photo.jpg                          # the shipped 300-W model, MTCNN detector
     python tools/predict.py photos/ --out results/photos       # every image of a folder
-    python tools/predict.py photo.jpg --model runs/w300_unet_js/<time>/best.pt --detector dlib_hog
+    python tools/predict.py photo.jpg --model runs/w300_unet_js/<time>/best.pt --detector haar
     python tools/predict.py clip.mp4 --min-cutoff 1 --beta 0.5 # tracked and smoothed (--no-smooth: raw)
     python tools/predict.py group.jpg --min-score 0 --keep-dropped   # keep every detection / list the dropped
 
-Faces are found by a detector (dlib's HOG detector by default, measured best in
-docs/detectors.md; OpenCV's Haar cascade; dlib_cnn with `pip install -e ".[dlib]"`), cropped as the
+Faces are found by a detector (MTCNN by default, measured best in docs/detectors.md; dlib's HOG
+detector; OpenCV's Haar cascade; dlib_cnn with `pip install -e ".[dlib]"`), cropped as the
 model was trained, predicted in batches, and the points mapped back to the photo's pixels (EXIF orientation applied; grayscale, RGBA, 16-bit and
 huge photos work). A detection whose face score (the mean of its points' heatmap peaks) is below
 --min-score is dropped as a non-face and counted (the shipped model's threshold was chosen on
@@ -42,7 +42,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", type=Path, help="an image, a folder of images, or a video")
     parser.add_argument("--model", help="a heatnet checkpoint, or a shipped model: accurate (the default) or fast")
-    parser.add_argument("--detector", default="dlib_hog", help="dlib_hog (default), haar, dlib_cnn or mtcnn")
+    parser.add_argument("--detector", default="mtcnn", help="mtcnn (default), dlib_hog, haar or dlib_cnn")
     parser.add_argument("--out", type=Path, help="output folder (default results/predict_<time>)")
     parser.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--batch-size", type=int, default=16, help="faces per forward pass")
