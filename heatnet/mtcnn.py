@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from heatnet.crop import centres_and_sides, square_boxes
 from heatnet.geometry import crop_affine, warp_to_crop
 
 WEIGHTS = Path(__file__).parent / "assets" / "mtcnn.pt"
@@ -134,8 +135,7 @@ def _shifted(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 def _squared(boxes: np.ndarray) -> np.ndarray:
     """Square boxes around the same centres, sides the longer of width and height."""
-    centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]).max(axis=1, keepdims=True) / 2
-    return np.concatenate([centre - half, centre + half], axis=1)
+    return square_boxes(*centres_and_sides(boxes))
 
 
 def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
@@ -161,20 +161,25 @@ class Mtcnn:
         """H x W x 3 uint8 RGB -> (N, 4) boxes (x0, y0, x1, y1 pixel edges) and (N,) face
         probabilities, best first."""
         boxes = self._propose(image)
-        for net, size, threshold, last in ((self.rnet, 24, self.thresholds[1], False),
-                                           (self.onet, 48, self.thresholds[2], True)):
-            if len(boxes) == 0:
-                break
-            scores, offsets = (t.numpy().astype(np.float64) for t in net(_normalised(_crops(image, boxes, size))))
-            passed = scores >= threshold
-            boxes, scores, offsets = boxes[passed], scores[passed], offsets[passed]
-            if last:  # the authors' order: the last boxes are refined first, then merged
-                boxes = _shifted(boxes, offsets)
-                keep = nms(boxes, scores, 0.7, by_smaller=True)
-                return boxes[keep], scores[keep]
+        if len(boxes):
+            boxes, scores, offsets = self._rescored(self.rnet, image, boxes, 24, self.thresholds[1])
             keep = nms(boxes, scores, 0.7)
             boxes = _squared(_shifted(boxes[keep], offsets[keep]))
+        if len(boxes):
+            boxes, scores, offsets = self._rescored(self.onet, image, boxes, 48, self.thresholds[2])
+            boxes = _shifted(boxes, offsets)  # the authors' order: the last boxes are refined, then merged
+            keep = nms(boxes, scores, 0.7, by_smaller=True)
+            return boxes[keep], scores[keep]
         return np.zeros((0, 4)), np.zeros(0)
+
+    @staticmethod
+    def _rescored(net: nn.Module, image: np.ndarray, boxes: np.ndarray, size: int,
+                  threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The (N, 4) boxes whose size x size crops `net` scores at least `threshold`, with their
+        (N,) scores and (N, 4) box offsets."""
+        scores, offsets = (t.numpy().astype(np.float64) for t in net(_normalised(_crops(image, boxes, size))))
+        passed = scores >= threshold
+        return boxes[passed], scores[passed], offsets[passed]
 
     def _propose(self, image: np.ndarray) -> np.ndarray:
         """P-Net's square candidate boxes over the pyramid, (N, 4)."""
