@@ -1,6 +1,5 @@
-"""Face detectors for photos and video: MTCNN (the default, heatnet.mtcnn), dlib's HOG detector
-(dlib-bin is a core dependency), dlib's CNN (mmod) detector and OpenCV's Haar cascade (inside
-the opencv wheel).
+"""Face detectors for photos and video: MTCNN (the default, heatnet.mtcnn), dlib's HOG and CNN
+(mmod) detectors (the [dlib] extra) and OpenCV's Haar cascade (inside the opencv wheel).
 
     detector = MtcnnDetector()
     boxes, scores = detector(image)                         # (N, 4) x0, y0, x1, y1 pixels, (N,) best first
