@@ -7,8 +7,8 @@ video), faces.json and points.csv.
     python tools/predict.py clip.mp4 --min-cutoff 1 --beta 0.5 # tracked and smoothed (--no-smooth: raw)
     python tools/predict.py group.jpg --min-score 0 --keep-dropped   # keep every detection / list the dropped
 
-Faces are found by a detector (MTCNN by default, measured best in docs/detectors.md; dlib's HOG
-detector; OpenCV's Haar cascade; dlib_cnn with `pip install -e ".[dlib]"`), cropped as the
+Faces are found by a detector (MTCNN by default, measured best in docs/detectors.md; OpenCV's
+Haar cascade; dlib_hog and dlib_cnn with `pip install -e ".[dlib]"`), cropped as the
 model was trained, predicted in batches, and the points mapped back to the photo's pixels (EXIF orientation applied; grayscale, RGBA, 16-bit and
 huge photos work). A detection whose face score (the mean of its points' heatmap peaks) is below
 --min-score is dropped as a non-face and counted (the shipped model's threshold was chosen on
