@@ -186,9 +186,9 @@ def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: 
     for key, columns in times.items():
         print(key + " | " + " | ".join(f"{1000 * float(np.median(t)):.2f}" if t else "" for t in columns) + " |")
     print()
-    for name, detector in DETECTORS.items():
+    for name, make_detector in DETECTORS.items():
         try:
-            found = detector()
+            found = make_detector()
         except ConfigError:
             continue
         seconds = call_seconds(lambda: found(image), 10)
