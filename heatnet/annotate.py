@@ -23,6 +23,7 @@ from heatnet.samples import ImageError, read_image
 from heatnet.drawing import draw_points
 from heatnet.files import write_atomic
 from heatnet.formats import write_points_csv
+from heatnet.detect import Detections
 from heatnet.predict import FacePredictor, face_score
 from heatnet.video import FaceTracker
 
@@ -54,12 +55,11 @@ def predict_photos(predictor: FacePredictor, photos: list[Path], out: Path, mode
     for group in _detected_groups(predictor, tqdm(photos, desc="photos", disable=not progress, unit="photo"),
                                   records, summary):
         start = time.perf_counter()
-        predictions = predictor.predict_detections([image for _, image, _, _ in group], [boxes for _, _, boxes, _ in group])
+        predictions = predictor.predict_detections([image for _, image, _ in group], [found for _, _, found in group])
         summary.predict_s += time.perf_counter() - start
-        for (photo, image, boxes, detection_scores), (points, scores) in zip(group, predictions):
+        for (photo, image, found), (points, scores) in zip(group, predictions):
             read += 1
-            records.append(_write_photo(predictor, photo, image, out, boxes, detection_scores, points, scores, rows,
-                                        summary, keep_dropped))
+            records.append(_write_photo(predictor, photo, image, out, found, points, scores, rows, summary, keep_dropped))
     if not read:
         where = photos[0] if len(photos) == 1 else photos[0].parent
         raise ImageError(f"{where}: no image could be read ({len(photos)} tried); nothing written")
@@ -84,10 +84,10 @@ def _detected_groups(predictor: FacePredictor, photos, records: list, summary: S
             records.append({"image": str(photo), "error": str(e), "faces": []})
             continue
         start = time.perf_counter()
-        boxes, detection_scores = predictor.detector(image)
+        found = predictor.detect(image)
         summary.detect_s += time.perf_counter() - start
-        group.append((photo, image, boxes, detection_scores))
-        faces += len(boxes)
+        group.append((photo, image, found))
+        faces += len(found)
         if faces >= predictor.batch_size:
             yield group
             group, faces = [], 0
@@ -95,25 +95,26 @@ def _detected_groups(predictor: FacePredictor, photos, records: list, summary: S
         yield group
 
 
-def _write_photo(predictor: FacePredictor, photo: Path, image: np.ndarray, out: Path, boxes: np.ndarray,
-                 detection_scores: np.ndarray, points: np.ndarray, scores: np.ndarray, rows: list, summary: Summary,
-                 keep_dropped: bool) -> dict:
+def _write_photo(predictor: FacePredictor, photo: Path, image: np.ndarray, out: Path, found: Detections,
+                 points: np.ndarray, scores: np.ndarray, rows: list, summary: Summary, keep_dropped: bool) -> dict:
     """One photo's faces kept or dropped by their score, drawn to <stem>_landmarks.jpg; its faces.json record."""
     scores_of_faces = face_score(scores)
     is_face = scores_of_faces >= predictor.min_score
     dropped = [{"box": box.tolist(), "detection_score": float(d), "face_score": float(f)}
-               for box, d, f in zip(boxes[~is_face], detection_scores[~is_face], scores_of_faces[~is_face])]
-    boxes, detection_scores, points, scores = boxes[is_face], detection_scores[is_face], points[is_face], scores[is_face]
-    summary.faces, summary.dropped = summary.faces + len(boxes), summary.dropped + len(dropped)
-    if len(boxes) == 0:
+               for box, d, f in zip(found.boxes[~is_face], found.scores[~is_face], scores_of_faces[~is_face])]
+    found, points, scores = found[is_face], points[is_face], scores[is_face]
+    summary.faces, summary.dropped = summary.faces + len(found), summary.dropped + len(dropped)
+    if len(found) == 0:
         print(f"{photo}: no face found" + (f" ({len(dropped)} detection(s) below --min-score)" if dropped else ""))
     drawn, faces = image.copy(), []
-    for i, (box, detection_score, p, s) in enumerate(zip(boxes, detection_scores, points, scores)):
-        x0, y0, x1, y1 = np.round(box).astype(int)
-        cv2.rectangle(drawn, (x0, y0), (x1, y1), (255, 255, 0), max(1, round(max(image.shape) / 500)))
-        drawn = draw_points(drawn, p, scheme=predictor.scheme, radius=max(1, round((x1 - x0) / 80)))
+    for i, (box, detection_score, p, s, roll) in enumerate(zip(found.boxes, found.scores, points, scores,
+                                                               predictor.roll(points))):
+        # the detector's box, turned with the face (OpenCV's rectangle angles run clockwise)
+        corners = cv2.boxPoints((tuple((box[:2] + box[2:]) / 2), tuple(box[2:] - box[:2]), -float(found.rolls[i])))
+        cv2.polylines(drawn, [np.round(corners).astype(np.int32)], True, (255, 255, 0), max(1, round(max(image.shape) / 500)))
+        drawn = draw_points(drawn, p, scheme=predictor.scheme, radius=max(1, round((box[2] - box[0]) / 80)))
         faces.append({"box": box.tolist(), "detection_score": float(detection_score), "face_score": float(face_score(s)),
-                      "points": p.tolist(), "scores": s.tolist()})
+                      "roll_deg": round(float(roll), 2), "points": p.tolist(), "scores": s.tolist()})
         rows.append((f"{photo.name}#{i}", p, s))
     out.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out / f"{photo.stem}_landmarks.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))

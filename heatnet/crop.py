@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from heatnet.geometry import crop_affine, landmark_box, warp_to_crop
+from heatnet.geometry import crop_affine, landmark_box, roll_degrees, warp_to_crop
 
 
 class CropBox(enum.Enum):
@@ -65,13 +65,15 @@ class Crop:
             return np.asarray(sample.annotation_box, np.float64)
         return landmark_box(sample.points, sample.visibility)
 
-    def matrix(self, box: np.ndarray, jitter: CropJitter = CropJitter()) -> np.ndarray:
+    def matrix(self, box: np.ndarray, jitter: CropJitter = CropJitter(), roll: float = 0.0) -> np.ndarray:
         """(2, 3) original -> input affine of the square of box_scale x the box's longer side
-        around its centre, moved, turned, zoomed and mirrored by `jitter`."""
+        around its centre, moved, turned, zoomed and mirrored by `jitter`. A face rolled by `roll`
+        degrees (heatnet.geometry.roll_degrees; its box taken in its own upright frame, as
+        face_frames gives it) is turned back upright."""
         x0, y0, x1, y1 = box
         side = self.box_scale * max(x1 - x0, y1 - y0, 1.0) * jitter.scale
         centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + np.array(jitter.shift) * side
-        return crop_affine(centre, side, self.size, jitter.angle_deg, jitter.mirror)
+        return crop_affine(centre, side, self.size, jitter.angle_deg - roll, jitter.mirror)
 
     def to_channels(self, crop: np.ndarray) -> np.ndarray:
         """(S, S, 3) RGB -> (S, S, channels)."""
@@ -80,6 +82,27 @@ class Crop:
     def pixels(self, image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
         """(S, S, channels) uint8: the crop of an H x W x 3 uint8 RGB image through `matrix`."""
         return self.to_channels(warp_to_crop(image, matrix, self.size))
+
+
+def face_frames(points: np.ndarray, pair: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K, 2) points -> (N, 4) boxes and (N,) rolls in degrees: each face's roll from its
+    points `pair` (the outer eye corners; roll 0 for a scheme without eyes), and the box of its
+    points turned upright about their box's centre, put back around the centre they map to. A
+    crop of that box turned by its roll (Crop.matrix) holds the face upright, as wide as if it
+    had been photographed upright."""
+    points = np.asarray(points, np.float64)
+    if pair is None:
+        return points_boxes(points), np.zeros(len(points))
+    rolls = roll_degrees(points, pair)  # (N,)
+    a = np.radians(rolls)
+    c, s = np.cos(a)[:, None], np.sin(a)[:, None]
+    x, y = points[..., 0], points[..., 1]  # (N, K)
+    # turned clockwise on screen by the roll (y down): the upright face's coordinates
+    upright = np.stack([c * x - s * y, s * x + c * y], axis=-1)
+    centres, sides = centres_and_sides(points_boxes(upright))
+    cx, cy = centres[:, 0:1], centres[:, 1:2]
+    back = np.concatenate([c * cx + s * cy, -s * cx + c * cy], axis=1)  # the inverse turn, (N, 2)
+    return square_boxes(back, sides), rolls
 
 
 def points_boxes(points: np.ndarray) -> np.ndarray:

@@ -1,9 +1,11 @@
-"""Face detectors for photos and video: MTCNN (the default, heatnet.mtcnn), dlib's HOG and CNN
-(mmod) detectors (the [dlib] extra) and OpenCV's Haar cascade (inside the opencv wheel).
+"""Face detectors for photos and video: MTCNN (the default, heatnet.mtcnn, at any roll through
+AnyAngle), dlib's HOG and CNN (mmod) detectors (the [dlib] extra) and OpenCV's Haar cascade
+(inside the opencv wheel).
 
-    detector = MtcnnDetector()
-    boxes, scores = detector(image)                         # (N, 4) x0, y0, x1, y1 pixels, (N,) best first
-    centres, sides = detector.box_fit.landmark_boxes(boxes)  # what a heatnet model's crop is made from
+    detector = AnyAngle(MtcnnDetector())                    # what make_detector("mtcnn") gives
+    found = detector(image)                                 # Detections, best first
+    found.boxes, found.scores, found.rolls                  # (N, 4) x0, y0, x1, y1 pixels, (N,), (N,) degrees
+    centres, sides = detector.box_fit.landmark_boxes(found.boxes, found.rolls)  # a heatnet crop's square
 
 A detector's box is not the box a heatnet model was trained on (the ground-truth landmark box,
 times the run's box_scale): each detector has its own `BoxFit` from its box to the landmark
@@ -21,7 +23,7 @@ import cv2
 import numpy as np
 
 from heatnet.errors import ConfigError
-from heatnet.geometry import landmark_box
+from heatnet.geometry import apply_affine, invert_affine, landmark_box, roll_degrees, turn_image
 from heatnet.mtcnn import Mtcnn
 
 
@@ -34,16 +36,24 @@ class BoxFit:
     dx: float = 0.0
     dy: float = 0.0
 
-    def landmark_boxes(self, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 4) detector boxes -> (N, 2) landmark-box centres and (N,) longer sides."""
+    def landmark_boxes(self, boxes: np.ndarray, rolls: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 4) detector boxes -> (N, 2) landmark-box centres and (N,) longer sides. The offset
+        (dx, dy) is the face's own: for faces rolled by `rolls` degrees it turns with them."""
         centre, side = box_centres_and_sides(boxes)
-        return centre + np.stack([self.dx * side, self.dy * side], axis=1), self.scale * side
+        return centre + self._offsets(side, rolls), self.scale * side
 
-    def detector_boxes(self, centres: np.ndarray, sides: np.ndarray) -> np.ndarray:
+    def detector_boxes(self, centres: np.ndarray, sides: np.ndarray, rolls: np.ndarray | None = None) -> np.ndarray:
         """The inverse: (N, 4) square detector boxes that give these landmark-box centres and sides."""
         side = sides / self.scale
-        centre = centres - np.stack([self.dx * side, self.dy * side], axis=1)
+        centre = centres - self._offsets(side, rolls)
         return np.concatenate([centre - side[:, None] / 2, centre + side[:, None] / 2], axis=1)
+
+    def _offsets(self, side: np.ndarray, rolls: np.ndarray | None) -> np.ndarray:
+        """(N, 2) the landmark box's offset from the detector box's centre, in image pixels."""
+        a = np.radians(np.zeros(len(side)) if rolls is None else np.asarray(rolls, np.float64))
+        c, s = np.cos(a), np.sin(a)
+        # (dx, dy) turned counter-clockwise on screen by the roll (y down)
+        return np.stack([c * self.dx + s * self.dy, -s * self.dx + c * self.dy], axis=1) * side[:, None]
 
 
 def box_centres_and_sides(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,11 +61,35 @@ def box_centres_and_sides(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (boxes[:, :2] + boxes[:, 2:]) / 2, ((boxes[:, 2] - boxes[:, 0]) + (boxes[:, 3] - boxes[:, 1])) / 2
 
 
+@dataclass(frozen=True)
+class Detections:
+    """The faces a detector found in one image, best first."""
+
+    boxes: np.ndarray  # (N, 4) x0, y0, x1, y1 image pixels: centre and size of each face, measured
+    #                    in its own upright frame (the same as the image's when its roll is 0)
+    scores: np.ndarray  # (N,) the detector's own confidence
+    rolls: np.ndarray  # (N,) degrees counter-clockwise on screen (heatnet.geometry.roll_degrees)
+
+    @classmethod
+    def upright(cls, boxes: np.ndarray, scores: np.ndarray) -> Detections:
+        """Detections of a detector that only finds upright faces (roll 0)."""
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        return cls(boxes, np.asarray(scores, np.float64).reshape(-1), np.zeros(len(boxes)))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def __getitem__(self, index) -> Detections:
+        """The detections at an index array, slice or boolean mask (an int keeps one)."""
+        index = [index] if isinstance(index, (int, np.integer)) else index
+        return Detections(self.boxes[index], self.scores[index], self.rolls[index])
+
+
 class FaceDetector(Protocol):
     name: str
     box_fit: BoxFit
 
-    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def __call__(self, image: np.ndarray) -> Detections: ...
 
 
 def _downscaled(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -84,18 +118,18 @@ class HaarDetector:
             raise ConfigError(f"{path}: OpenCV's Haar cascade could not be loaded (reinstall opencv-python-headless)")
         self.max_side, self.min_face = max_side, min_face
 
-    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, image: np.ndarray) -> Detections:
         small, factor = _downscaled(image, self.max_side)
         gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
         found, _, weights = self.cascade.detectMultiScale3(gray, scaleFactor=1.1, minNeighbors=5,
                                                            minSize=(self.min_face, self.min_face), outputRejectLevels=True)
         if len(found) == 0:
-            return np.zeros((0, 4)), np.zeros(0)
+            return Detections.upright(np.zeros((0, 4)), np.zeros(0))
         boxes = np.asarray(found, np.float64) * factor
         boxes[:, 2:] += boxes[:, :2]  # x, y, w, h -> x0, y0, x1, y1
         scores = np.asarray(weights, np.float64).reshape(-1)
         order = np.argsort(-scores)
-        return boxes[order], scores[order]
+        return Detections.upright(boxes[order], scores[order])
 
 
 def _dlib():
@@ -127,7 +161,7 @@ class DlibHogDetector:
     def __init__(self, upsample: int = 1, max_side: int = 1280):
         self.detector, self.upsample, self.max_side = _dlib().get_frontal_face_detector(), upsample, max_side
 
-    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, image: np.ndarray) -> Detections:
         small, factor = _downscaled(image, self.max_side)
         found, scores, _ = self.detector.run(np.ascontiguousarray(small), self.upsample, 0.0)
         return _dlib_boxes([r for r in found], np.asarray(scores, np.float64), factor)
@@ -144,7 +178,7 @@ class DlibCnnDetector:
         self.detector = dlib.cnn_face_detection_model_v1(dlib_model_file("mmod_human_face_detector.dat"))
         self.upsample, self.max_side = upsample, max_side
 
-    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, image: np.ndarray) -> Detections:
         small, factor = _downscaled(image, self.max_side)
         found = self.detector(np.ascontiguousarray(small), self.upsample)
         return _dlib_boxes([d.rect for d in found], np.array([d.confidence for d in found], np.float64), factor)
@@ -152,33 +186,88 @@ class DlibCnnDetector:
 
 class MtcnnDetector:
     """MTCNN (Zhang et al. 2016), heatnet's own cascade over the authors' weights (heatnet.mtcnn):
-    the default, the detector that found every face of the test sets (docs/detectors.md)."""
+    the detector that found every face of the test sets (docs/detectors.md). It finds faces rolled
+    up to about 45 degrees, and its eye keypoints give their roll; AnyAngle takes it all the way round."""
 
-    name = "mtcnn"
-    # tools/fit_detector_box.py --detector mtcnn --limit 400: all 400 matched
+    name = "mtcnn_upright"
+    # tools/fit_detector_box.py --detector mtcnn_upright --limit 400: all 400 matched
     box_fit = BoxFit(scale=0.922, dx=0.015, dy=0.151)
 
     def __init__(self, max_side: int = 1280, min_face: int = 20):
         self.detector, self.max_side = Mtcnn(min_face=min_face), max_side
 
-    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, image: np.ndarray) -> Detections:
         small, factor = _downscaled(image, self.max_side)
-        boxes, scores = self.detector(small)
-        return boxes * factor, scores
+        boxes, scores, keypoints = self.detector(small)
+        # the eyes' line (keypoints 0 and 1: the subject's right and left eye) is the face's roll
+        return Detections(boxes * factor, scores, roll_degrees(keypoints, (0, 1)))
 
 
-def _dlib_boxes(rects: list, scores: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+class AnyAngle:
+    """A detector at every roll: it runs on the image and on copies turned by 90, 180 and 270
+    degrees, its faces are mapped back (boxes in each face's own frame, rolls less the copy's turn)
+    and merged by one NMS across the copies among faces of about the same roll. A face can come
+    back twice, the right way up and upside down (MTCNN's nets fire on upside-down faces too, and
+    place its keypoints as if upright): FacePredictor.detect keeps the one the landmark model
+    scores higher.
+    `always=False` looks at the turned copies only when the upright image shows no face: a
+    quarter of the time on upright photos, but a turned face beside an upright one is missed."""
+
+    def __init__(self, detector: FaceDetector, always: bool = True, overlap: float = 0.3):
+        self.detector, self.always, self.overlap = detector, always, overlap
+        self.name = detector.name.removesuffix("_upright") + ("" if always else "_when_none")
+        self.box_fit = detector.box_fit
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        found = [self.detector(image)]
+        if self.always or len(found[0]) == 0:
+            found += [self._turned(image, angle) for angle in (90, 180, 270)]
+        merged = Detections(np.concatenate([f.boxes for f in found]), np.concatenate([f.scores for f in found]),
+                            (np.concatenate([f.rolls for f in found]) + 180) % 360 - 180)
+        return merged[same_roll_nms(merged, self.overlap)]
+
+    def _turned(self, image: np.ndarray, angle: float) -> Detections:
+        """The detector's faces on the image turned by `angle`, in the image's own pixels."""
+        turned, matrix = turn_image(image, angle)
+        found = self.detector(turned)
+        centres, sizes = (found.boxes[:, :2] + found.boxes[:, 2:]) / 2, found.boxes[:, 2:] - found.boxes[:, :2]
+        centres = apply_affine(centres, invert_affine(matrix))
+        # a face of roll r turns to r + angle in the copy
+        return Detections(np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1), found.scores,
+                          found.rolls - angle)
+
+
+def same_roll_nms(found: Detections, overlap: float, max_roll_deg: float = 45.0) -> np.ndarray:
+    """Indices kept, best score first, by NMS in which a box goes only when a better one of about
+    the same roll (within max_roll_deg) overlaps it by more than `overlap` (IoU): detections of
+    one face at rolls a quarter turn or more apart are different readings, left for the landmark
+    model to settle."""
+    iou = box_iou(found.boxes, found.boxes)
+    keep = []
+    for i in np.argsort(-found.scores, kind="stable"):
+        if not any(iou[i, j] > overlap and abs((found.rolls[i] - found.rolls[j] + 180) % 360 - 180) < max_roll_deg
+                   for j in keep):
+            keep.append(i)
+    return np.array(keep, dtype=np.int64)
+
+
+def _dlib_boxes(rects: list, scores: np.ndarray, factor: float) -> Detections:
     if not rects:
-        return np.zeros((0, 4)), np.zeros(0)
+        return Detections.upright(np.zeros((0, 4)), np.zeros(0))
     boxes = np.array([[r.left(), r.top(), r.right() + 1, r.bottom() + 1] for r in rects], np.float64) * factor
     order = np.argsort(-scores)
-    return boxes[order], scores[order]
+    return Detections.upright(boxes[order], scores[order])
 
 
-DETECTORS = {cls.name: cls for cls in (HaarDetector, DlibHogDetector, DlibCnnDetector, MtcnnDetector)}
+DETECTORS = {
+    "mtcnn": lambda: AnyAngle(MtcnnDetector()),  # the default: every face, at any roll
+    "mtcnn_when_none": lambda: AnyAngle(MtcnnDetector(), always=False),
+    "mtcnn_upright": MtcnnDetector,
+    "haar": HaarDetector, "dlib_hog": DlibHogDetector, "dlib_cnn": DlibCnnDetector,
+}
 
 
-def make_detector(name: str) -> FaceDetector:
+def make_detector(name: str = "mtcnn") -> FaceDetector:
     """The detector of a --detector option; ConfigError naming the choices otherwise."""
     if name not in DETECTORS:
         raise ConfigError(f"--detector {name}: choose from {', '.join(DETECTORS)}")
@@ -211,7 +300,7 @@ def fit_box(detector: FaceDetector, source, limit: int = 0) -> tuple[BoxFit, int
     ratios, missed = [], 0
     for index in range(min(limit or len(source), len(source))):
         sample = source[index]
-        boxes, _ = detector(sample.image)
+        boxes = detector(sample.image).boxes
         match = match_face(boxes, sample.points, sample.visibility)
         if match is None:
             missed += 1

@@ -22,12 +22,12 @@ def detector_row(detector, sources: dict, face_free: list[np.ndarray], limit: in
         for index in range(count):
             sample = source[index]
             start = time.perf_counter()
-            boxes, _ = detector(sample.image)
+            boxes = detector(sample.image).boxes
             seconds += time.perf_counter() - start
             found += match_face(boxes, sample.points, sample.visibility) is not None
         row[name] = {"faces": count, "found": found, "recall_%": 100 * found / max(count, 1),
                      "ms_per_photo": 1000 * seconds / max(count, 1)}
-    false = sum(len(detector(image)[0]) for image in face_free)
+    false = sum(len(detector(image)) for image in face_free)
     row["face_free"] = {"images": len(face_free), "false_detections": false,
                         "per_image": false / max(len(face_free), 1)}
     return row

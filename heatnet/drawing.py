@@ -101,3 +101,23 @@ def region_bars_figure(regions: dict[str, dict[str, float]]) -> plt.Figure:
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def roll_figure(reports: dict[str, list[dict]], title: str = "") -> plt.Figure:
+    """Faces found (%) and NME (%) of the 51 inner points against the angle photos were turned by,
+    for each method's roll_robustness.json rows (heatnet.rotation; tools/mediapipe_rolls.py)."""
+    fig, (found_axis, nme_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, rows in reports.items():
+        angles = [row["angle_deg"] for row in rows]
+        found_axis.plot(angles, [100 * row["found"] / row["faces"] for row in rows], marker=".", label=name)
+        nme_axis.plot(angles, [row["inner_nme_%"] for row in rows], marker=".", label=name)
+    found_axis.set(xlabel="photo turned by (degrees, counter-clockwise)", ylabel="faces found (%)", ylim=(-2, 102))
+    nme_axis.set(xlabel="photo turned by (degrees, counter-clockwise)", ylabel="NME of the found faces, 51 inner points (%)",
+                 yscale="log")
+    for axis in (found_axis, nme_axis):
+        axis.set_xticks(range(0, 361, 45))
+        axis.grid(alpha=0.3)
+    nme_axis.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

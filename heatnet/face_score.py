@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from heatnet.crop import centres_and_sides, points_boxes
+from heatnet.detect import Detections
 from heatnet.geometry import landmark_box
 from heatnet.predict import face_score
 
@@ -27,13 +28,13 @@ def face_scores(predictor, source, limit: int = 0) -> np.ndarray:
     found it would give (its landmark box through the detector's BoxFit), with the predictor's
     refine passes: the pipeline a real face goes through. Faces share batches."""
     samples = [source[index] for index in range(min(limit or len(source), len(source)))]
-    detections = [predictor.detector.box_fit.detector_boxes(*centres_and_sides(
-        points_boxes(sample.points[None][:, sample.visibility > 0]))) for sample in samples]
+    detections = [Detections.upright(predictor.detector.box_fit.detector_boxes(*centres_and_sides(
+        points_boxes(sample.points[None][:, sample.visibility > 0]))), np.ones(1)) for sample in samples]
     return _scores(predictor, [sample.image for sample in samples], detections)
 
 
-def _scores(predictor, images: list[np.ndarray], detections: list[np.ndarray]) -> np.ndarray:
-    """Face scores of detector boxes (one (N_i, 4) array per image), batched across images."""
+def _scores(predictor, images: list[np.ndarray], detections: list[Detections]) -> np.ndarray:
+    """Face scores of detections (one Detections per image), batched across images."""
     results = predictor.predict_detections(images, detections)
     return np.concatenate([face_score(scores) for _, scores in results]) if results else np.zeros(0)
 
@@ -65,7 +66,7 @@ def crop_scores(predictor, images: list[np.ndarray], rng: np.random.Generator, p
         h, w = image.shape[:2]
         side = rng.uniform(1 / 3, 1, per_image) * min(h, w)  # (per_image,)
         x0, y0 = rng.uniform(0, 1, per_image) * (w - side), rng.uniform(0, 1, per_image) * (h - side)
-        boxes.append(np.stack([x0, y0, x0 + side, y0 + side], axis=1))
+        boxes.append(Detections.upright(np.stack([x0, y0, x0 + side, y0 + side], axis=1), np.ones(per_image)))
     return _scores(predictor, images, boxes)
 
 

@@ -35,6 +35,39 @@ def crop_affine(center: np.ndarray, side: float, size: int, angle_deg: float = 0
     return np.hstack([rot, (np.array([half, half]) - rot @ np.asarray(center, np.float64))[:, None]])
 
 
+def roll_degrees(points: np.ndarray, pair: tuple[int, int]) -> np.ndarray:
+    """(..., K, 2) points -> (...) the face's in-plane roll: how far the line from point pair[0] (the
+    subject's right eye, on the image's left when upright) to pair[1] is turned counter-clockwise
+    on screen, in degrees in (-180, 180]; 0 for an upright face."""
+    d = points[..., pair[1], :] - points[..., pair[0], :]
+    return np.degrees(np.arctan2(-d[..., 1], d[..., 0]))  # y points down
+
+
+def turn_affine(shape: tuple[int, ...], angle_deg: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """The (2, 3) affine turning an H x W image counter-clockwise on screen by angle_deg about its
+    centre onto a canvas that keeps every pixel, and that canvas's (width, height)."""
+    h, w = shape[:2]
+    a = math.radians(angle_deg)
+    c, s = abs(math.cos(a)), abs(math.sin(a))
+    # whole-pixel canvas sizes; right angles give exactly (h, w)
+    width, height = round(w * c + h * s), round(w * s + h * c)
+    matrix = crop_affine(np.array([(w - 1) / 2, (h - 1) / 2]), 1.0, 1, angle_deg)  # rotation about the centre
+    matrix[:, 2] += [(width - 1) / 2, (height - 1) / 2]
+    return matrix, (width, height)
+
+
+def turn_image(image: np.ndarray, angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """An image turned counter-clockwise on screen by angle_deg about its centre, on a canvas that
+    keeps every pixel (black corners), and the (2, 3) affine from its pixels to the turned ones.
+    Right angles are exact pixel permutations."""
+    matrix, size = turn_affine(image.shape, angle_deg)
+    quarter = angle_deg / 90.0
+    if quarter == round(quarter):
+        return np.ascontiguousarray(np.rot90(image, int(round(quarter)) % 4)), matrix
+    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=0), matrix
+
+
 def apply_affine(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """(..., 2) points through a (2, 3) affine; or (B, K, 2) points, each set through its own of
     (B, 2, 3) affines."""

@@ -1,13 +1,15 @@
 """MTCNN, heatnet's default face detector: the cascade of three small CNNs of Zhang et al., "Joint
 Face Detection and Alignment using Multi-task Cascaded Convolutional Networks" (IEEE SPL 2016).
 
-    boxes, scores = Mtcnn()(image)    # (N, 4) x0, y0, x1, y1 pixel edges, (N,) face probabilities
+    boxes, scores, keypoints = Mtcnn()(image)   # (N, 4) x0, y0, x1, y1 pixel edges, (N,) face
+                                                # probabilities, (N, 5, 2) eyes, nose, mouth corners
 
 1. P-Net slides a 12 x 12 window (stride 2) over an image pyramid: windows with face probability
    >= 0.6, their box offsets applied, merged by non-maximum suppression (NMS), made square.
 2. R-Net rescores a 24 x 24 crop of each (>= 0.7), refines its box, NMS again.
-3. O-Net does the same on 48 x 48 crops (>= 0.7); the final NMS compares boxes by the smaller
-   one's area, so a box inside a larger face's box goes.
+3. O-Net does the same on 48 x 48 crops (>= 0.7) and places five keypoints (the eyes, the nose
+   tip, the mouth corners: they give the face's roll); the final NMS compares boxes by the
+   smaller one's area, so a box inside a larger face's box goes.
 
 The weights (heatnet/assets/mtcnn.pt, 2 MB) are the authors' trained models as facenet-pytorch
 2.6.0 ships them converted for PyTorch (MIT licences: heatnet/assets/MTCNN_LICENSE.txt); the
@@ -80,7 +82,7 @@ class RefineNet(nn.Module):
 
 
 class OutputNet(nn.Module):
-    """O-Net: 48 x 48 crops -> face probability and box offsets (its five-point head is unused)."""
+    """O-Net: 48 x 48 crops -> face probability, box offsets and five keypoints."""
 
     def __init__(self):
         super().__init__()
@@ -91,13 +93,14 @@ class OutputNet(nn.Module):
         self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
         self.dense6_1, self.dense6_2, self.dense6_3 = nn.Linear(256, 2), nn.Linear(256, 4), nn.Linear(256, 10)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, 3, 48, 48) -> (N,) face probabilities and (N, 4) box offsets."""
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(N, 3, 48, 48) -> (N,) face probabilities, (N, 4) box offsets and (N, 10) keypoints:
+        five x then five y, fractions of the crop's width and height."""
         x = F.max_pool2d(self.prelu1(self.conv1(x)), 3, 2, ceil_mode=True)
         x = F.max_pool2d(self.prelu2(self.conv2(x)), 3, 2, ceil_mode=True)
         x = F.max_pool2d(self.prelu3(self.conv3(x)), 2, 2, ceil_mode=True)
         x = self.prelu5(self.dense5(_transposed_flatten(self.prelu4(self.conv4(x)))))
-        return self.dense6_1(x).softmax(1)[:, 1], self.dense6_2(x)
+        return self.dense6_1(x).softmax(1)[:, 1], self.dense6_2(x), self.dense6_3(x)
 
 
 def pyramid_scales(height: int, width: int, min_face: float, factor: float = 0.709) -> list[float]:
@@ -157,29 +160,32 @@ class Mtcnn:
         self.min_face, self.thresholds = min_face, thresholds
 
     @torch.inference_mode()
-    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """H x W x 3 uint8 RGB -> (N, 4) boxes (x0, y0, x1, y1 pixel edges) and (N,) face
-        probabilities, best first."""
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """H x W x 3 uint8 RGB -> (N, 4) boxes (x0, y0, x1, y1 pixel edges), (N,) face
+        probabilities, best first, and (N, 5, 2) keypoints in pixels: the subject's right eye,
+        left eye, nose tip, right and left mouth corner (right: the image's left when upright)."""
         boxes = self._propose(image)
         if len(boxes):
             boxes, scores, offsets = self._rescored(self.rnet, image, boxes, 24, self.thresholds[1])
             keep = nms(boxes, scores, 0.7)
             boxes = _squared(_shifted(boxes[keep], offsets[keep]))
         if len(boxes):
-            boxes, scores, offsets = self._rescored(self.onet, image, boxes, 48, self.thresholds[2])
+            boxes, scores, offsets, marks = self._rescored(self.onet, image, boxes, 48, self.thresholds[2])
+            # marks are fractions of the box O-Net saw; pixel centres sit half a pixel inside edges
+            keypoints = boxes[:, None, :2] + marks.reshape(-1, 2, 5).transpose(0, 2, 1) * (boxes[:, None, 2:] - boxes[:, None, :2]) - 0.5
             boxes = _shifted(boxes, offsets)  # the authors' order: the last boxes are refined, then merged
             keep = nms(boxes, scores, 0.7, by_smaller=True)
-            return boxes[keep], scores[keep]
-        return np.zeros((0, 4)), np.zeros(0)
+            return boxes[keep], scores[keep], keypoints[keep]
+        return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
 
     @staticmethod
     def _rescored(net: nn.Module, image: np.ndarray, boxes: np.ndarray, size: int,
-                  threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The (N, 4) boxes whose size x size crops `net` scores at least `threshold`, with their
-        (N,) scores and (N, 4) box offsets."""
-        scores, offsets = (t.numpy().astype(np.float64) for t in net(_normalised(_crops(image, boxes, size))))
-        passed = scores >= threshold
-        return boxes[passed], scores[passed], offsets[passed]
+                  threshold: float) -> tuple[np.ndarray, ...]:
+        """The (N, 4) boxes whose size x size crops `net` scores at least `threshold`, with the
+        net's other outputs for them: (N,) scores, (N, 4) box offsets (and O-Net's keypoints)."""
+        outputs = [t.numpy().astype(np.float64) for t in net(_normalised(_crops(image, boxes, size)))]
+        passed = outputs[0] >= threshold
+        return (boxes[passed], *(output[passed] for output in outputs))
 
     def _propose(self, image: np.ndarray) -> np.ndarray:
         """P-Net's square candidate boxes over the pyramid, (N, 4)."""

@@ -19,10 +19,12 @@ from tqdm import tqdm
 
 from heatnet.config import Settings
 from heatnet.method import Method
-from heatnet.detect import DlibHogDetector, FaceDetector, MtcnnDetector, _dlib, dlib_model_file, match_face
+from heatnet.detect import (Detections, DlibHogDetector, FaceDetector, _dlib, box_iou, dlib_model_file, make_detector,
+                            match_face)
+from heatnet.mtcnn import nms
 from heatnet.evaluation import images_to_device, load_trained
-from heatnet.crop import Crop, CropBox, centres_and_sides, points_boxes, square_boxes
-from heatnet.geometry import apply_affine, invert_affine
+from heatnet.crop import Crop, CropBox, centres_and_sides, face_frames, points_boxes, square_boxes
+from heatnet.geometry import apply_affine, invert_affine, roll_degrees
 from heatnet.metrics import LandmarkErrors
 from heatnet.schemes import SCHEMES, LandmarkScheme
 
@@ -63,6 +65,14 @@ def model_path(model: str | Path | None) -> Path:
 
 
 PRETRAINED = ShippedModel.ACCURATE.path
+DUPLICATE_IOU = 0.3  # detections overlapping by more are one face
+
+
+def shipped_min_score(path: Path | str) -> float:
+    """A shipped model's face-score threshold; 0 (keep every face) for other checkpoints, whose
+    score scale depends on their loss (tools/choose_min_score.py)."""
+    shipped = [model for model in ShippedModel if model.path == Path(path).resolve()]
+    return shipped[0].min_score if shipped else 0.0
 
 
 def face_score(scores: np.ndarray) -> np.ndarray:
@@ -77,6 +87,7 @@ class Face:
     detection_score: float  # the detector's own score (nan for a tracked face)
     points: np.ndarray  # (K, 2) image pixels
     scores: np.ndarray  # (K,) per-point confidence: the decoded heatmap's peak
+    roll: float = 0.0  # degrees the face is turned counter-clockwise on screen (its eye line)
 
     @property
     def score(self) -> float:
@@ -103,8 +114,10 @@ class FacePredictor:
         # passes that re-crop around the predicted points, as training cropped around the true
         # ones: a detector's box only approximates that crop
         self.refine = refine
+        # refine passes turn each face upright by the roll of its points (measured: docs/any_angle.md)
+        self.upright_crops = True
         self.min_score = min_score  # faces scoring lower are dropped as non-faces (0: none are)
-        self.detector = detector or MtcnnDetector()  # the measured best (docs/detectors.md)
+        self.detector = detector or make_detector()  # MTCNN at any roll: the measured best (docs/detectors.md)
         self.method.model.eval()
         self.onnx_session = None  # set by use_onnxruntime()
         self.checkpoint: Path | None = None  # the file it was loaded from (keys the exported graph's cache)
@@ -115,9 +128,7 @@ class FacePredictor:
         """`min_score` None: a shipped model's chosen threshold for it, 0 (keep every face) for
         other checkpoints, whose score scale depends on their loss (tools/choose_min_score.py)."""
         method, settings, state = load_trained(path, device)
-        if min_score is None:
-            shipped = [model for model in ShippedModel if model.path == Path(path).resolve()]
-            min_score = shipped[0].min_score if shipped else 0.0
+        min_score = shipped_min_score(path) if min_score is None else min_score
         predictor = cls(method, settings, SCHEMES[state["scheme"]], device, detector, min_score=min_score)
         predictor.checkpoint = Path(path)
         return predictor
@@ -161,41 +172,55 @@ class FacePredictor:
             points, scores = self.method.decode(self.method.model(images_to_device(torch.from_numpy(images), self.device)))
         return points.float().cpu().numpy(), scores.float().cpu().numpy()
 
-    def crops(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, C, S, S) uint8 crops of the run's crop rule around crop `boxes` (N, 4), and their
-        (N, 2, 3) original -> input affines: exactly the dataset's crops of the same boxes."""
-        affines = np.stack([self.crop.matrix(box) for box in boxes])
+    def crops(self, image: np.ndarray, boxes: np.ndarray, rolls: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(N, C, S, S) uint8 crops of the run's crop rule around crop `boxes` (N, 4), each face
+        turned upright by its roll (N,) degrees (none: 0), and their (N, 2, 3) original -> input
+        affines: exactly the dataset's crops of the same boxes at roll 0."""
+        rolls = np.zeros(len(boxes)) if rolls is None else rolls
+        affines = np.stack([self.crop.matrix(box, roll=roll) for box, roll in zip(boxes, rolls)])
         crops = np.stack([self.crop.pixels(image, matrix) for matrix in affines])  # (N, S, S, C)
         return np.ascontiguousarray(crops.transpose(0, 3, 1, 2)), affines
 
-    def crop_boxes(self, image: np.ndarray, detections: np.ndarray) -> np.ndarray:
-        """(N, 4) crop boxes for a detector's (N, 4) boxes, by the rule the model was trained with:
-        the landmark box the detection predicts (LANDMARKS), the detection itself, as annotation
-        face boxes are detections (ANNOTATION), or the whole image (IMAGE)."""
-        detections = np.asarray(detections, np.float64).reshape(-1, 4)
+    def crop_boxes(self, image: np.ndarray, detections: Detections) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 4) crop boxes and (N,) rolls for a detector's faces, by the rule the model was
+        trained with: the landmark box the detection predicts (LANDMARKS), the detection itself,
+        as annotation face boxes are detections (ANNOTATION), or the whole image, upright (IMAGE)."""
         if self.crop.rule is CropBox.IMAGE:
-            return np.repeat(Crop.image_box(image.shape)[None], len(detections), axis=0)
+            return np.repeat(Crop.image_box(image.shape)[None], len(detections), axis=0), np.zeros(len(detections))
         if self.crop.rule is CropBox.ANNOTATION:
-            return detections
-        return square_boxes(*self.detector.box_fit.landmark_boxes(detections))
+            return detections.boxes, detections.rolls
+        return square_boxes(*self.detector.box_fit.landmark_boxes(detections.boxes, detections.rolls)), detections.rolls
 
-    def predict_crop_boxes(self, image: np.ndarray, boxes: np.ndarray, refine: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    def predict_crop_boxes(self, image: np.ndarray, boxes: np.ndarray, refine: int = 0,
+                           rolls: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Points (N, K, 2) in image pixels and scores (N, K) of the faces cropped on `boxes`
-        (N, 4); then `refine` passes cropped again around the predicted points, as training cropped
-        around the true ones (models trained on landmark boxes only)."""
-        return self.predict_many([image], [boxes], refine)[0]
+        (N, 4) turned upright by `rolls` (N,); then `refine` passes cropped again around the
+        predicted points, as training cropped around the true ones (models trained on landmark
+        boxes only), each turned upright by the roll of its points (heatnet.crop.face_frames)."""
+        return self.predict_many([image], [boxes], refine, None if rolls is None else [rolls])[0]
 
-    def predict_many(self, images: list[np.ndarray], boxes: list[np.ndarray], refine: int = 0) -> list[tuple]:
+    def predict_many(self, images: list[np.ndarray], boxes: list[np.ndarray], refine: int = 0,
+                     rolls: list[np.ndarray] | None = None) -> list[tuple]:
         """predict_crop_boxes over several images at once: the faces of all of them share batches
         (of self.batch_size), so photos with one face each still fill a batch. One (points,
         scores) pair per image."""
-        results = self._predict_once(images, boxes)
+        rolls = rolls or [np.zeros(len(b)) for b in boxes]
+        results = self._predict_once(images, boxes, rolls)
         for _ in range(refine if self.crop.rule is CropBox.LANDMARKS else 0):
-            results = self._predict_once(images, [points_boxes(points) for points, _ in results])
+            frames = [self.face_frames(points) for points, _ in results]
+            results = self._predict_once(images, [b for b, _ in frames], [r for _, r in frames])
         return results
 
-    def _predict_once(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        crops = [self.crops(image, b) for image, b in zip(images, boxes) if len(b)]
+    def face_frames(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 4) crop boxes and (N,) rolls around faces' (N, K, 2) points: upright crops when
+        self.upright_crops (heatnet.crop.face_frames), else their boxes as they lie, roll 0."""
+        if self.upright_crops:
+            return face_frames(points, self.scheme.norm_pair)
+        return points_boxes(points), np.zeros(len(points))
+
+    def _predict_once(self, images: list[np.ndarray], boxes: list[np.ndarray],
+                      rolls: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        crops = [self.crops(image, b, r) for image, b, r in zip(images, boxes, rolls) if len(b)]
         counts = [len(b) for b in boxes]
         k = self.scheme.num_points
         if not crops:
@@ -210,21 +235,42 @@ class FacePredictor:
         ends = np.cumsum(counts)[:-1]
         return list(zip(np.split(np.concatenate(points), ends), np.split(np.concatenate(scores), ends)))
 
-    def predict_boxes(self, image: np.ndarray, detections: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Points and scores of the faces in the detector's boxes (N, 4)."""
-        return self.predict_crop_boxes(image, self.crop_boxes(image, detections), self.refine)
+    def predict_boxes(self, image: np.ndarray, detections: Detections) -> tuple[np.ndarray, np.ndarray]:
+        """Points and scores of the detector's faces."""
+        return self.predict_detections([image], [detections])[0]
 
-    def predict_detections(self, images: list[np.ndarray], detections: list[np.ndarray]) -> list[tuple]:
+    def predict_detections(self, images: list[np.ndarray], detections: list[Detections]) -> list[tuple]:
         """predict_boxes over several images, their faces batched together."""
-        crop_boxes = [self.crop_boxes(image, d) for image, d in zip(images, detections)]
-        return self.predict_many(images, crop_boxes, self.refine)
+        frames = [self.crop_boxes(image, d) for image, d in zip(images, detections)]
+        return self.predict_many(images, [b for b, _ in frames], self.refine, [r for _, r in frames])
+
+    def roll(self, points: np.ndarray) -> np.ndarray:
+        """(N, K, 2) points -> (N,) their faces' rolls in degrees (0 for a scheme without eyes)."""
+        pair = self.scheme.norm_pair
+        return np.zeros(len(points)) if pair is None else roll_degrees(points, pair)
+
+    def detect(self, image: np.ndarray) -> Detections:
+        """The detector's faces, each once: where detections overlap (AnyAngle's readings of one
+        face at different rolls, the right way up and upside down), the one whose crop the model
+        scores higher stays (one pass each, only for the overlapping ones)."""
+        found = self.detector(image)
+        iou = box_iou(found.boxes, found.boxes)
+        np.fill_diagonal(iou, 0.0)
+        contested = (iou > DUPLICATE_IOU).any(axis=1)
+        if not contested.any():
+            return found
+        boxes, rolls = self.crop_boxes(image, found[contested])
+        _, scores = self.predict_crop_boxes(image, boxes, rolls=rolls)
+        keep = nms(found.boxes[contested], face_score(scores), DUPLICATE_IOU)
+        return found[np.sort(np.concatenate([np.flatnonzero(~contested), np.flatnonzero(contested)[keep]]))]
 
     def predict_image(self, image: np.ndarray, min_score: float | None = None) -> list[Face]:
         """Every face the detector finds in an H x W x 3 uint8 RGB image whose face score reaches
         `min_score` (default: the predictor's; 0 keeps every detection); none: an empty list."""
-        boxes, detection_scores = self.detector(image)
-        points, scores = self.predict_boxes(image, boxes)
-        faces = [Face(box, float(d), p, s) for box, d, p, s in zip(boxes, detection_scores, points, scores)]
+        found = self.detect(image)
+        points, scores = self.predict_boxes(image, found)
+        faces = [Face(box, float(d), p, s, float(r))
+                 for box, d, p, s, r in zip(found.boxes, found.scores, points, scores, self.roll(points))]
         return [face for face in faces if face.score >= (self.min_score if min_score is None else min_score)]
 
 
@@ -239,6 +285,9 @@ class DlibPredictor:
         self.detector = detector or DlibHogDetector()
         self.scheme, self.refine = SCHEMES["ibug68"], 0
 
+    def detect(self, image: np.ndarray) -> Detections:
+        return self.detector(image)
+
     def _predict_rects(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         image = np.ascontiguousarray(image)
         points = [[(p.x, p.y) for p in self.shape_predictor(image, self.dlib.rectangle(*np.round(box).astype(int))).parts()]
@@ -246,11 +295,10 @@ class DlibPredictor:
         points = np.array(points, np.float64).reshape(-1, 68, 2)
         return points, np.ones(points.shape[:2])
 
-    def predict_boxes(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """dlib predicts from its own detector's box; another detector's box is first turned into
-        the dlib HOG box of the same face (through both BoxFits)."""
-        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-        return self.predict_crop_boxes(image, square_boxes(*self.detector.box_fit.landmark_boxes(boxes)))
+    def predict_boxes(self, image: np.ndarray, detections: Detections) -> tuple[np.ndarray, np.ndarray]:
+        """dlib predicts from its own detector's box, upright; another detector's box is first
+        turned into the dlib HOG box of the same face (through both BoxFits)."""
+        return self.predict_crop_boxes(image, square_boxes(*self.detector.box_fit.landmark_boxes(detections.boxes)))
 
     def predict_crop_boxes(self, image: np.ndarray, boxes: np.ndarray, refine: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """From landmark boxes (N, 4): the HOG box that would have given them."""
@@ -264,27 +312,34 @@ class DetectorEvaluation:
     missed: list[str]  # faces the detector did not find (no box overlapping the landmark box)
     detect_s: float  # detector time over all images
     faces: int  # annotated faces looked for (one sample each)
+    face_scores: np.ndarray  # (found,) face_score of each found face, in the order of `detected`
+    other_scores: np.ndarray  # face scores of the detections that match no annotated face
 
 
 def evaluate_with_detector(predictor: FacePredictor, source, limit: int = 0, progress: str = "") -> DetectorEvaluation:
-    """The full pipeline on an annotated split: detect, match each face to the detection that
-    best overlaps its landmark box, crop from that box, predict. Misses are counted, and the same
-    faces are also predicted from ground-truth crops, so the detector's cost is seen apart."""
+    """The full pipeline on an annotated split: detect, predict every detection, match each face
+    to the detection that best overlaps its landmark box. Misses are counted, the other
+    detections' face scores kept, and the same faces are also predicted from ground-truth crops,
+    so the detector's cost is seen apart."""
     detected, truth_crops = LandmarkErrors(source.scheme), LandmarkErrors(source.scheme)
-    missed, detect_s = [], 0.0
+    missed, detect_s, face_scores, other_scores = [], 0.0, [], []
     count = min(limit or len(source), len(source))
     for index in tqdm(range(count), desc=progress, disable=not progress, leave=False):
         sample = source[index]
         start = time.perf_counter()
-        boxes, _ = predictor.detector(sample.image)
+        found = predictor.detect(sample.image)
         detect_s += time.perf_counter() - start
-        match = match_face(boxes, sample.points, sample.visibility)
+        match = match_face(found.boxes, sample.points, sample.visibility)
+        points, scores = predictor.predict_boxes(sample.image, found)
+        other_scores += [face_score(s) for i, s in enumerate(scores) if i != match]
         if match is None:
             missed.append(sample.name)
             continue
-        detected.add(predictor.predict_boxes(sample.image, boxes[match:match + 1])[0], *_truth(sample))
+        detected.add(points[match:match + 1], *_truth(sample))
+        face_scores.append(face_score(scores[match]))
         truth_crops.add(_from_ground_truth_box(predictor, sample), *_truth(sample))
-    return DetectorEvaluation(detected, truth_crops, missed, detect_s, count)
+    return DetectorEvaluation(detected, truth_crops, missed, detect_s, count, np.array(face_scores),
+                              np.array(other_scores))
 
 
 def _truth(sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

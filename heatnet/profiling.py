@@ -138,15 +138,14 @@ def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: 
     from heatnet.config import ConfigError
     from heatnet.samples import read_image
     from heatnet.datasets import default_data_root
-    from heatnet.detect import DETECTORS, MtcnnDetector
+    from heatnet.detect import DETECTORS, make_detector
     from heatnet.predict import DlibPredictor, FacePredictor
 
     torch.set_num_threads(threads)
     image = read_image((root or default_data_root()) / "300w/lfpw/testset/image_0001.jpg", upright=True)
-    detector = MtcnnDetector()  # the predictors' default
-    detections, _ = detector(image)
-    detections = detections[:1]
-    many = np.repeat(detections, batch, axis=0)
+    detector = make_detector()  # the predictors' default
+    detections = detector(image)[:1]
+    many = detections[np.zeros(batch, np.int64)]
 
     rows: dict[str, list] = {}  # "| name | runtime" -> per column: (call, faces per call), or None
     for model in models:
@@ -159,11 +158,12 @@ def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: 
                 except ImportError:
                     print(f"{model.name}: onnxruntime not installed (pip install -e \".[onnx]\")")
                     continue
-            boxes = predictor.crop_boxes(image, detections)
+            boxes, rolls = predictor.crop_boxes(image, detections)
             rows[f"| {model.name} | {runtime}"] = [
-                (lambda p=predictor, b=boxes: p.predict_crop_boxes(image, b), 1),
+                (lambda p=predictor, b=boxes, r=rolls: p.predict_crop_boxes(image, b, rolls=r), 1),
                 (lambda p=predictor: p.predict_boxes(image, detections), 1),
-                (lambda p=predictor, b=np.repeat(boxes, batch, axis=0): p.predict_crop_boxes(image, b), batch)]
+                (lambda p=predictor, b=np.repeat(boxes, batch, axis=0), r=np.repeat(rolls, batch):
+                 p.predict_crop_boxes(image, b, rolls=r), batch)]
     try:
         dlib = DlibPredictor(detector)
         rows["| dlib shape_predictor_68_face_landmarks | dlib"] = [
@@ -186,9 +186,9 @@ def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: 
     for key, columns in times.items():
         print(key + " | " + " | ".join(f"{1000 * float(np.median(t)):.2f}" if t else "" for t in columns) + " |")
     print()
-    for name, make_detector in DETECTORS.items():
+    for name, make in DETECTORS.items():
         try:
-            found = make_detector()
+            found = make()
         except ConfigError:
             continue
         seconds = call_seconds(lambda: found(image), 10)

@@ -77,3 +77,14 @@ def detector_report(out: Path, result: DetectorEvaluation, model: str, name: str
     shown = {key: metrics[key] for key in DETECTOR_TABLE if key in metrics}
     return (f"{model} on {name} with {detector} boxes, {refine} refine pass(es) ({normaliser} NME)\n\n"
             f"{_table(shown)}\n\nwrote {out}/metrics.json")
+
+
+def roll_report(out: Path, rows: list[dict], model: str, name: str, detector: str, refine: int) -> str:
+    """roll_robustness.json: faces found and NME at each angle the photos were turned by (heatnet.rotation)."""
+    from heatnet.rotation import roll_table
+
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "roll_robustness.json", {"model": model, "data": name, "detector": detector,
+                                               "refine": refine, "rows": rows})
+    return (f"{model} on {name} turned counter-clockwise by each angle, {detector} boxes, {refine} refine pass(es)\n\n"
+            f"{roll_table(rows)}\n\nwrote {out}/roll_robustness.json")

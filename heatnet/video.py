@@ -81,19 +81,20 @@ class FaceTracker:
     def __call__(self, frame: np.ndarray, t: float) -> list[Face]:
         kept, faces = [], []
         if self.tracks:
-            boxes = points_boxes(np.stack([track.points for track in self.tracks]))
-            points, scores = self.predictor.predict_crop_boxes(frame, boxes)
+            # each face cropped upright around where it was in the previous frame
+            boxes, rolls = self.predictor.face_frames(np.stack([track.points for track in self.tracks]))
+            points, scores = self.predictor.predict_crop_boxes(frame, boxes, rolls=rolls)
             for track, p, s, previous_side in zip(self.tracks, points, scores, centres_and_sides(boxes)[1]):
                 if not self._lost(p, s, previous_side, frame):
                     track.points = p
                     kept.append((track, s))
         if len(kept) < len(self.tracks) or not self.tracks:  # a face lost, or none tracked: look again
             self.detections += 1
-            boxes, _ = self.predictor.detector(frame)
-            if len(kept) and len(boxes):  # leave out detections of faces still tracked
+            found = self.predictor.detect(frame)
+            if len(kept) and len(found):  # leave out detections of faces still tracked
                 tracked = np.stack([landmark_box(track.points) for track, _ in kept])
-                boxes = boxes[box_iou(boxes, tracked).max(axis=1) < 0.3]
-            points, scores = self.predictor.predict_boxes(frame, boxes)
+                found = found[box_iou(found.boxes, tracked).max(axis=1) < 0.3]
+            points, scores = self.predictor.predict_boxes(frame, found)
             for p, s in zip(points, scores):
                 if face_score(s) < self.predictor.min_score:  # not a face (heatnet.face_score): no track
                     continue
@@ -102,7 +103,7 @@ class FaceTracker:
         self.tracks = [track for track, _ in kept]
         for track, scores in kept:
             points = track.filter(track.points, t, track.scale) if self.smooth else track.points
-            faces.append(Face(landmark_box(points), math.nan, points, scores))
+            faces.append(Face(landmark_box(points), math.nan, points, scores, float(self.predictor.roll(points[None])[0])))
         return faces
 
 

@@ -20,7 +20,7 @@ from heatnet.augment import Augmentation
 from heatnet.config import ConfigError
 from heatnet.samples import ImageError, LandmarkDataset, collate, has_samples, warn_skipped
 from heatnet.datasets import load_split
-from heatnet.drawing import draw_points, error_curve_figure, grid, heatmap_overlay, learning_curves_figure, plt
+from heatnet.drawing import draw_points, error_curve_figure, grid, heatmap_overlay, learning_curves_figure, roll_figure, plt
 from heatnet.evaluation import evaluate, load_trained, to_device_batch
 from heatnet.geometry import apply_affine
 from heatnet.loading import make_dataset, make_loader
@@ -182,3 +182,16 @@ def predictions_view(checkpoint: Path, split: str, root, count: int):
                     (255, 255, 0), 1, cv2.LINE_AA)
         cells.append(cell)
     return grid(cells, max(1, count // 2))
+
+
+def rolls_view(reports: list[Path], title: str = ""):
+    """Faces found and NME against the turn of the photos, from folders holding a
+    roll_robustness.json (tools/evaluate.py --rotations, tools/mediapipe_rolls.py)."""
+    results = {}
+    for folder in reports:
+        path = folder / "roll_robustness.json"
+        if not path.is_file():
+            raise ConfigError(f"{folder}: no roll_robustness.json (made by tools/evaluate.py --rotations)")
+        report = json.loads(path.read_text())
+        results[f"{Path(report['model']).stem}, {report['detector']}"] = report["rows"]
+    return roll_figure(results, title)

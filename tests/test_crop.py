@@ -10,6 +10,7 @@ from conftest import settings_for
 from heatnet.crop import Crop, CropBox, CropJitter, centres_and_sides, points_boxes, square_boxes
 from heatnet.samples import LandmarkDataset, Sample
 from heatnet.datasets import load_split
+from heatnet.detect import Detections
 from heatnet.predict import FacePredictor
 from heatnet.training import train
 
@@ -51,7 +52,9 @@ def test_prediction_crops_equal_training_crops(tmp_path, rule):
         detection = sample.annotation_box[None]  # a detector's box, where the annotation's came from
         if rule is CropBox.LANDMARKS:  # a detector's box predicts the landmark box through its fit
             detection = predictor.detector.box_fit.detector_boxes(*centres_and_sides(points_boxes(sample.points[None])))
-        images, affines = predictor.crops(sample.image, predictor.crop_boxes(sample.image, detection))
+        boxes, rolls = predictor.crop_boxes(sample.image, Detections.upright(detection, np.ones(1)))
+        assert not rolls.any()
+        images, affines = predictor.crops(sample.image, boxes, rolls)
         item = dataset[index]
         assert np.abs(images[0].astype(int) - item["image"].numpy().astype(int)).max() <= 1
         np.testing.assert_allclose(affines[0], item["affine"].numpy(), atol=1e-3)
@@ -76,3 +79,30 @@ def test_the_rule_picks_the_box():
     assert Crop(CropBox.IMAGE).box(sample).tolist() == [-0.5, -0.5, 39.5, 29.5]
     shifted = Crop(CropBox.LANDMARKS, 1.0, 20).matrix(np.array([0.0, 0.0, 10.0, 10.0]), CropJitter(shift=(0.1, 0.0)))
     assert shifted[0, 2] == pytest.approx(Crop(CropBox.LANDMARKS, 1.0, 20).matrix(np.array([0.0, 0.0, 10.0, 10.0]))[0, 2] - 2)
+
+
+@pytest.mark.parametrize("angle", [0.0, 25.0, 90.0, -140.0, 180.0])
+def test_face_frames_crop_a_turned_face_as_the_upright_one(angle):
+    """A face turned in the photo, cropped on the frame of its turned points, gives the crop of the
+    upright face (pixels and affine alike): the roll comes out, the box is the upright one."""
+    from heatnet.crop import face_frames
+    from heatnet.geometry import apply_affine, compose_affine, turn_image
+    from heatnet.schemes import IBUG68
+    from heatnet.shape_model import ShapeModel
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (48, 64, 3), np.uint8)
+    image = cv2.resize(image, (256, 192), interpolation=cv2.INTER_LINEAR)  # smooth enough for bilinear re-sampling
+    mean = ShapeModel.load().mean
+    points = (mean - mean.mean(0)) / np.ptp(mean, axis=0).max() * 90 + [128.0, 96.0]
+    boxes, rolls = face_frames(points[None], IBUG68.norm_pair)
+    turned, matrix = turn_image(image, angle)
+    turned_boxes, turned_rolls = face_frames(apply_affine(points, matrix)[None], IBUG68.norm_pair)
+    assert abs((turned_rolls[0] - rolls[0] - angle + 180) % 360 - 180) < 1e-9
+    np.testing.assert_allclose(turned_boxes[0, 2:] - turned_boxes[0, :2], boxes[0, 2:] - boxes[0, :2], atol=1e-9)
+    crop = Crop(size=64)
+    upright = crop.matrix(boxes[0], roll=rolls[0])
+    from_turned = crop.matrix(turned_boxes[0], roll=turned_rolls[0])
+    np.testing.assert_allclose(compose_affine(from_turned, matrix), upright, atol=1e-9)  # photo -> crop alike
+    difference = np.abs(crop.pixels(turned, from_turned).astype(int) - crop.pixels(image, upright).astype(int))
+    assert np.median(difference) <= 2 and difference.mean() < 3

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from heatnet.crop import centres_and_sides, points_boxes
-from heatnet.detect import HaarDetector
+from heatnet.detect import Detections, HaarDetector
 
 
 class FixedBoxes:
@@ -18,7 +18,7 @@ class FixedBoxes:
         self.boxes = boxes
 
     def __call__(self, image):
-        return self.boxes, np.ones(len(self.boxes))
+        return Detections.upright(self.boxes, np.ones(len(self.boxes)))
 
 
 @pytest.fixture(scope="module")

@@ -53,3 +53,46 @@ def test_landmark_box_uses_visible_points_only():
     np.testing.assert_allclose(landmark_box(points, np.array([1, 1, 0])), [0, 0, 10, 20])
     with pytest.raises(ValueError):
         landmark_box(points, np.zeros(3))
+
+
+def test_roll_is_the_eye_line_turned_counter_clockwise_on_screen():
+    from heatnet.geometry import roll_degrees
+
+    eyes = np.array([[10.0, 50.0], [30.0, 50.0]])  # the subject's right eye on the image's left
+    assert roll_degrees(eyes, (0, 1)) == 0.0
+    assert np.isclose(roll_degrees(np.array([[10.0, 50.0], [10.0, 30.0]]), (0, 1)), 90.0)  # left eye above: turned ccw
+    assert np.isclose(abs(roll_degrees(eyes[::-1], (0, 1))), 180.0)  # upside down
+    np.testing.assert_allclose(roll_degrees(np.stack([eyes, eyes[:, ::-1]]), (0, 1)), [0.0, -90.0])
+
+
+@pytest.mark.parametrize("angle", [90, 180, 270, -90, 37.5, 200])
+def test_a_turned_image_carries_every_pixel_to_where_its_affine_maps_it(rng, angle):
+    from heatnet.geometry import roll_degrees, turn_image
+
+    h, w = 41, 60
+    image = np.zeros((h, w, 3), np.uint8)
+    dots = np.array([[7, 5], [52, 33], [30, 20]])  # (x, y) pixel centres
+    image[dots[:, 1], dots[:, 0]] = 255
+    turned, matrix = turn_image(image, angle)
+    mapped = apply_affine(dots.astype(np.float64), matrix)
+    # every pixel is kept: the canvas holds the turned image's corners
+    corners = apply_affine(np.array([[-0.5, -0.5], [w - 0.5, -0.5], [-0.5, h - 0.5], [w - 0.5, h - 0.5]]), matrix)
+    assert corners.min() > -1.01 and (corners.max(axis=0) < np.array(turned.shape[1::-1]) + 0.01).all()
+    if angle % 90 == 0:  # an exact permutation of the pixels
+        assert turned.shape[:2] == ((h, w) if angle % 180 == 0 else (w, h))
+        assert np.abs(mapped - np.round(mapped)).max() < 1e-9
+        assert (turned[np.round(mapped[:, 1]).astype(int), np.round(mapped[:, 0]).astype(int)] == 255).all()
+        assert turned.sum() == image.sum()
+    else:  # bilinear: each dot's brightness is centred where its point maps (well under the half pixel of an offset bug)
+        gray = turned[..., 0].astype(np.float64)
+        for x, y in mapped:
+            x0, y0 = int(round(x)), int(round(y))
+            patch = gray[y0 - 2:y0 + 3, x0 - 2:x0 + 3]
+            ys, xs = np.mgrid[y0 - 2:y0 + 3, x0 - 2:x0 + 3]
+            centre = np.array([(xs * patch).sum(), (ys * patch).sum()]) / patch.sum()
+            assert np.abs(centre - [x, y]).max() < 0.15
+    # the points' roll grows by the angle
+    eyes = np.array([[10.0, 20.0], [40.0, 22.0]])
+    expected = (roll_degrees(eyes, (0, 1)) + angle + 180) % 360 - 180
+    got = roll_degrees(apply_affine(eyes, matrix), (0, 1))
+    assert abs((got - expected + 180) % 360 - 180) < 1e-9

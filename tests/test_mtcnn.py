@@ -18,9 +18,10 @@ def test_the_nets_give_probabilities_and_offsets_of_the_right_shapes():
         probability, offsets = detector.pnet(torch.zeros(2, 3, 30, 40))
         assert probability.shape == (2, 10, 15) and offsets.shape == (2, 4, 10, 15)  # (30 - 2) / 2 - 4 = 10
         for net, size in ((detector.rnet, 24), (detector.onet, 48)):
-            probability, offsets = net(torch.zeros(3, 3, size, size))
+            probability, offsets, *keypoints = net(torch.zeros(3, 3, size, size))
             assert probability.shape == (3,) and offsets.shape == (3, 4)
             assert ((probability >= 0) & (probability <= 1)).all()
+        assert keypoints[0].shape == (3, 10)  # O-Net: five x, then five y
 
 
 def test_the_pyramid_runs_from_the_smallest_face_to_the_whole_image():

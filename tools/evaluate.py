@@ -8,6 +8,7 @@ curve PNG, predictions CSV (original pixels) and metrics JSON.
     python tools/evaluate.py --dlib --dataset 300w --split test --detector dlib_hog   # dlib's 68-point predictor
     python tools/evaluate.py CHECKPOINT --split test --shifts 1,2,3,4    # NME and drift as the crop moves
     python tools/evaluate.py CHECKPOINT --images my_faces/     # a labelled folder of one's own
+    python tools/evaluate.py fast --dataset 300w --split test --rotations 0,90,180   # photos turned in the plane
 
 The model is rebuilt from the experiment sources stored in the checkpoint (from any folder,
 whatever happened to the experiment files since); --live-experiment uses the file on disk
@@ -16,7 +17,9 @@ annotation's face box if the run used --box=annotation); with --detector, from a
 box instead (the full pipeline of tools/predict.py): faces it misses are counted, and the faces
 it finds are also scored from ground-truth crops, to show what the detector costs. --shifts moves
 every crop by d input pixels (right, left, down, up) and reports the NME and how far the
-predictions drift from the unmoved crop's (heatnet.robustness). --images evaluates on a folder of
+predictions drift from the unmoved crop's (heatnet.robustness). --rotations turns every photo by
+each angle (counter-clockwise, degrees) and reports faces found, kept and NME through the detector
+(mtcnn unless --detector names another) and from the ground-truth crop (heatnet.rotation). --images evaluates on a folder of
 one's own, labelled with .pts files beside the images, one dlib XML file or one CSV in the ytf68
 layout (68 points); every report is named after the folder.
 """
@@ -51,6 +54,9 @@ def main() -> int:
                         "predicted points (default 1)")
     parser.add_argument("--shifts", help="comma-separated crop shifts in input pixels, e.g. 1,2,3,4: NME and "
                         "prediction drift for each (writes shift_robustness.json)")
+    parser.add_argument("--rotations", help="comma-separated angles in degrees, e.g. 0,90,180: the photos turned "
+                        "by each, through the detector (writes roll_robustness.json)")
+    parser.add_argument("--limit", type=int, default=0, help="with --rotations: the first N faces only (0: all)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: cuda when available)")
@@ -69,6 +75,14 @@ def main() -> int:
         shifts = tuple(int(d) for d in args.shifts.split(",")) if args.shifts else ()
     except ValueError:
         fail(f"--shifts expects comma-separated whole pixels, got {args.shifts!r}")
+    try:
+        rotations = tuple(float(a) for a in args.rotations.split(",")) if args.rotations else ()
+    except ValueError:
+        fail(f"--rotations expects comma-separated angles in degrees, got {args.rotations!r}")
+    if rotations and shifts:
+        fail("--rotations and --shifts are separate studies: give one")
+    if rotations and not args.detector:
+        args.detector = "mtcnn"
 
     from dataclasses import replace  # imported after parsing: --help answers at once
 
@@ -81,8 +95,10 @@ def main() -> int:
     from heatnet.evaluation import evaluate, load_trained
     from heatnet.files import check_writable
     from heatnet.loading import folder_dataset, make_dataset, make_loader
-    from heatnet.predict import ASSETS, DlibPredictor, FacePredictor, evaluate_with_detector, model_path
+    from heatnet.predict import (ASSETS, DlibPredictor, FacePredictor, evaluate_with_detector, model_path,
+                                 shipped_min_score)
     from heatnet.robustness import shift_robustness
+    from heatnet.rotation import roll_robustness
     from heatnet.runtime import choose_device, choose_precision, set_threads, tune_allocator
 
     tune_allocator()
@@ -93,9 +109,13 @@ def main() -> int:
             load_split(args.dataset, args.split, Path(args.data_root) if args.data_root else None)
         if source.scheme.num_points != 68:
             fail(f"dlib's predictor gives 68 points; {args.dataset} has {source.scheme.num_points}")
-        result = evaluate_with_detector(DlibPredictor(make_detector(args.detector)), source, progress=progress)
-        print(reports.detector_report(args.out, result, "dlib shape_predictor_68_face_landmarks",
-                                      args.images.name if args.images else f"{args.dataset}/{args.split}",
+        dlib, name = DlibPredictor(make_detector(args.detector)), args.images.name if args.images else f"{args.dataset}/{args.split}"
+        if rotations:
+            rows = roll_robustness(dlib, source, rotations, args.limit, progress=not args.no_progress)
+            print(reports.roll_report(args.out, rows, "dlib shape_predictor_68_face_landmarks", name, args.detector, 0))
+            return 0
+        result = evaluate_with_detector(dlib, source, progress=progress)
+        print(reports.detector_report(args.out, result, "dlib shape_predictor_68_face_landmarks", name,
                                       args.detector, 0, source.normaliser.value))
         return 0
     device = choose_device(args.device)
@@ -119,7 +139,11 @@ def main() -> int:
     precision = choose_precision(device, s.amp)
     if args.detector:
         predictor = FacePredictor(method, s, dataset.scheme, device, make_detector(args.detector), args.batch_size,
-                                  args.refine)
+                                  args.refine, shipped_min_score(args.checkpoint))
+        if rotations:
+            rows = roll_robustness(predictor, dataset.source, rotations, args.limit, progress=not args.no_progress)
+            print(reports.roll_report(out, rows, str(args.checkpoint), name, args.detector, args.refine))
+            return 0
         result = evaluate_with_detector(predictor, dataset.source, progress=progress)
         print(reports.detector_report(out, result, str(args.checkpoint), name, args.detector, args.refine,
                                       dataset.source.normaliser.value))

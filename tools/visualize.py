@@ -6,6 +6,7 @@
     scatter   predicted against true coordinates (x and y) over a split
     curves    cumulative error curves (test split) of several runs in one plot
     learning  training loss and validation NME by epoch of several runs
+    rolls     faces found and NME against the angle photos were turned by (tools/evaluate.py --rotations)
     predictions  the best and the worst images of a split: truth (green) and prediction (red), NME on each
 
     python tools/visualize.py dataset --dataset synthetic --out results/synthetic.png
@@ -15,6 +16,7 @@
     python tools/visualize.py scatter --checkpoint runs/w300_unet_js/<time>/best.pt --split val --out results/scatter.png
     python tools/visualize.py curves --runs runs/a/<time> runs/b/<time> --out results/curves.png
     python tools/visualize.py learning --runs runs/a/<time> runs/b/<time> --out results/learning.png
+    python tools/visualize.py rolls --reports results/rolls_fast results/rolls_mediapipe --out results/rolls.png
     python tools/visualize.py predictions --checkpoint runs/imm_points_cnn/<time>/best.pt --split test --count 8 --out results/pred.png
 """
 import argparse
@@ -27,9 +29,11 @@ from heatnet.cli import fail, tool
 @tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("view", choices=["dataset", "heatmaps", "filters", "scatter", "curves", "learning", "predictions"])
+    parser.add_argument("view", choices=["dataset", "heatmaps", "filters", "scatter", "curves", "learning", "predictions",
+                                         "rolls"])
     parser.add_argument("--checkpoint", type=Path, help="heatmaps, filters, scatter, predictions: a heatnet checkpoint")
     parser.add_argument("--runs", type=Path, nargs="+", help="curves, learning: finished run folders")
+    parser.add_argument("--reports", type=Path, nargs="+", help="rolls: folders holding a roll_robustness.json")
     parser.add_argument("--dataset", default="synthetic")
     parser.add_argument("--split", help="default: train for dataset, the run's validation split for the model views")
     parser.add_argument("--data-root", type=Path)
@@ -45,7 +49,7 @@ def main() -> int:
 
     from heatnet.files import check_writable
     from heatnet.views import (curves_view, dataset_view, filters_view, heatmaps_view, learning_view,
-                               predictions_view, scatter_view)
+                               predictions_view, rolls_view, scatter_view)
 
     if not cv2.haveImageWriter(str(args.out)):
         fail(f"--out {args.out}: not an image file name OpenCV can write (use .png or .jpg)")
@@ -54,6 +58,8 @@ def main() -> int:
         fail(f"the {args.view} view needs --checkpoint")
     if args.view in ("curves", "learning") and not args.runs:
         fail(f"the {args.view} view needs --runs RUN [RUN ...]")
+    if args.view == "rolls" and not args.reports:
+        fail("the rolls view needs --reports FOLDER [FOLDER ...]")
     split = args.split or ("train" if args.view == "dataset" else "val")
     if args.view == "dataset":
         image = dataset_view(args.dataset, split, args.data_root, args.count, args.size, args.seed)
@@ -65,7 +71,8 @@ def main() -> int:
         image = predictions_view(args.checkpoint, split, args.data_root, args.count)
     else:
         figures = {"scatter": lambda: scatter_view(args.checkpoint, split, args.data_root, args.count * 16),
-                   "curves": lambda: curves_view(args.runs), "learning": lambda: learning_view(args.runs)}
+                   "curves": lambda: curves_view(args.runs), "learning": lambda: learning_view(args.runs),
+                   "rolls": lambda: rolls_view(args.reports)}
         figure = figures[args.view]()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(args.out, dpi=120)
