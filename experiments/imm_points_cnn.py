@@ -4,7 +4,7 @@ sets the first layer's kernel (docs/imm_kernel_sizes.md sweeps 3 / 5 / 7 / 9).""
 from dataclasses import dataclass
 
 from heatnet.codecs import NormalisedCoordinates
-from heatnet.config import setting
+from heatnet.config import OneOf, setting
 from heatnet.losses import L1
 from heatnet.method import Method, RegressionSettings
 from heatnet.models import face_points_cnn
@@ -12,7 +12,7 @@ from heatnet.models import face_points_cnn
 
 @dataclass
 class KernelSettings(RegressionSettings):
-    first_kernel: int = setting(5, "side of the first convolution's kernels")
+    first_kernel: int = setting(5, "side of the first convolution's kernels", OneOf((1, 3, 5, 7, 9, 11)))
 
 
 settings = KernelSettings(dataset="imm", input_size=96, channels=1, batch_size=16, epochs=80, lr=1e-3,

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from experiments.unet_kl import settings as heatmap_settings
 from heatnet.codecs import NormalisedCoordinates
-from heatnet.config import extend, setting
+from heatnet.config import Range, extend, setting
 from heatnet.method import Method, RegressionSettings
 from heatnet.models import EncoderRegressor
 
@@ -14,7 +14,7 @@ from heatnet.models import EncoderRegressor
 class ResNetRegressionSettings(RegressionSettings):
     encoder: str = setting("resnet18", "any smp encoder name")
     blurpool: bool = setting(True, "anti-aliased downsampling (Zhang 2019) in every stride-2 layer of the encoder")
-    dropout: float = setting(0.0, "before the final linear layer")
+    dropout: float = setting(0.0, "before the final linear layer", Range(0, 1, open_high=True))
 
 
 settings = extend(heatmap_settings, ResNetRegressionSettings)  # same data, size and budget as unet_kl

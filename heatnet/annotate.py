@@ -45,12 +45,13 @@ def _write_points(out: Path, names: list[str], points: list[np.ndarray], scores:
 
 def predict_photos(predictor: FacePredictor, photos: list[Path], out: Path, model: str = "",
                    progress: bool = False, keep_dropped: bool = False) -> Summary:
-    """Every face in every photo: <stem>_landmarks.jpg (boxes and points), faces.json (per photo:
+    """Every face in every photo: <stem>_landmarks.jpg (boxes and points; output_names), faces.json (per photo:
     size and faces with their face score, or the error that made it unreadable) and points.csv (a
     row per face). The faces of consecutive photos share batches (predictor.batch_size).
     Detections scoring below predictor.min_score are dropped as non-faces and counted; with
     `keep_dropped` faces.json lists them too (box, detector and face score)."""
     records, rows = [], []  # rows: (name, points, scores) per face, for points.csv
+    names = output_names(photos)
     summary, read = Summary(len(photos), 0, 0.0, 0.0), 0
     for group in _detected_groups(predictor, tqdm(photos, desc="photos", disable=not progress, unit="photo"),
                                   records, summary):
@@ -59,7 +60,8 @@ def predict_photos(predictor: FacePredictor, photos: list[Path], out: Path, mode
         summary.predict_s += time.perf_counter() - start
         for (photo, image, found), (points, scores) in zip(group, predictions):
             read += 1
-            records.append(_write_photo(predictor, photo, image, out, found, points, scores, rows, summary, keep_dropped))
+            records.append(_write_photo(predictor, photo, image, out / f"{names[photo]}_landmarks.jpg", found, points,
+                                        scores, rows, summary, keep_dropped))
     if not read:
         where = photos[0] if len(photos) == 1 else photos[0].parent
         raise ImageError(f"{where}: no image could be read ({len(photos)} tried); nothing written")
@@ -95,7 +97,15 @@ def _detected_groups(predictor: FacePredictor, photos, records: list, summary: S
         yield group
 
 
-def _write_photo(predictor: FacePredictor, photo: Path, image: np.ndarray, out: Path, found: Detections,
+def output_names(photos: list[Path]) -> dict[Path, str]:
+    """Each photo's name for its outputs: its stem, or stem_suffix where another photo shares the
+    stem (face.jpg and face.png), so that no two photos write the same file."""
+    stems = [photo.stem for photo in photos]
+    return {photo: photo.stem if stems.count(photo.stem) == 1 else f"{photo.stem}_{photo.suffix.lstrip('.')}"
+            for photo in photos}
+
+
+def _write_photo(predictor: FacePredictor, photo: Path, image: np.ndarray, drawing: Path, found: Detections,
                  points: np.ndarray, scores: np.ndarray, rows: list, summary: Summary, keep_dropped: bool) -> dict:
     """One photo's faces kept or dropped by their score, drawn to <stem>_landmarks.jpg; its faces.json record."""
     scores_of_faces = face_score(scores)
@@ -116,8 +126,8 @@ def _write_photo(predictor: FacePredictor, photo: Path, image: np.ndarray, out: 
         faces.append({"box": box.tolist(), "detection_score": float(detection_score), "face_score": float(face_score(s)),
                       "roll_deg": round(float(roll), 2), "points": p.tolist(), "scores": s.tolist()})
         rows.append((f"{photo.name}#{i}", p, s))
-    out.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out / f"{photo.stem}_landmarks.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+    drawing.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(drawing), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
     return {"image": str(photo), "width": image.shape[1], "height": image.shape[0], "faces": faces,
             "dropped": dropped if keep_dropped else len(dropped)}
 

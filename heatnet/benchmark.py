@@ -111,16 +111,16 @@ def method_settings(experiment: str | Path, changes: dict[str, Any], budget: Bud
     return with_budget(dataclasses.replace(load_experiment(experiment).settings, **changes), budget)
 
 
-def run_method(experiment: str | Path, settings: Settings, seeds: int, runs_dir: Path) -> dict:
+def run_method(experiment: str | Path, settings: Settings, seeds: int, runs_dir: Path, progress: bool = True) -> dict:
     """Train one method for each seed under the same step budget (heatnet.training.train_seeds);
     per seed the test metrics of the checkpoint validation chose; on seed 0 the decoders compared
     on the validation split, the codec floor and the model's cost (rank 0 of a torchrun; {} on
-    the others)."""
+    the others). Progress bars only on a terminal, and only with `progress`."""
     if not settings.test_split:
         raise ConfigError(f"{experiment}: the benchmark needs a test split (--test_split is empty)")
     rows, curves = [], []
     device = choose_device()
-    runs = train_seeds(experiment, settings, seeds, runs_dir, progress=sys.stderr.isatty())
+    runs = train_seeds(experiment, settings, seeds, runs_dir, progress=progress and sys.stderr.isatty())
     if not world_from_environment().is_main:  # under torchrun the other processes only help train
         return {}
     for seed, run in enumerate(runs):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import enum
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -29,13 +30,62 @@ from heatnet.crop import CropBox
 from heatnet.errors import ConfigError
 from heatnet.schedules import Cosine, Schedule
 
-__all__ = ["ConfigError", "Settings", "apply_overrides", "extend", "from_plain", "method_settings", "parse_overrides",
+__all__ = ["AT_LEAST_ONE", "ConfigError", "NOT_NEGATIVE", "OneOf", "POSITIVE", "PROBABILITY", "Range", "Settings",
+           "apply_overrides", "check_allowed", "extend", "from_plain", "method_settings", "parse_overrides",
            "parse_value", "setting", "settings_dict", "settings_help", "to_plain"]
 
 
-def setting(default: Any, help: str, *, section: str = "") -> Any:
-    """A settings field with its `--help` text (and, on a section's first field, the heading)."""
-    return dataclasses.field(default=default, metadata={"help": help, "section": section})
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting allows: low <= value <= high (< where that end is open)."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    open_low: bool = False
+    open_high: bool = False
+
+    def allows(self, value: float) -> bool:
+        above = value > self.low if self.open_low else value >= self.low
+        below = value < self.high if self.open_high else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            return f"{'>' if self.open_low else '>='} {self.low:g}"
+        return f"in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}{')' if self.open_high else ']'}"
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """The values a setting allows, listed."""
+
+    values: tuple
+
+    def allows(self, value) -> bool:
+        return value in self.values
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(str(v) for v in self.values)
+
+
+POSITIVE = Range(0, open_low=True)
+NOT_NEGATIVE = Range(0)
+AT_LEAST_ONE = Range(1)
+PROBABILITY = Range(0, 1)
+
+
+def setting(default: Any, help: str, allowed: Range | OneOf | None = None, *, section: str = "") -> Any:
+    """A settings field with its `--help` text, the values it allows (every number declares them:
+    checked once, when settings are made) and, on a section's first field, the heading."""
+    return dataclasses.field(default=default, metadata={"help": help, "section": section, "allowed": allowed})
+
+
+def check_allowed(settings) -> None:
+    """ConfigError naming the first field of a settings dataclass whose value its `allowed` refuses."""
+    for f in dataclasses.fields(settings):
+        allowed, value = f.metadata.get("allowed"), getattr(settings, f.name)
+        if allowed is not None and not allowed.allows(value):
+            raise ConfigError(f"--{f.name}={value}: must be {allowed} ({f.metadata['help']})")
 
 
 class InputPath(enum.Enum):
@@ -60,74 +110,63 @@ class Settings:
     val_split: str = setting("val", "chooses best.pt and early stopping; empty: no validation, the last checkpoint "
                                     "is kept")
     test_split: str = setting("test", "read once after training, on the chosen checkpoint; empty: not evaluated")
-    train_limit: int = setting(0, "use only the first N training samples (0: all)")
-    val_limit: int = setting(0, "use only the first N validation samples (0: all)")
-    test_limit: int = setting(0, "quick runs only: figures are reported on the whole test split")
-    input_size: int = setting(128, "side of the square face crop the model sees, in pixels")
-    channels: int = setting(3, "1 for grayscale input")
+    train_limit: int = setting(0, "use only the first N training samples (0: all)", NOT_NEGATIVE)
+    val_limit: int = setting(0, "use only the first N validation samples (0: all)", NOT_NEGATIVE)
+    test_limit: int = setting(0, "quick runs only: figures are reported on the whole test split", NOT_NEGATIVE)
+    input_size: int = setting(128, "side of the square face crop the model sees, in pixels", Range(8, 4096))
+    channels: int = setting(3, "1 for grayscale input", OneOf((1, 3)))
     box: CropBox = setting(CropBox.LANDMARKS, "crop around the landmark box, the annotation's face box or the whole "
                                               "image")
-    box_scale: float = setting(1.25, "crop side = box_scale x the longer side of the box")
+    box_scale: float = setting(1.25, "crop side = box_scale x the longer side of the box", Range(0, 10, open_low=True))
     strict_data: bool = setting(False, "fail on the first bad sample instead of skipping it")
     cache_images: bool = setting(False, "decode every image once and keep it in memory (small datasets such as IMM)")
     complete_only: bool = setting(False, "train only on samples with every point labelled (dropping rows, as Kaggle "
                                          "notebooks did)")
     augment: bool = setting(True, "False: no augmentation at all", section="augmentation (training split only)")
-    rotation_deg: float = setting(30.0, "uniform in +-rotation_deg")
-    scale_jitter: float = setting(0.15, "zoom uniform in 1 +- scale_jitter")
-    shift: float = setting(0.08, "uniform in +-shift of the crop side, per axis")
-    mirror_prob: float = setting(0.5, "mirrored with the scheme's flip map")
-    color_prob: float = setting(0.8, "probability of brightness, contrast, saturation and hue jitter")
-    gray_prob: float = setting(0.1, "probability of turning the crop grayscale")
-    blur_prob: float = setting(0.2, "probability of a Gaussian or motion blur")
-    noise_prob: float = setting(0.3, "probability of Gaussian sensor noise")
-    occlusion_prob: float = setting(0.3, "probability of one or two random rectangles hiding part of the face")
+    rotation_deg: float = setting(30.0, "uniform in +-rotation_deg", Range(0, 180))
+    scale_jitter: float = setting(0.15, "zoom uniform in 1 +- scale_jitter", Range(0, 1, open_high=True))
+    shift: float = setting(0.08, "uniform in +-shift of the crop side, per axis", Range(0, 1))
+    mirror_prob: float = setting(0.5, "mirrored with the scheme's flip map", PROBABILITY)
+    color_prob: float = setting(0.8, "probability of brightness, contrast, saturation and hue jitter", PROBABILITY)
+    gray_prob: float = setting(0.1, "probability of turning the crop grayscale", PROBABILITY)
+    blur_prob: float = setting(0.2, "probability of a Gaussian or motion blur", PROBABILITY)
+    noise_prob: float = setting(0.3, "probability of Gaussian sensor noise", PROBABILITY)
+    occlusion_prob: float = setting(0.3, "probability of one or two random rectangles hiding part of the face", PROBABILITY)
     flip_test: bool = setting(False, "validate and test on the mean of the image's and its mirror's predictions",
                               section="evaluation")
-    batch_size: int = setting(16, "samples per optimizer step", section="optimisation")
+    batch_size: int = setting(16, "samples per optimizer step", AT_LEAST_ONE, section="optimisation")
     epochs: int = setting(10, "passes over the training split (0: no epoch limit; max_steps or time_budget_min ends "
-                              "the run)")
-    max_steps: int = setting(0, "stop after this many optimizer steps (0: epochs decide)")
-    time_budget_min: float = setting(0.0, "converted once into max_steps by timing training steps (0: off)")
-    lr: float = setting(1e-3, "peak learning rate (AdamW)")
-    weight_decay: float = setting(1e-4, "AdamW; 0 gives Adam")
+                              "the run)", NOT_NEGATIVE)
+    max_steps: int = setting(0, "stop after this many optimizer steps (0: epochs decide)", NOT_NEGATIVE)
+    time_budget_min: float = setting(0.0, "converted once into max_steps by timing training steps (0: off)", NOT_NEGATIVE)
+    lr: float = setting(1e-3, "peak learning rate (AdamW)", POSITIVE)
+    weight_decay: float = setting(1e-4, "AdamW; 0 gives Adam", NOT_NEGATIVE)
     schedule: Schedule = setting(Cosine(), "learning-rate factor as a function of the step, after warm-up")
-    warmup_epochs: float = setting(0.5, "linear warm-up length")
-    grad_clip: float = setting(5.0, "max gradient norm (0: off)")
+    warmup_epochs: float = setting(0.5, "linear warm-up length", NOT_NEGATIVE)
+    grad_clip: float = setting(5.0, "max gradient norm (0: off)", NOT_NEGATIVE)
     ema_decay: float = setting(0.0, "exponential moving average of the weights, which validation, best.pt and tests "
-                                    "use (0: off)")
-    early_stop_patience: int = setting(0, "validations without a better NME before stopping (0: off)")
-    seed: int = setting(0, "weights, data order and augmentation all follow from it", section="run")
-    threads: int = setting(0, "torch intra-op threads (0: all cores)")
-    workers: int = setting(2, "data-loader processes")
+                                    "use (0: off)", Range(0, 1, open_high=True))
+    early_stop_patience: int = setting(0, "validations without a better NME before stopping (0: off)", NOT_NEGATIVE)
+    seed: int = setting(0, "weights, data order and augmentation all follow from it", Range(0, 2**32 - 1), section="run")
+    threads: int = setting(0, "torch intra-op threads (0: all cores)", NOT_NEGATIVE)
+    workers: int = setting(2, "data-loader processes", NOT_NEGATIVE)
     input_path: InputPath = setting(InputPath.AUTO, "training crops cut and augmented by the loader's workers, or in "
                                                     "batches on the training device (auto: device on CUDA)")
     device_cache_gb: float = setting(8.0, "device input path: keep every decoded canvas on the device when they take at "
-                                          "most this much (0: workers decode them every epoch)")
+                                          "most this much (0: workers decode them every epoch)", NOT_NEGATIVE)
     compile: bool = setting(False, "torch.compile the training forward pass (CUDA; costs a minute to start)")
     amp: bool = setting(True, "mixed precision on CUDA: bf16 where supported, else fp16 with a gradient scaler")
     device: str = setting("", "empty: cuda when available, else cpu")
     init_from: str = setting("", "heatnet checkpoint whose matching weights initialise the model")
-    checkpoint_minutes: float = setting(5.0, "also save `last.pt` mid-epoch this often")
+    checkpoint_minutes: float = setting(5.0, "also save `last.pt` mid-epoch this often", NOT_NEGATIVE)
     keep_last: bool = setting(True, "keep last.pt (weights + optimizer state, ~3x best.pt) once the run has finished")
-    log_images: int = setting(8, "validation images drawn to TensorBoard per epoch")
+    log_images: int = setting(8, "validation images drawn to TensorBoard per epoch", NOT_NEGATIVE)
 
     def __post_init__(self) -> None:
-        positive = ("batch_size", "input_size", "lr")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"--{name} must be positive, got {getattr(self, name)}")
+        check_allowed(self)
         if not (self.epochs > 0 or self.max_steps > 0 or self.time_budget_min > 0):
             raise ConfigError(f"--epochs must be positive, got {self.epochs} (0 only with --max_steps or "
                               f"--time_budget_min)")
-        for name in ("epochs", "max_steps", "time_budget_min", "train_limit", "val_limit", "test_limit", "workers", "threads",
-                     "early_stop_patience", "device_cache_gb", "warmup_epochs", "grad_clip", "weight_decay"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"--{name} must not be negative, got {getattr(self, name)}")
-        if not 0 <= self.ema_decay < 1:
-            raise ConfigError(f"--ema_decay must be in [0, 1) (0: no weight average), got {self.ema_decay}")
-        if self.channels not in (1, 3):
-            raise ConfigError(f"--channels must be 1 (grayscale) or 3 (RGB), got {self.channels}")
 
 
 # --- text <-> typed values ----------------------------------------------------------------------
@@ -255,7 +294,8 @@ def settings_help(settings: Settings | type[Settings] = Settings) -> str:
         choices = " | ".join(_choice_names(kind)) if kind not in (bool, int, float, str) else kind.__name__
         value = to_plain(getattr(values, f.name))
         value = str(value).lower() if isinstance(value, bool) else value if value != "" else '""'
-        lines.append(f"    --{f.name}={value}  ({choices})"
+        allowed = f.metadata.get("allowed")
+        lines.append(f"    --{f.name}={value}  ({choices}{', ' + str(allowed) if allowed else ''})"
                      + (f"\n        {f.metadata['help']}" if f.metadata.get("help") else ""))
     return "\n".join(lines)
 

@@ -213,15 +213,17 @@ class AnyAngle:
     `always=False` looks at the turned copies only when the upright image shows no face: a
     quarter of the time on upright photos, but a turned face beside an upright one is missed."""
 
-    def __init__(self, detector: FaceDetector, always: bool = True, overlap: float = 0.3):
+    def __init__(self, detector: FaceDetector, always: bool = True, step_deg: float = 90.0, overlap: float = 0.3):
         self.detector, self.always, self.overlap = detector, always, overlap
-        self.name = detector.name.removesuffix("_upright") + ("" if always else "_when_none")
+        self.turns = np.arange(step_deg, 360.0, step_deg)  # the copies' turns, degrees
+        self.name = (detector.name.removesuffix("_upright") + ("" if step_deg == 90 else f"_every_{step_deg:g}")
+                     + ("" if always else "_when_none"))
         self.box_fit = detector.box_fit
 
     def __call__(self, image: np.ndarray) -> Detections:
         found = [self.detector(image)]
         if self.always or len(found[0]) == 0:
-            found += [self._turned(image, angle) for angle in (90, 180, 270)]
+            found += [self._turned(image, angle) for angle in self.turns]
         merged = Detections(np.concatenate([f.boxes for f in found]), np.concatenate([f.scores for f in found]),
                             (np.concatenate([f.rolls for f in found]) + 180) % 360 - 180)
         return merged[same_roll_nms(merged, self.overlap)]

@@ -18,6 +18,7 @@ from heatnet.experiment import (ExperimentSource, experiment_source, load_experi
                                 source_differences)
 from heatnet.metrics import LandmarkErrors
 from heatnet.runtime import Precision
+from heatnet.shipped import resolve_model
 from heatnet.schemes import SCHEMES, LandmarkScheme
 
 
@@ -125,14 +126,14 @@ def merge_evaluations(parts: list[Evaluation | None]) -> Evaluation:
                       [reason for part in parts for reason in part.skipped])
 
 
-def load_trained(checkpoint_path, device: torch.device | str = "cpu", live_experiment: bool = False):
+def load_trained(checkpoint_path: str | Path, device: torch.device | str = "cpu", live_experiment: bool = False):
     """(method, settings, checkpoint state) from a heatnet checkpoint, from any directory.
 
     The model is rebuilt from the experiment sources stored in the checkpoint, so later edits to
     the files do not change it. `live_experiment` rebuilds from the experiment file on disk
     instead and warns of every difference. Either way the codec stored in the checkpoint is
     the one that decodes."""
-    path = Path(checkpoint_path)
+    path = resolve_model(checkpoint_path)  # a shipped model's name or a run folder too
     state = load_checkpoint(path, map_location=device)
     stored = ExperimentSource(**state["experiment"])
     try:

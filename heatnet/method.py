@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from heatnet.codecs import Decoder, SoftArgmax
-from heatnet.config import Settings, setting
+from heatnet.config import OneOf, Range, Settings, setting
 from heatnet.errors import ConfigError
 from heatnet.losses import L1, CoordinateLossClass, HeatmapKL, HeatmapLossClass
 from heatnet.models import Architecture
@@ -46,15 +46,15 @@ class HeatmapSettings(Settings):
 
     architecture: Architecture = setting(smp.Unet, "the smp architecture")
     encoder: str = setting("resnet18", "any smp encoder name")
-    stride: int = setting(4, "heatmap stride: 1, 2 or 4")
-    sigma: float = setting(1.5, "target Gaussian std in heatmap pixels")
+    stride: int = setting(4, "heatmap stride: it must divide input_size", OneOf((1, 2, 4)))
+    sigma: float = setting(1.5, "target Gaussian std in heatmap pixels", Range(0, 64, open_low=True))
     loss: HeatmapLossClass = setting(HeatmapKL, "the heatmap loss, built around the codec")
     decoder: Decoder = setting(SoftArgmax(window_radius=4), 'heatmaps -> points; keywords allowed: "Dark(blur=True)"')
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.stride not in (1, 2, 4) or self.input_size % self.stride:
-            raise ConfigError(f"--stride must be 1, 2 or 4 and divide --input_size={self.input_size}, got {self.stride}")
+        if self.input_size % self.stride:
+            raise ConfigError(f"--stride={self.stride}: must divide --input_size={self.input_size}")
 
 
 @dataclass

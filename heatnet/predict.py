@@ -27,52 +27,11 @@ from heatnet.crop import Crop, CropBox, centres_and_sides, face_frames, points_b
 from heatnet.geometry import apply_affine, invert_affine, roll_degrees
 from heatnet.metrics import LandmarkErrors
 from heatnet.schemes import SCHEMES, LandmarkScheme
-
-ASSETS = Path(__file__).resolve().parent / "assets"
-
-
-class ShippedModel(enum.Enum):
-    """The models shipped with heatnet, both trained by heatnet on the 300-W training images
-    (research use only; docs/shipped_model.md): `heatnet.load_pretrained("fast")`."""
-
-    ACCURATE = "accurate"  # Unet-ResNet18, 160 px, 25 MB (the default)
-    FAST = "fast"  # Unet-MobileNetV4-conv-small to stride 16, 112 px, 3 MB: a few ms per face on a CPU
-
-    @property
-    def path(self) -> Path:
-        return ASSETS / {"accurate": "heatnet_300w_68.pt", "fast": "heatnet_fast_300w_68.pt"}[self.value]
-
-    @property
-    def min_score(self) -> float:
-        """The face-score threshold chosen on validation for it by `python tools/choose_min_score.py`
-        (docs/detectors.md): a detection whose points' mean heatmap peak is lower is dropped."""
-        return {"accurate": 0.1044, "fast": 0.1138}[self.value]  # --model accurate / fast, --detector mtcnn
-
-    @classmethod
-    def named(cls, name: str) -> ShippedModel:
-        try:
-            return cls(name)
-        except ValueError:
-            raise ValueError(f"no shipped model {name!r}; the shipped models: "
-                             f"{', '.join(m.value for m in cls)}") from None
-
-
-def model_path(model: str | Path | None) -> Path:
-    """A checkpoint path, or a shipped model's by name ("accurate", "fast"); None: the default."""
-    if model is None:
-        return ShippedModel.ACCURATE.path
-    return ShippedModel(str(model)).path if str(model) in {m.value for m in ShippedModel} else Path(model)
-
+from heatnet.shipped import ASSETS, ShippedModel, resolve_model, shipped_min_score  # noqa: F401 (their home before)
 
 PRETRAINED = ShippedModel.ACCURATE.path
 DUPLICATE_IOU = 0.3  # detections overlapping by more are one face
-
-
-def shipped_min_score(path: Path | str) -> float:
-    """A shipped model's face-score threshold; 0 (keep every face) for other checkpoints, whose
-    score scale depends on their loss (tools/choose_min_score.py)."""
-    shipped = [model for model in ShippedModel if model.path == Path(path).resolve()]
-    return shipped[0].min_score if shipped else 0.0
+model_path = resolve_model  # the name the tools knew it by
 
 
 def face_score(scores: np.ndarray) -> np.ndarray:
@@ -127,6 +86,7 @@ class FacePredictor:
                         min_score: float | None = None) -> FacePredictor:
         """`min_score` None: a shipped model's chosen threshold for it, 0 (keep every face) for
         other checkpoints, whose score scale depends on their loss (tools/choose_min_score.py)."""
+        path = resolve_model(path)  # a shipped model's name or a run folder too
         method, settings, state = load_trained(path, device)
         min_score = shipped_min_score(path) if min_score is None else min_score
         predictor = cls(method, settings, SCHEMES[state["scheme"]], device, detector, min_score=min_score)

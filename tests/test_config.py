@@ -34,8 +34,8 @@ def test_overrides_use_annotations_not_default_types():
 @pytest.mark.parametrize("bad, message", [
     ("--decoder=Dark(3)", "by keyword"), ("--decoder=Dark(sharp=True)", "unexpected keyword"),
     ("--architecture=FPN(x=1)", "without arguments"), ("--loss=Huber", "expects one of HeatmapKL"),
-    ("--box=face", "expects one of landmarks, annotation"), ("--batch_size=0", "must be positive"),
-    ("--channels=2", "1 \\(grayscale\\) or 3"), ("--stride=3", "--stride must be 1, 2 or 4"),
+    ("--box=face", "expects one of landmarks, annotation"), ("--batch_size=0", "--batch_size=0: must be >= 1"),
+    ("--channels=2", "--channels=2: must be one of 1, 3 \\(1 for grayscale"), ("--stride=3", "--stride=3: must be one of 1, 2, 4"),
     ("--epochs=0", "must be positive, got 0 \\(0 only with --max_steps or --time_budget_min\\)")])
 def test_bad_overrides_name_the_setting(bad, message):
     with pytest.raises(ConfigError, match=message):
@@ -95,7 +95,63 @@ def test_help_lists_every_field_with_its_value_choices_and_text():
     text = settings_help(replace(HeatmapSettings(), sigma=2.5))
     for name in settings_dict(HeatmapSettings()):
         assert f"--{name}=" in text, name
-    assert "--sigma=2.5  (float)\n        target Gaussian std in heatmap pixels" in text
+    assert "--sigma=2.5  (float, in (0, 64])\n        target Gaussian std in heatmap pixels" in text
     assert "--box=landmarks  (landmarks | annotation | image)" in text and "--augment=true  (bool)" in text
     assert "\n  method: what the experiment's build() reads\n    --architecture=Unet  (Unet | FPN |" in text
     assert "--architecture" not in settings_help(Settings) and "\n  optimisation\n    --batch_size=16" in settings_help()
+
+
+def _settings_classes() -> list[type]:
+    """Settings, the methods' subclasses and every experiment's own."""
+    import dataclasses
+    import importlib
+    from pathlib import Path
+
+    classes = {Settings, HeatmapSettings, RegressionSettings}
+    for path in sorted((Path(__file__).parents[1] / "experiments").glob("*.py")):
+        module = importlib.import_module(f"experiments.{path.stem}")
+        classes |= {value for value in vars(module).values()
+                    if isinstance(value, type) and issubclass(value, Settings) and dataclasses.is_dataclass(value)}
+    return sorted(classes, key=lambda cls: cls.__name__)
+
+
+def test_every_numeric_setting_declares_the_values_it_allows():
+    import dataclasses
+    import typing
+
+    checked, missing = 0, []
+    for cls in _settings_classes():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if hints[f.name] in (int, float):
+                checked += 1
+                allowed = f.metadata.get("allowed")
+                if allowed is None:
+                    missing.append(f"{cls.__name__}.{f.name}")
+                else:  # the default itself is allowed
+                    assert allowed.allows(f.default), f"{cls.__name__}.{f.name}"
+    assert not missing, f"numeric settings without a declared range: {missing}"
+    assert len(_settings_classes()) >= 5 and checked >= 35, checked
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"sigma": 0.0}, r"--sigma=0.0: must be in \(0, 64\]"),
+    ({"sigma": -1.0}, r"--sigma=-1.0: must be in \(0, 64\]"),
+    ({"rotation_deg": -5.0}, r"--rotation_deg=-5.0: must be in \[0, 180\]"),
+    ({"box_scale": 0.0}, r"--box_scale=0.0: must be in \(0, 10\]"),
+    ({"mirror_prob": 2.0}, r"--mirror_prob=2.0: must be in \[0, 1\]"),
+    ({"stride": 3}, r"--stride=3: must be one of 1, 2, 4"),
+    ({"input_size": 126}, r"--stride=4: must divide --input_size=126"),
+])
+def test_a_value_out_of_range_is_refused_where_settings_are_made(change, message):
+    """From Python (replace) and from the command line (apply_overrides) alike."""
+    with pytest.raises(ConfigError, match=message):
+        replace(HeatmapSettings(), **change)
+    key, value = next(iter(change.items()))
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(HeatmapSettings(), [f"--{key}={value}"])
+
+
+def test_help_lists_each_settings_range():
+    text = settings_help(HeatmapSettings)
+    assert "--mirror_prob=0.5  (float, in [0, 1])" in text and "--sigma=1.5  (float, in (0, 64])" in text

@@ -2,6 +2,7 @@
 in one clear message (exit code 2) or a counted warning, and nothing already written is lost."""
 import dataclasses
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -166,10 +167,15 @@ def test_a_run_stopped_before_its_first_checkpoint_is_started_over(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--batch_size=0"], "--batch_size must be positive, got 0"),
-    (["--channels=2"], "--channels must be 1 (grayscale) or 3 (RGB), got 2"),
+    (["--batch_size=0"], "--batch_size=0: must be >= 1 (samples per optimizer step)"),
+    (["--channels=2"], "--channels=2: must be one of 1, 3 (1 for grayscale input)"),
     (["--epochs=0"], "--epochs must be positive, got 0"),
-    (["--ema_decay=1"], "--ema_decay must be in [0, 1) (0: no weight average), got 1.0"),
+    (["--ema_decay=1"], "--ema_decay=1.0: must be in [0, 1) (exponential moving average"),
+    (["--sigma=0"], "--sigma=0.0: must be in (0, 64] (target Gaussian std in heatmap pixels)"),
+    (["--sigma=-1"], "--sigma=-1.0: must be in (0, 64]"),
+    (["--rotation_deg=-5"], "--rotation_deg=-5.0: must be in [0, 180] (uniform in +-rotation_deg)"),
+    (["--box_scale=0"], "--box_scale=0.0: must be in (0, 10]"),
+    (["--mirror_prob=2"], "--mirror_prob=2.0: must be in [0, 1]"),
     (["--device=cuda:7"], "--device=cuda:7"),
     (["--dataset=300w", "--data_root=/nowhere"], "data root /nowhere is not a folder"),
 ])
@@ -249,7 +255,7 @@ def test_train_help_lists_every_setting_without_importing_torch():
 
 def test_an_experiments_help_lists_its_method_settings_with_its_values():
     text = in_process("tools/train.py", "experiments/w300_unet_js.py", "--help").stdout
-    assert "--input_size=160  (int)" in text and "--loss=HeatmapJS  (HeatmapKL | HeatmapMSE" in text
+    assert "--input_size=160  (int, in [8, 4096])" in text and "--loss=HeatmapJS  (HeatmapKL | HeatmapMSE" in text
     assert "--decoder=SoftArgmax(window_radius=4, correct_truncation=True, iterations=4)  (Argmax | QuarterOffset" in text
     text = in_process("tools/train.py", "experiments/regression_resnet18.py", "--help").stdout
     assert "--blurpool=true  (bool)" in text and "--loss=L1  (L1 | SmoothL1 | MSE | Wing)" in text
@@ -267,18 +273,23 @@ def test_every_tool_answers_help_without_importing_torch(tool):
     (["tools/benchmark.py", "--dataset", "celeb"], "unknown dataset 'celeb'"),
     (["tools/benchmark.py", "--dataset", "300w", "--data-root", "/nowhere"], "data root /nowhere is not a folder"),
     (["tools/benchmark.py", "--quick", "--out", "/dev/null/results"], "is a file, not a folder"),
-    (["tools/evaluate.py", "/nowhere/best.pt"], "/nowhere/best.pt: checkpoint not found"),
+    (["tools/evaluate.py", "/nowhere/best.pt"], "/nowhere/best.pt: no such model: give a shipped model (accurate, fast), "
+                                                "a checkpoint file or a run folder"),
     (["tools/evaluate.py", "/nowhere/best.pt", "--device=cuda:7"], "--device=cuda:7"),
     (["tools/visualize.py", "dataset", "--out", "/tmp/heatnet_view.txt"], "not an image file name"),
     (["tools/visualize.py", "dataset", "--count", "0"], "--count must be at least 1"),
     (["tools/evaluate.py", "/nowhere/best.pt", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
     (["tools/evaluate.py"], "give a checkpoint, or --dlib"),
+    (["tools/evaluate.py", "fast", "--detector", "mtcnn", "--flip-test"], "--flip-test applies to the evaluation from "
+                                                                          "ground-truth crops; --detector predicts"),
+    (["tools/evaluate.py", "fast", "--shifts", "1", "--decoder", "Dark"], "--decoder applies to the evaluation from"),
+    (["tools/evaluate.py", "fast", "--refine", "2"], "--refine applies with --detector only"),
     (["tools/evaluate.py", "--dlib", "--dataset", "300w"], "--dlib needs --dataset and --split (or --images), --detector and --out"),
     (["tools/export.py", "--out", "/tmp/heatnet_model.zip"], "the suffix chooses the format"),
-    (["tools/export.py", "/nowhere/best.pt", "--out", "/tmp/heatnet_model.onnx"], "checkpoint not found"),
+    (["tools/export.py", "/nowhere/best.pt", "--out", "/tmp/heatnet_model.onnx"], "no such model"),
     (["tools/jitter.py", "/nowhere/photo.jpg"], "image file not found"),
     (["tools/jitter.py"], "give a photo or --dataset"),
-    (["tools/fit_detector_box.py", "--detector", "yolo"], "choose from haar"),
+    (["tools/fit_detector_box.py", "--detector", "yolo"], "choose from mtcnn"),
     (["tools/visualize.py", "dataset", "--dataset", "300w", "--data-root", "/nowhere"], "data root /nowhere"),
     (["tools/speed.py", "data", "--data-root", "/nowhere"], "data root /nowhere is not a folder"),
     (["tools/check_data.py", "--dataset", "celeb"], "unknown dataset 'celeb'"),
@@ -289,3 +300,27 @@ def test_other_tools_turn_known_errors_into_one_line(args, message):
     if "--device=cuda:7" in args and torch.cuda.device_count() > 7:
         pytest.skip("this machine has a cuda:7")
     one_line_error(in_process(*args), message)
+
+
+TOOLS = sorted((Path(__file__).resolve().parents[1] / "tools").glob("*.py"))
+
+
+@pytest.mark.parametrize("tool", TOOLS, ids=lambda path: path.name)
+def test_every_tool_option_has_help_and_help_imports_no_torch(tool):
+    """--help answers without importing torch (what makes it take seconds), lists --no-progress,
+    and every option has a line of help."""
+    import re
+
+    probe = ("import runpy, sys\nsys.argv = [sys.argv[1], '--help']\n"
+             "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "print('TORCH' if 'torch' in sys.modules else 'NO TORCH')")
+    out = subprocess.run([sys.executable, "-c", probe, str(tool)], capture_output=True, text=True,
+                         env={**os.environ, "COLUMNS": "200"}, timeout=120)
+    assert out.stdout.rstrip().endswith("NO TORCH"), out.stdout[-300:] + out.stderr[-300:]
+    lines = out.stdout.splitlines()
+    assert any(line.strip().startswith("--no-progress") for line in lines)
+    for i, line in enumerate(lines):
+        option = re.match(r"^  (-[-\w]+)", line)
+        if option and option.group(1) not in ("-h",):
+            has_text = re.search(r"\S\s{2,}\S", line.strip()) or re.match(r"^\s{6,}\S", lines[i + 1] if i + 1 < len(lines) else "")
+            assert has_text, f"{tool.name}: {option.group(1)} has no help"

@@ -137,7 +137,7 @@ def test_a_photo_without_a_face_is_reported_not_an_error(tmp_path):
 
 def test_predict_errors_are_one_line(tmp_path):
     one_line_error(in_process("tools/predict.py", str(tmp_path / "missing.jpg")), "no such image or folder")
-    one_line_error(in_process("tools/predict.py", str(tmp_path), "--out", str(tmp_path / "o")), "no images")
+    one_line_error(in_process("tools/predict.py", str(tmp_path), "--out", str(tmp_path / "o")), "no files in this folder")
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((10, 10, 3), np.uint8))
     one_line_error(in_process("tools/predict.py", str(tmp_path / "a.png"), "--detector", "yolo"), "choose from mtcnn")
 
@@ -465,3 +465,52 @@ def test_faces_of_several_photos_share_batches_and_keep_their_results(two_faces,
     records = json.loads((tmp_path / "out/faces.json").read_text())["images"]
     assert [Path(r["image"]).name for r in records] == ["b.jpg", "broken.jpg", "a.jpg"] and summary.faces == 3
     assert [len(r["faces"]) for r in records] == [2, 0, 1] and "error" in records[1]
+
+
+def test_every_tool_takes_a_model_by_name_file_or_run_folder(tmp_path):
+    """One resolver: a shipped model's name, a checkpoint file, a run folder (its best.pt); a
+    folder without best.pt and an unknown name are one-line errors saying what was found."""
+    from heatnet.shipped import ModelNotFound, ShippedModel, resolve_model
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(ModelNotFound, match="no checkpoint at all: the run was stopped before its first save"):
+        resolve_model(run)
+    (run / "last.pt").write_bytes(ShippedModel.FAST.path.read_bytes())
+    with pytest.raises(ModelNotFound, match="only last.pt"):
+        resolve_model(run)
+    (run / "best.pt").write_bytes(ShippedModel.FAST.path.read_bytes())
+    assert resolve_model(run) == run / "best.pt" and resolve_model(run / "last.pt") == run / "last.pt"
+    assert resolve_model("fast") == ShippedModel.FAST.path and resolve_model(None) == ShippedModel.ACCURATE.path
+    for argv in (["tools/export.py", "fast", "--out", str(tmp_path / "a.onnx")],
+                 ["tools/export.py", str(run), "--out", str(tmp_path / "b.onnx")]):
+        assert in_process(*argv).returncode == 0
+    one_line_error(in_process("tools/export.py", "fastest", "--out", str(tmp_path / "c.onnx")),
+                   "fastest: no such model: give a shipped model (accurate, fast), a checkpoint file or a run folder")
+
+
+def test_a_folder_is_read_like_its_files_and_no_two_photos_share_an_output(two_faces, tmp_path):
+    """face.jpg, face.png and a GIF in one folder: each read as it would be alone, each with its
+    own drawing; a note that is no image is named with its reason; an --out holding results is
+    not written over without --overwrite."""
+    from PIL import Image
+
+    image, _ = two_faces
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    half = image[:, : image.shape[1] // 2]
+    cv2.imwrite(str(photos / "face.jpg"), cv2.cvtColor(half, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(photos / "face.png"), cv2.cvtColor(half, cv2.COLOR_RGB2BGR))
+    Image.fromarray(half).save(photos / "still.gif")
+    (photos / "notes.txt").write_text("not a photo")
+    out = tmp_path / "out"
+    result = in_process("tools/predict.py", str(photos), "--model", "fast", "--out", str(out), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "notes.txt: skipped" in result.stderr
+    records = {Path(r["image"]).name: r for r in json.loads((out / "faces.json").read_text())["images"]}
+    assert [len(records[name]["faces"]) for name in ("face.jpg", "face.png", "still.gif")] == [1, 1, 1]
+    assert {p.name for p in out.glob("*_landmarks.jpg")} == {"face_jpg_landmarks.jpg", "face_png_landmarks.jpg",
+                                                               "still_landmarks.jpg"}
+    one_line_error(in_process("tools/predict.py", str(photos), "--out", str(out)), "already holds results")
+    again = in_process("tools/predict.py", str(photos / "face.jpg"), "--model", "fast", "--out", str(out), "--overwrite")
+    assert again.returncode == 0, again.stderr

@@ -72,12 +72,18 @@ def test_evaluate_tool_matches_training_validation(tiny_run, tmp_path):
     assert "synthetic/val" in out.stderr  # the progress bar
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
-    with pytest.raises(NonFiniteLoss, match="last good checkpoint"):
-        train(UNET_KL, settings_for(UNET_KL, TINY + ["--lr=1e30", "--grad_clip=0", "--epochs=3"]),
-              run_dir=tmp_path, progress=False)
-    if (tmp_path / "last.pt").exists():  # diverged after a finished epoch: that checkpoint is intact
-        assert torch.isfinite(torch.cat([v.flatten().float() for v in load_checkpoint(tmp_path / "last.pt")["model"].values()])).all()
+def test_non_finite_loss_stops_and_says_whether_a_checkpoint_is_kept(tmp_path):
+    """Diverging before the first save keeps nothing, and says so; diverging after one keeps that
+    checkpoint, intact (a save after every step: the first step's loss is finite, the second's not)."""
+    diverging = TINY + ["--lr=1e30", "--grad_clip=0", "--warmup_epochs=0", "--epochs=3"]
+    with pytest.raises(NonFiniteLoss, match="no checkpoint had been saved yet, so nothing is kept"):
+        train(UNET_KL, settings_for(UNET_KL, diverging), run_dir=tmp_path / "early", progress=False)
+    assert not (tmp_path / "early/last.pt").exists()
+    with pytest.raises(NonFiniteLoss, match=r"step 1; the last good checkpoint .*last.pt is kept"):
+        train(UNET_KL, settings_for(UNET_KL, diverging + ["--checkpoint_minutes=0"]), run_dir=tmp_path / "saved",
+              progress=False)
+    weights = load_checkpoint(tmp_path / "saved/last.pt")["model"].values()
+    assert torch.isfinite(torch.cat([v.flatten().float() for v in weights])).all()
 
 
 def _train_cmd(run_dir: Path, *extra: str) -> list[str]:

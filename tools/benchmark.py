@@ -37,9 +37,9 @@ DEFAULT = "regression_resnet18,unet_kl,unet_mse,fpn_kl,unet_softargmax"
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--methods", default=DEFAULT, help=f"comma-separated names ({', '.join(METHODS)}) or experiment files")
-    p.add_argument("--dataset", default="synthetic")
-    p.add_argument("--data-root")
-    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--dataset", default="synthetic", help="a name in heatnet.datasets.DATASETS")
+    p.add_argument("--data-root", help="default: $HEATNET_DATA")
+    p.add_argument("--seeds", type=int, default=1, help="runs per method and budget, seeds 0..N-1")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=float, help="training budget per method, converted once into steps (default 2)")
     budget.add_argument("--epochs", type=int, help="epochs per method")
@@ -52,7 +52,8 @@ def parse_args() -> argparse.Namespace:
     size.add_argument("--own-input-size", action="store_true",
                       help="each method at its experiment file's input size (tuned recipes at their own best size)")
     p.add_argument("--quick", action="store_true", help="a ~1 minute smoke run on a few images")
-    p.add_argument("--out", type=Path)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--out", type=Path, help="output folder (default: results/benchmark_<dataset>_<time>)")
     p.add_argument("--dlib", action="store_true", help="add dlib's 68-point predictor as a row (the [dlib] extra; "
                    "it was trained on all of 300-W, test images included)")
     return p.parse_args()
@@ -117,7 +118,7 @@ def main() -> int:
             experiment = ROOT / "experiments" / f"{name}.py" if name in METHODS else Path(name)
             stem = Path(name).stem
             settings = method_settings(experiment, changes, method_budget(stem, minutes))
-            results[stem] = run_method(experiment, settings, args.seeds, folder / "runs" / stem)
+            results[stem] = run_method(experiment, settings, args.seeds, folder / "runs" / stem, not args.no_progress)
         results.update(dlib_row)
         if not is_main:  # rank 0 writes the report
             continue

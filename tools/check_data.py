@@ -19,9 +19,9 @@ from heatnet.cli import tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="a name in heatnet.datasets.DATASETS")
-    parser.add_argument("--split", default="train")
+    parser.add_argument("--split", default="train", help="train, val or test")
     parser.add_argument("--data-root", type=Path, help="default: $HEATNET_DATA")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args()
 
     from tqdm import tqdm  # imported after parsing: --help answers at once

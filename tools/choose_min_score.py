@@ -23,7 +23,8 @@ def main() -> int:
     parser.add_argument("--model", help="a heatnet checkpoint, or a shipped model: accurate (the default) or fast")
     parser.add_argument("--detector", default="mtcnn", help="the detector whose false detections are counted")
     parser.add_argument("--data-root", type=Path, help="default: $HEATNET_DATA")
-    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (this tool shows none)")
     args = parser.parse_args()
 
     from heatnet.datasets import load_split  # imported after parsing: --help answers at once

@@ -19,6 +19,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=0, help="photos per set (0: all)")
     parser.add_argument("--data-root", type=Path, help="default: $HEATNET_DATA")
     parser.add_argument("--threads", type=int, default=0, help="OpenCV and torch threads (0: all cores)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (this tool shows none)")
     args = parser.parse_args()
     if args.limit < 0:
         fail(f"--limit must be 0 (all) or more, got {args.limit}")

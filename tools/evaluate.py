@@ -41,7 +41,7 @@ def main() -> int:
                         "--dataset, --split and a --detector; the [dlib] extra)")
     parser.add_argument("--dataset", help="default: the one it was trained on")
     parser.add_argument("--split", help="default: its validation split")
-    parser.add_argument("--data-root")
+    parser.add_argument("--data-root", help="default: the checkpoint's, else $HEATNET_DATA")
     parser.add_argument("--images", type=Path, help="a labelled folder as the test set, instead of --dataset/--split")
     parser.add_argument("--decoder", help="Argmax, QuarterOffset, Dark, SoftArgmax, with keywords, e.g. "
                         "'Dark(blur=True)' (default: the one stored in the checkpoint)")
@@ -50,18 +50,18 @@ def main() -> int:
     parser.add_argument("--flip-test", action=argparse.BooleanOptionalAction, help="average with the mirrored input's "
                         "prediction (default: as the checkpoint's run validated and tested)")
     parser.add_argument("--detector", help="crop from this face detector's boxes: haar, dlib_hog, dlib_cnn, mtcnn")
-    parser.add_argument("--refine", type=int, default=1, help="with --detector: passes re-cropped around the "
-                        "predicted points (default 1)")
+    parser.add_argument("--refine", type=int, help="with --detector: passes re-cropped around the predicted points "
+                        "(default 1)")
     parser.add_argument("--shifts", help="comma-separated crop shifts in input pixels, e.g. 1,2,3,4: NME and "
                         "prediction drift for each (writes shift_robustness.json)")
     parser.add_argument("--rotations", help="comma-separated angles in degrees, e.g. 0,90,180: the photos turned "
                         "by each, through the detector (writes roll_robustness.json)")
     parser.add_argument("--limit", type=int, default=0, help="with --rotations: the first N faces only (0: all)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=32, help="crops per forward pass")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--out", type=Path, help="output folder (default: beside the checkpoint)")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args()
     if args.batch_size < 1:
         fail(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -83,6 +83,16 @@ def main() -> int:
         fail("--rotations and --shifts are separate studies: give one")
     if rotations and not args.detector:
         args.detector = "mtcnn"
+    # a flag the chosen mode cannot honour is refused, never ignored
+    pipeline = "--detector" if args.detector else "--shifts" if shifts else ""
+    for flag, given in (("--flip-test", args.flip_test is not None), ("--decoder", args.decoder is not None)):
+        if given and (pipeline or args.dlib):
+            fail(f"{flag} applies to the evaluation from ground-truth crops; {pipeline or '--dlib'} predicts without it")
+    if args.refine is not None and not args.detector:
+        fail("--refine applies with --detector only")
+    if args.limit and not rotations:
+        fail("--limit applies with --rotations only")
+    args.refine = 1 if args.refine is None else args.refine
 
     from dataclasses import replace  # imported after parsing: --help answers at once
 

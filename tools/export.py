@@ -23,8 +23,10 @@ FORMATS = {".onnx": "ONNX", ".torchscript": "TorchScript", ".ts": "TorchScript",
 @tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", type=Path, nargs="?", help="a heatnet checkpoint (default: the shipped model)")
+    parser.add_argument("checkpoint", nargs="?", help="a heatnet checkpoint, a run folder (its best.pt) or a shipped "
+                        "model: accurate (the default) or fast")
     parser.add_argument("--out", type=Path, required=True, help=f"output file: {', '.join(FORMATS)}")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (this tool shows none)")
     args = parser.parse_args()
     if args.out.suffix not in FORMATS:
         fail(f"--out {args.out}: the suffix chooses the format: {', '.join(FORMATS)}")
@@ -33,9 +35,9 @@ def main() -> int:
     from heatnet.evaluation import load_trained
     from heatnet.export import export_onnx, export_torchscript, slim_checkpoint
     from heatnet.files import check_writable
-    from heatnet.predict import PRETRAINED
+    from heatnet.shipped import resolve_model
 
-    checkpoint = args.checkpoint or PRETRAINED
+    checkpoint = resolve_model(args.checkpoint)
     check_writable(args.out.parent)
     method, settings, state = load_trained(checkpoint)
     if args.out.suffix == ".onnx":

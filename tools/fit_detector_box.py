@@ -17,10 +17,11 @@ from heatnet.cli import tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--detector", default="mtcnn", help="mtcnn (the default detector), haar, dlib_hog or dlib_cnn")
-    parser.add_argument("--dataset", default="300w")
+    parser.add_argument("--dataset", default="300w", help="a named 68-point dataset")
     parser.add_argument("--split", default="train", help="fit on training images, never on a test split")
-    parser.add_argument("--data-root")
+    parser.add_argument("--data-root", help="default: $HEATNET_DATA")
     parser.add_argument("--limit", type=int, default=0, help="the first N images only")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (this tool shows none)")
     args = parser.parse_args()
 
     from pathlib import Path  # imported after parsing: --help answers at once

@@ -23,7 +23,8 @@ def main() -> int:
     parser.add_argument("--test", type=Path, required=True, help="the competition's test.csv (ImageId, Image)")
     parser.add_argument("--lookup", type=Path, required=True, help="the competition's IdLookupTable.csv")
     parser.add_argument("--out", type=Path, required=True, help="the submission CSV to write")
-    parser.add_argument("--refine", type=int, default=2)
+    parser.add_argument("--refine", type=int, default=2, help="passes re-cropped around the predicted points")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (this tool shows none)")
     args = parser.parse_args()
 
     import numpy as np  # imported after parsing: --help answers at once

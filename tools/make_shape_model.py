@@ -15,9 +15,11 @@ from heatnet.cli import tool
 @tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "heatnet/assets/shape_model_68.npz")
-    parser.add_argument("--modes", type=int, default=12)
+    parser.add_argument("--data-root", type=Path, default=None, help="default: $HEATNET_DATA")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "heatnet/assets/shape_model_68.npz",
+                        help="the .npz to write (default: the shipped one)")
+    parser.add_argument("--modes", type=int, default=12, help="PCA modes kept")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (this tool shows none)")
     args = parser.parse_args()
 
     import numpy as np  # imported after parsing: --help answers at once

@@ -69,10 +69,11 @@ def fit_mapping(mesh, train: list) -> np.ndarray:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", type=Path, required=True)
+    parser.add_argument("--data-root", type=Path, required=True, help="the folder holding 300w/")
     parser.add_argument("--rotations", default="0", help="comma-separated angles, degrees counter-clockwise")
     parser.add_argument("--limit", type=int, default=0, help="the first N test photos only")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="folder for roll_robustness.json")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (this tool shows none)")
     args = parser.parse_args()
     import mediapipe as mp
 

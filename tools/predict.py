@@ -26,14 +26,16 @@ from pathlib import Path
 from heatnet.cli import fail, tool
 
 ROOT = Path(__file__).resolve().parents[1]
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 
 
 def inputs_of(path: Path) -> list[Path]:
-    """The photos a path names: itself, or a folder's images (sorted, not recursive)."""
+    """The photos a path names: itself, or every file of a folder but videos and hidden files
+    (sorted, not recursive): each is read as it would be alone, and one that does not read is
+    named with its reason."""
     if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+        return sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                      and p.suffix.lower() not in VIDEO_SUFFIXES)
     return [path]
 
 
@@ -41,8 +43,10 @@ def inputs_of(path: Path) -> list[Path]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", type=Path, help="an image, a folder of images, or a video")
-    parser.add_argument("--model", help="a heatnet checkpoint, or a shipped model: accurate (the default) or fast")
-    parser.add_argument("--detector", default="mtcnn", help="mtcnn (default), dlib_hog, haar or dlib_cnn")
+    parser.add_argument("--model", help="a heatnet checkpoint, a run folder (its best.pt), or a shipped model: "
+                        "accurate (the default) or fast")
+    parser.add_argument("--detector", default="mtcnn", help="mtcnn (default: any roll), mtcnn_when_none, mtcnn_upright, "
+                        "dlib_hog, haar or dlib_cnn (docs/any_angle.md)")
     parser.add_argument("--out", type=Path, help="output folder (default results/predict_<time>)")
     parser.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--batch-size", type=int, default=16, help="faces per forward pass")
@@ -62,13 +66,16 @@ def main() -> int:
     parser.add_argument("--beta", type=float, default=0.5, help="video: how fast the cutoff rises with motion "
                         "(higher: less lag)")
     parser.add_argument("--no-smooth", action="store_true", help="video: raw per-frame points")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--overwrite", action="store_true", help="write into an --out folder that already holds results")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args()
     if not args.input.exists():
         fail(f"{args.input}: no such image or folder")
     photos = inputs_of(args.input)
     if not photos:
-        fail(f"{args.input}: no images ({', '.join(sorted(PHOTO_SUFFIXES))}) in this folder")
+        fail(f"{args.input}: no files in this folder")
+    if args.out and (args.out / "faces.json").exists() and not args.overwrite:
+        fail(f"--out {args.out}: already holds results (faces.json); give another folder or --overwrite")
 
     from heatnet.annotate import predict_photos, predict_video  # imported after parsing: --help answers at once
     from heatnet.detect import make_detector

@@ -19,7 +19,7 @@ from heatnet.cli import fail, tool
 @tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["data", "codec", "predict", "train"])
+    parser.add_argument("what", choices=["data", "codec", "predict", "train"], help="what to time")
     parser.add_argument("--experiment", type=Path, default=Path(__file__).resolve().parents[1] / "experiments/unet_kl.py",
                         help="train: the experiment whose step is profiled (other --key=value settings apply to it)")
     parser.add_argument("--steps", type=int, default=20, help="train: steps timed after 3 warm-up steps")
@@ -27,9 +27,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="predict: torch and onnxruntime threads")
     parser.add_argument("--models", nargs="+", default=["accurate", "fast"],
                         help="predict: checkpoints or shipped models (accurate, fast) timed side by side")
-    parser.add_argument("--data-root", type=Path)
+    parser.add_argument("--data-root", type=Path, help="default: $HEATNET_DATA")
     parser.add_argument("--workers", type=int, help="data loader processes (default: data 2, train the experiment's)")
-    parser.add_argument("--samples", type=int, default=1024)
+    parser.add_argument("--samples", type=int, default=1024, help="data, codec: samples timed")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (this tool shows none)")
     args, overrides = parser.parse_known_args()
     if overrides and args.what != "train":
         parser.error(f"unrecognized arguments: {' '.join(overrides)}")

@@ -27,15 +27,15 @@ def main() -> int:
     parser.add_argument("experiment", type=Path)
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                         help="a setting and its values (repeat for more keys: every combination runs)")
-    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=1, help="runs per grid point, seeds 0..N-1")
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=float, help="training budget per run, converted once per grid point into steps")
     budget.add_argument("--epochs", type=int, help="epochs per run")
     budget.add_argument("--steps", type=int, help="optimizer steps per run")
     parser.add_argument("--report-test", action="store_true",
                         help="also test each run once on its test split (do not choose settings by it)")
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--out", type=Path, help="output folder (default: results/sweep_<experiment>_<time>)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args, overrides = parser.parse_known_args()
     if args.seeds < 1:
         fail("--seeds must be at least 1")

@@ -170,10 +170,12 @@ class UnreadLosses:
 
 
 def diverged(run: Run, error: Exception) -> NonFiniteLoss:
-    """NonFiniteLoss saying where, and that the last good checkpoint is kept."""
+    """NonFiniteLoss saying where, and whether a good checkpoint is kept (none before the first save)."""
     p = run.progress
-    return NonFiniteLoss(f"{error} at epoch {p.epoch + 1}, step {p.step}; the last good checkpoint "
-                         f"{run.run_dir / 'last.pt'} is kept. Try a lower --lr or --grad_clip.")
+    last = run.run_dir / "last.pt"
+    kept = (f"the last good checkpoint {last} is kept" if last.exists() else
+            "no checkpoint had been saved yet, so nothing is kept")
+    return NonFiniteLoss(f"{error} at epoch {p.epoch + 1}, step {p.step}; {kept}. Try a lower --lr or --grad_clip.")
 
 
 def read_losses(run: Run, unread: UnreadLosses, lr: float) -> float:

@@ -324,7 +324,10 @@ def _clear_unsaved_start(run_dir: Path) -> None:
 def _resume_state(run_dir: Path) -> dict:
     """last.pt's state; when it is missing, best.pt's (weights and position, not the optimizer:
     the continued run differs from an uninterrupted one, and says so)."""
-    if (run_dir / "last.pt").is_file() or not (run_dir / "best.pt").is_file():
+    if not (run_dir / "last.pt").is_file() and not (run_dir / "best.pt").is_file():
+        raise CheckpointError(f"{run_dir}: nothing to resume: the run was stopped before its first save "
+                              f"(no last.pt or best.pt); start it again")
+    if (run_dir / "last.pt").is_file():
         return load_checkpoint(run_dir / "last.pt")
     state = load_checkpoint(run_dir / "best.pt")
     if "training" not in state:
