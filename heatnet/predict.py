@@ -79,6 +79,7 @@ class FacePredictor:
         self.detector = detector or make_detector()  # MTCNN at any roll: the measured best (docs/detectors.md)
         self.method.model.eval()
         self.onnx_session = None  # set by use_onnxruntime()
+        self.runtime = Runtime.PYTORCH  # what runs the network (use_runtime)
         self.checkpoint: Path | None = None  # the file it was loaded from (keys the exported graph's cache)
 
     @classmethod
@@ -114,11 +115,12 @@ class FacePredictor:
         if runtime is Runtime.AUTO:
             try:
                 import onnxruntime  # noqa: F401
+                runtime = Runtime.ONNXRUNTIME if self.device.type == "cpu" else Runtime.PYTORCH
             except ImportError:
-                return Runtime.PYTORCH
-            runtime = Runtime.ONNXRUNTIME if self.device.type == "cpu" else Runtime.PYTORCH
+                runtime = Runtime.PYTORCH
         if runtime is Runtime.ONNXRUNTIME:
             self.use_onnxruntime(threads)
+        self.runtime = runtime
         return runtime
 
     def network(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -195,6 +195,43 @@ def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: 
         print(f"detector {name:9s} {1000 * float(np.median(seconds)):.1f} ms per photo")
 
 
+def bench_photos(root: Path | None, threads: int, models: list[str], detectors: list[str], photos: int = 20,
+                 rounds: int = 3) -> None:
+    """The whole photo pipeline as a user calls it, `load_pretrained(model).predict_image(image)`
+    (detector, crops, network, refine pass), median ms per photo over the first `photos` lfpw test
+    photos and on a 12-megapixel one (the first photo enlarged onto a 4000 x 3000 canvas); the
+    model and detector pairs take turns in `rounds`, so a machine whose speed drifts slows them alike."""
+    import cv2
+    import torch
+
+    from heatnet.datasets import default_data_root
+    from heatnet.detect import make_detector
+    from heatnet.predict import FacePredictor, Runtime
+    from heatnet.samples import read_image
+
+    torch.set_num_threads(threads)
+    folder = (root or default_data_root()) / "300w/lfpw/testset"
+    images = [read_image(path, upright=True) for path in sorted(folder.glob("*.jpg"))[:photos]]
+    large = np.zeros((3000, 4000, 3), np.uint8)
+    face = cv2.resize(images[0], None, fx=6, fy=6, interpolation=cv2.INTER_LINEAR)[:3000, :4000]
+    large[:face.shape[0], :face.shape[1]] = face
+    pairs = {}
+    for model in models:  # a shipped model's name or a checkpoint
+        for name in detectors:
+            pairs[model, name] = FacePredictor.from_checkpoint(model, detector=make_detector(name))
+            pairs[model, name].use_runtime(Runtime.AUTO, threads)  # as load_pretrained runs it
+    times = {pair: ([], []) for pair in pairs}
+    for _ in range(rounds):
+        for pair, predictor in pairs.items():
+            times[pair][0].extend(call_seconds(lambda: [predictor.predict_image(image) for image in images], 1))
+            times[pair][1].extend(call_seconds(lambda: predictor.predict_image(large), 1))
+    print(f"\nthe whole photo pipeline, load_pretrained(model).predict_image, {threads} thread(s), median of {rounds} "
+          f"rounds\n\n| model | detector | ms per photo ({len(images)} lfpw test photos) | ms, 12-megapixel photo |"
+          f"\n|---|---|---|---|")
+    for (model, name), (small, big) in times.items():
+        print(f"| {model} | {name} | {1000 * float(np.median(small)) / len(images):.1f} | {1000 * float(np.median(big)):.0f} |")
+
+
 def call_seconds(call, repeats: int) -> list[float]:
     """Wall seconds of `repeats` calls, after one untimed call (another candidate's run may have
     left other data in the caches)."""

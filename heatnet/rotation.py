@@ -67,7 +67,10 @@ def roll_robustness(predictor, source, angles, limit: int = 0, progress: bool = 
             "kept_wrong": int((per_face[kept] > 100 * WRONG_NME).sum()),
             "other_detections_kept": int((result.other_scores >= min_score).sum()),
             "detector_ms": 1000 * result.detect_s / max(result.faces, 1),
-            "ground_truth_crop_nme_%": result.ground_truth_crops.summary()["nme_%"] if found else float("nan")})
+            "ground_truth_crop_nme_%": result.ground_truth_crops.summary()["nme_%"] if found else float("nan"),
+            # for another threshold's counts: each found face's score and NME, the other detections' scores
+            "found_face_scores": result.face_scores.round(5).tolist(), "found_nme_%": per_face.round(3).tolist(),
+            "other_scores": result.other_scores.round(5).tolist()})
     return rows
 
 

@@ -4,10 +4,11 @@
     python tools/choose_min_score.py --model runs/w300_unet_js/<time>/best.pt --detector haar
 
 A face's score is the mean of its points' heatmap peaks. Real faces (300w and ytf68 val, each
-cropped as a detector that found it would) are scored against random non-face crops of face-free
-images (the parts of 300w and imm val photos away from the annotated face); the threshold is
-halfway between the faces' 0.5th and the non-faces' 99th percentile. On test it then counts the
-real faces it would drop (300w, ytf68) and the detector's false detections on face-free images
+cropped as a detector that found it would, and 300w val photos turned by 45 and 180 degrees through
+the detector) are scored against random non-face crops at random rolls of face-free images (the
+parts of 300w and imm val photos away from the annotated face); the threshold is halfway between
+the faces' 0.5th and the non-faces' 99th percentile. On test it then counts the real faces it
+would drop (300w, ytf68, 300w turned) and the detector's false detections on face-free images
 (300w, imm) before and after. `tools/predict.py --min-score` uses the printed value.
 """
 import argparse

@@ -3,7 +3,8 @@ shipped predictor, and a training step's profile.
 
     python tools/speed.py data  [--data-root ../shared/datasets]   # 300w loading at 128 px, synthetic rate
     python tools/speed.py codec                                    # encode / decode vs mmpose-style reference
-    python tools/speed.py predict [--models accurate fast]         # per-face latency of models, dlib's predictor, detectors
+    python tools/speed.py predict [--models accurate fast]         # per-face latency of models, dlib's predictor, detectors,
+        # then whole photos (detector + points) with each detector of --detectors
     python tools/speed.py train --experiment experiments/w300_unet_js.py [--device cuda] [--key=value ...]
         # the model-step ceiling, the input alone and the training loop, in samples/s, and the device's busy share
 
@@ -29,6 +30,10 @@ def main() -> int:
                         help="predict: checkpoints or shipped models (accurate, fast) timed side by side")
     parser.add_argument("--data-root", type=Path, help="default: $HEATNET_DATA")
     parser.add_argument("--workers", type=int, help="data loader processes (default: data 2, train the experiment's)")
+    parser.add_argument("--photos", type=int, default=20, help="predict: lfpw test photos the whole pipeline is timed "
+                        "on (0: none)")
+    parser.add_argument("--detectors", default="mtcnn,mtcnn_when_none,mtcnn_upright",
+                        help="predict: the detectors the whole photo pipeline is timed with, comma-separated")
     parser.add_argument("--samples", type=int, default=1024, help="data, codec: samples timed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (this tool shows none)")
     args, overrides = parser.parse_known_args()
@@ -55,6 +60,8 @@ def main() -> int:
         from heatnet.predict import model_path
 
         profiling.bench_predict(args.data_root, args.threads, [model_path(m) for m in args.models])
+        if args.photos:
+            profiling.bench_photos(args.data_root, args.threads, args.models, args.detectors.split(","), args.photos)
     else:
         profiling.bench_codec(32, 68, 64)
     return 0
