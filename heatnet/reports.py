@@ -83,8 +83,13 @@ def roll_report(out: Path, rows: list[dict], model: str, name: str, detector: st
     """roll_robustness.json: faces found and NME at each angle the photos were turned by (heatnet.rotation)."""
     from heatnet.rotation import roll_table
 
+    write_roll_rows(out, rows, model, name, detector, refine)
+    return (f"{model} on {name} turned counter-clockwise by each angle, {detector} boxes, {refine} refine pass(es)\n\n"
+            f"{roll_table(rows)}\n\nwrote {out}/roll_robustness.json")
+
+
+def write_roll_rows(out: Path, rows: list[dict], model: str, name: str, detector: str, refine: int) -> None:
+    """roll_robustness.json with the rows so far."""
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "roll_robustness.json", {"model": model, "data": name, "detector": detector,
                                                "refine": refine, "rows": rows})
-    return (f"{model} on {name} turned counter-clockwise by each angle, {detector} boxes, {refine} refine pass(es)\n\n"
-            f"{roll_table(rows)}\n\nwrote {out}/roll_robustness.json")

@@ -12,6 +12,7 @@ one pass, without the roll the pipeline takes out: what the network alone makes 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
 
@@ -45,12 +46,14 @@ class Turned:
                        box=None, annotation_box=None)
 
 
-def roll_robustness(predictor, source, angles, limit: int = 0, progress: bool = False) -> list[dict]:
+def roll_robustness(predictor, source, angles, limit: int = 0, progress: bool = False,
+                    after_each: Callable[[list[dict]], object] | None = None) -> list[dict]:
     """One row per angle: faces, found by the detector, kept (face score >= predictor.min_score,
     0 for predictors without one), NME % of the found faces' points (mean and worst), kept faces
     with wrong points (NME > WRONG_NME), other detections kept (boxes matching no annotated
     face: false detections or unannotated faces), detector ms per photo, and the ground-truth
-    crop's NME % (one pass)."""
+    crop's NME % (one pass). `after_each(rows)` is called as each angle ends (a long study
+    writes what it has)."""
     min_score = getattr(predictor, "min_score", 0.0)
     rows = []
     for angle in angles:
@@ -71,6 +74,8 @@ def roll_robustness(predictor, source, angles, limit: int = 0, progress: bool = 
             # for another threshold's counts: each found face's score and NME, the other detections' scores
             "found_face_scores": result.face_scores.round(5).tolist(), "found_nme_%": per_face.round(3).tolist(),
             "other_scores": result.other_scores.round(5).tolist()})
+        if after_each is not None:
+            after_each(rows)
     return rows
 
 

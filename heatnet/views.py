@@ -193,5 +193,6 @@ def rolls_view(reports: list[Path], title: str = ""):
         if not path.is_file():
             raise ConfigError(f"{folder}: no roll_robustness.json (made by tools/evaluate.py --rotations)")
         report = json.loads(path.read_text())
-        results[f"{Path(report['model']).stem}, {report['detector']}"] = report["rows"]
+        model = Path(report["model"]).stem if report["model"].endswith(".pt") else report["model"]
+        results[f"{model}, {report['detector']}"] = report["rows"]
     return roll_figure(results, title)

@@ -284,6 +284,7 @@ def test_every_tool_answers_help_without_importing_torch(tool):
                                                                           "ground-truth crops; --detector predicts"),
     (["tools/evaluate.py", "fast", "--shifts", "1", "--decoder", "Dark"], "--decoder applies to the evaluation from"),
     (["tools/evaluate.py", "fast", "--refine", "2"], "--refine applies with --detector only"),
+    (["tools/predict.py", "heatnet/assets", "--beta", "1"], "--beta: for a video only"),
     (["tools/evaluate.py", "--dlib", "--dataset", "300w"], "--dlib needs --dataset and --split (or --images), --detector and --out"),
     (["tools/export.py", "--out", "/tmp/heatnet_model.zip"], "the suffix chooses the format"),
     (["tools/export.py", "/nowhere/best.pt", "--out", "/tmp/heatnet_model.onnx"], "no such model"),

@@ -121,7 +121,9 @@ def main() -> int:
             fail(f"dlib's predictor gives 68 points; {args.dataset} has {source.scheme.num_points}")
         dlib, name = DlibPredictor(make_detector(args.detector)), args.images.name if args.images else f"{args.dataset}/{args.split}"
         if rotations:
-            rows = roll_robustness(dlib, source, rotations, args.limit, progress=not args.no_progress)
+            model = "dlib shape_predictor_68_face_landmarks"
+            rows = roll_robustness(dlib, source, rotations, args.limit, not args.no_progress,
+                                   lambda rows: reports.write_roll_rows(args.out, rows, model, name, args.detector, 0))
             print(reports.roll_report(args.out, rows, "dlib shape_predictor_68_face_landmarks", name, args.detector, 0))
             return 0
         result = evaluate_with_detector(dlib, source, progress=progress)
@@ -151,7 +153,8 @@ def main() -> int:
         predictor = FacePredictor(method, s, dataset.scheme, device, make_detector(args.detector), args.batch_size,
                                   args.refine, shipped_min_score(args.checkpoint))
         if rotations:
-            rows = roll_robustness(predictor, dataset.source, rotations, args.limit, progress=not args.no_progress)
+            rows = roll_robustness(predictor, dataset.source, rotations, args.limit, not args.no_progress, lambda rows:
+                                   reports.write_roll_rows(out, rows, str(args.checkpoint), name, args.detector, args.refine))
             print(reports.roll_report(out, rows, str(args.checkpoint), name, args.detector, args.refine))
             return 0
         result = evaluate_with_detector(predictor, dataset.source, progress=progress)

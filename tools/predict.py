@@ -61,10 +61,10 @@ def main() -> int:
     parser.add_argument("--runtime", choices=["auto", "pytorch", "onnxruntime"], default="auto",
                         help="what runs the network (auto: onnxruntime on a CPU when installed, the [onnx] extra; "
                         "its graph is exported on first use and cached)")
-    parser.add_argument("--min-cutoff", type=float, default=1.0, help="video: One-Euro cutoff of a still face, Hz "
-                        "(lower: smoother)")
-    parser.add_argument("--beta", type=float, default=0.5, help="video: how fast the cutoff rises with motion "
-                        "(higher: less lag)")
+    parser.add_argument("--min-cutoff", type=float, help="video: One-Euro cutoff of a still face, Hz "
+                        "(lower: smoother; default 1)")
+    parser.add_argument("--beta", type=float, help="video: how fast the cutoff rises with motion "
+                        "(higher: less lag; default 0.5)")
     parser.add_argument("--no-smooth", action="store_true", help="video: raw per-frame points")
     parser.add_argument("--overwrite", action="store_true", help="write into an --out folder that already holds results")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -74,6 +74,16 @@ def main() -> int:
     photos = inputs_of(args.input)
     if not photos:
         fail(f"{args.input}: no files in this folder")
+    # a flag the input's kind cannot honour is refused, never ignored
+    video = args.input.suffix.lower() in VIDEO_SUFFIXES
+    video_only = [flag for flag, given in (("--min-cutoff", args.min_cutoff is not None), ("--beta", args.beta is not None),
+                                          ("--no-smooth", args.no_smooth)) if given]
+    if video_only and not video:
+        fail(f"{', '.join(video_only)}: for a video only ({args.input} is read as photos)")
+    if args.keep_dropped and video:
+        fail("--keep-dropped: for photos only (a video's faces are tracked)")
+    args.min_cutoff = 1.0 if args.min_cutoff is None else args.min_cutoff
+    args.beta = 0.5 if args.beta is None else args.beta
     if args.out and (args.out / "faces.json").exists() and not args.overwrite:
         fail(f"--out {args.out}: already holds results (faces.json); give another folder or --overwrite")
 
@@ -94,7 +104,7 @@ def main() -> int:
         runtime = predictor.use_runtime(Runtime(args.runtime), args.threads)
     except ImportError:
         fail('--runtime=onnxruntime needs onnx and onnxruntime: pip install -e ".[onnx]"')
-    if args.input.suffix.lower() in VIDEO_SUFFIXES:
+    if video:
         summary = predict_video(predictor, args.input, out, args.min_cutoff, args.beta, not args.no_smooth,
                                 progress=not args.no_progress)
         print(f"{summary.inputs} frames, {summary.faces} face(s) in all, detector run on {summary.detections}; "
