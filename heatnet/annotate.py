@@ -121,7 +121,8 @@ def _write_photo(predictor: FacePredictor, photo: Path, image: np.ndarray, drawi
                                                                predictor.roll(points))):
         # the detector's box, turned with the face (OpenCV's rectangle angles run clockwise)
         corners = cv2.boxPoints((tuple((box[:2] + box[2:]) / 2), tuple(box[2:] - box[:2]), -float(found.rolls[i])))
-        cv2.polylines(drawn, [np.round(corners).astype(np.int32)], True, (255, 255, 0), max(1, round(max(image.shape) / 500)))
+        thickness = max(1, round(max(image.shape) / 500))
+        cv2.polylines(drawn, [np.round(corners).astype(np.int32)], True, (255, 255, 0), thickness)
         drawn = draw_points(drawn, p, scheme=predictor.scheme, radius=max(1, round((box[2] - box[0]) / 80)))
         faces.append({"box": box.tolist(), "detection_score": float(detection_score), "face_score": float(face_score(s)),
                       "roll_deg": round(float(roll), 2), "points": p.tolist(), "scores": s.tolist()})

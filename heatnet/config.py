@@ -131,14 +131,16 @@ class Settings:
     gray_prob: float = setting(0.1, "probability of turning the crop grayscale", PROBABILITY)
     blur_prob: float = setting(0.2, "probability of a Gaussian or motion blur", PROBABILITY)
     noise_prob: float = setting(0.3, "probability of Gaussian sensor noise", PROBABILITY)
-    occlusion_prob: float = setting(0.3, "probability of one or two random rectangles hiding part of the face", PROBABILITY)
+    occlusion_prob: float = setting(0.3, "probability of one or two random rectangles hiding part of the face",
+                                    PROBABILITY)
     flip_test: bool = setting(False, "validate and test on the mean of the image's and its mirror's predictions",
                               section="evaluation")
     batch_size: int = setting(16, "samples per optimizer step", AT_LEAST_ONE, section="optimisation")
     epochs: int = setting(10, "passes over the training split (0: no epoch limit; max_steps or time_budget_min ends "
                               "the run)", NOT_NEGATIVE)
     max_steps: int = setting(0, "stop after this many optimizer steps (0: epochs decide)", NOT_NEGATIVE)
-    time_budget_min: float = setting(0.0, "converted once into max_steps by timing training steps (0: off)", NOT_NEGATIVE)
+    time_budget_min: float = setting(0.0, "converted once into max_steps by timing training steps (0: off)",
+                                     NOT_NEGATIVE)
     lr: float = setting(1e-3, "peak learning rate (AdamW)", POSITIVE)
     weight_decay: float = setting(1e-4, "AdamW; 0 gives Adam", NOT_NEGATIVE)
     schedule: Schedule = setting(Cosine(), "learning-rate factor as a function of the step, after warm-up")

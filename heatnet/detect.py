@@ -268,7 +268,8 @@ DETECTORS = {
     # the default: every face at any roll (copies every 45 degrees: MTCNN finds faces within about 30 of upright)
     "mtcnn": lambda: AnyAngle(MtcnnDetector()),
     "mtcnn_when_none": lambda: AnyAngle(MtcnnDetector(), always=False),  # upright speed on upright photos
-    "mtcnn_every_90": lambda: AnyAngle(MtcnnDetector(), step_deg=90),  # half the copies; misses some faces turned near 45 degrees
+    # half the copies; misses some faces turned near 45 degrees
+    "mtcnn_every_90": lambda: AnyAngle(MtcnnDetector(), step_deg=90),
     "mtcnn_upright": MtcnnDetector,
     "haar": HaarDetector, "dlib_hog": DlibHogDetector, "dlib_cnn": DlibCnnDetector,
 }

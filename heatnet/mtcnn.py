@@ -172,7 +172,8 @@ class Mtcnn:
         if len(boxes):
             boxes, scores, offsets, marks = self._rescored(self.onet, image, boxes, 48, self.thresholds[2])
             # marks are fractions of the box O-Net saw; pixel centres sit half a pixel inside edges
-            keypoints = boxes[:, None, :2] + marks.reshape(-1, 2, 5).transpose(0, 2, 1) * (boxes[:, None, 2:] - boxes[:, None, :2]) - 0.5
+            fractions = marks.reshape(-1, 2, 5).transpose(0, 2, 1)  # (N, 5, 2)
+            keypoints = boxes[:, None, :2] + fractions * (boxes[:, None, 2:] - boxes[:, None, :2]) - 0.5
             boxes = _shifted(boxes, offsets)  # the authors' order: the last boxes are refined, then merged
             keep = nms(boxes, scores, 0.7, by_smaller=True)
             return boxes[keep], scores[keep], keypoints[keep]

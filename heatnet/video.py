@@ -103,7 +103,8 @@ class FaceTracker:
         self.tracks = [track for track, _ in kept]
         for track, scores in kept:
             points = track.filter(track.points, t, track.scale) if self.smooth else track.points
-            faces.append(Face(landmark_box(points), math.nan, points, scores, float(self.predictor.roll(points[None])[0])))
+            roll = float(self.predictor.roll(points[None])[0])
+            faces.append(Face(landmark_box(points), math.nan, points, scores, roll))
         return faces
 
 

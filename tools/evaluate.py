@@ -119,7 +119,8 @@ def main() -> int:
             load_split(args.dataset, args.split, Path(args.data_root) if args.data_root else None)
         if source.scheme.num_points != 68:
             fail(f"dlib's predictor gives 68 points; {args.dataset} has {source.scheme.num_points}")
-        dlib, name = DlibPredictor(make_detector(args.detector)), args.images.name if args.images else f"{args.dataset}/{args.split}"
+        dlib = DlibPredictor(make_detector(args.detector))
+        name = args.images.name if args.images else f"{args.dataset}/{args.split}"
         if rotations:
             model = "dlib shape_predictor_68_face_landmarks"
             rows = roll_robustness(dlib, source, rotations, args.limit, not args.no_progress,
