@@ -88,6 +88,7 @@ class Detections:
 class FaceDetector(Protocol):
     name: str
     box_fit: BoxFit
+    max_side: int  # photos are downscaled to at most this many pixels for detection
 
     def __call__(self, image: np.ndarray) -> Detections: ...
 
@@ -245,7 +246,7 @@ class AnyAngle:
 def same_roll_nms(found: Detections, overlap: float, max_roll_deg: float = 45.0) -> np.ndarray:
     """Indices kept, best score first, by NMS in which a box goes only when a better one of about
     the same roll (within max_roll_deg) overlaps it by more than `overlap` (IoU): detections of
-    one face at rolls a quarter turn or more apart are different readings, left for the landmark
+    one face at rolls max_roll_deg or more apart are different readings, left for the landmark
     model to settle."""
     iou = box_iou(found.boxes, found.boxes)
     keep = []
