@@ -36,3 +36,12 @@ def fail(message: str) -> None:
     from heatnet.errors import ConfigError
 
     raise ConfigError(message)
+
+
+def parse_list(text: str | None, kind: type, flag: str, what: str) -> tuple:
+    """A comma-separated option (`--shifts 1,2`) as a tuple of `kind`; () when not given; a
+    one-line error naming the flag and `what` it expects otherwise."""
+    try:
+        return tuple(kind(item) for item in text.split(",")) if text else ()
+    except ValueError:
+        fail(f"{flag} expects comma-separated {what}, got {text!r}")

@@ -79,6 +79,17 @@ def roll_robustness(predictor, source, angles, limit: int = 0, progress: bool = 
     return rows
 
 
+def roll_study(predictor, source, angles, out, model: str, name: str, detector: str, limit: int = 0,
+               progress: bool = False) -> str:
+    """roll_robustness written to out/roll_robustness.json as each angle ends; the printed table."""
+    from heatnet.reports import roll_report, write_roll_rows
+
+    refine = getattr(predictor, "refine", 0)
+    rows = roll_robustness(predictor, source, angles, limit, progress,
+                           lambda rows: write_roll_rows(out, rows, model, name, detector, refine))
+    return roll_report(out, rows, model, name, detector, refine)
+
+
 def _inner_nme(errors, scheme) -> float:
     """NME % over the points outside the jaw (all of them for a scheme without one): the points a
     peer without the iBUG jaw line (MediaPipe's mesh) is compared on."""

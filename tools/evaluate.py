@@ -27,7 +27,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from heatnet.cli import fail, tool
+from heatnet.cli import fail, parse_list, tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,14 +71,8 @@ def main() -> int:
         fail("--images is the test set: leave out --dataset and --split")
     if args.dlib and not ((args.images or args.dataset and args.split) and args.detector and args.out):
         fail("--dlib needs --dataset and --split (or --images), --detector and --out")
-    try:
-        shifts = tuple(int(d) for d in args.shifts.split(",")) if args.shifts else ()
-    except ValueError:
-        fail(f"--shifts expects comma-separated whole pixels, got {args.shifts!r}")
-    try:
-        rotations = tuple(float(a) for a in args.rotations.split(",")) if args.rotations else ()
-    except ValueError:
-        fail(f"--rotations expects comma-separated angles in degrees, got {args.rotations!r}")
+    shifts = parse_list(args.shifts, int, "--shifts", "whole pixels")
+    rotations = parse_list(args.rotations, float, "--rotations", "angles in degrees")
     if rotations and shifts:
         fail("--rotations and --shifts are separate studies: give one")
     if rotations and not args.detector:
@@ -108,7 +102,7 @@ def main() -> int:
     from heatnet.predict import (ASSETS, DlibPredictor, FacePredictor, evaluate_with_detector, model_path,
                                  shipped_min_score)
     from heatnet.robustness import shift_robustness
-    from heatnet.rotation import roll_robustness
+    from heatnet.rotation import roll_study
     from heatnet.runtime import choose_device, choose_precision, set_threads, tune_allocator
 
     tune_allocator()
@@ -122,10 +116,8 @@ def main() -> int:
         dlib = DlibPredictor(make_detector(args.detector))
         name = args.images.name if args.images else f"{args.dataset}/{args.split}"
         if rotations:
-            model = "dlib shape_predictor_68_face_landmarks"
-            rows = roll_robustness(dlib, source, rotations, args.limit, not args.no_progress,
-                                   lambda rows: reports.write_roll_rows(args.out, rows, model, name, args.detector, 0))
-            print(reports.roll_report(args.out, rows, "dlib shape_predictor_68_face_landmarks", name, args.detector, 0))
+            print(roll_study(dlib, source, rotations, args.out, "dlib shape_predictor_68_face_landmarks", name,
+                             args.detector, args.limit, not args.no_progress))
             return 0
         result = evaluate_with_detector(dlib, source, progress=progress)
         print(reports.detector_report(args.out, result, "dlib shape_predictor_68_face_landmarks", name,
@@ -154,9 +146,8 @@ def main() -> int:
         predictor = FacePredictor(method, s, dataset.scheme, device, make_detector(args.detector), args.batch_size,
                                   args.refine, shipped_min_score(args.checkpoint))
         if rotations:
-            rows = roll_robustness(predictor, dataset.source, rotations, args.limit, not args.no_progress, lambda rows:
-                                   reports.write_roll_rows(out, rows, str(args.checkpoint), name, args.detector, args.refine))
-            print(reports.roll_report(out, rows, str(args.checkpoint), name, args.detector, args.refine))
+            print(roll_study(predictor, dataset.source, rotations, out, str(args.checkpoint), name, args.detector,
+                             args.limit, not args.no_progress))
             return 0
         result = evaluate_with_detector(predictor, dataset.source, progress=progress)
         print(reports.detector_report(out, result, str(args.checkpoint), name, args.detector, args.refine,
