@@ -3,13 +3,14 @@ decoded with the truncation-corrected windowed soft-argmax. The default experime
 built-in synthetic faces it trains in about 10 minutes on 2 CPU cores (`make train`).
 
 Its `build` reads the method from the settings (architecture, encoder, stride, sigma, loss,
-decoder), so variants replace settings and overrides such as --sigma=2 reach the model."""
+decoder), so variants replace settings and overrides such as --sigma=2 reach the model; the loss
+also picks the coordinate head (heatnet.method.smp_method): --loss=AxisKL trains SimCC's 1-D
+heatmaps, --loss=OffsetLoss PIPNet's heatmap plus offsets, --loss=IntegralLoss integral regression."""
 import segmentation_models_pytorch as smp
 
-from heatnet.codecs import GaussianHeatmap, SoftArgmax
-from heatnet.method import HeatmapSettings, Method
+from heatnet.codecs import SoftArgmax
 from heatnet.losses import HeatmapKL
-from heatnet.models import HeatmapModel
+from heatnet.method import HeatmapSettings, Method, smp_method
 
 settings = HeatmapSettings(
     input_size=128,  # 128 px crops -> 32 x 32 heatmaps at stride 4
@@ -28,8 +29,5 @@ settings = HeatmapSettings(
 
 
 def build(s: HeatmapSettings, scheme) -> Method:
-    codec = GaussianHeatmap(s.input_size, stride=s.stride, sigma=s.sigma, decoder=s.decoder)
     options = {"decoder_channels": (128, 64, 32, 16, 8)} if s.architecture is smp.Unet else {}  # half smp's widths
-    model = HeatmapModel(scheme.num_points, s.architecture, s.encoder, in_channels=s.channels, stride=s.stride,
-                         **options)
-    return Method(model, s.loss(codec))
+    return smp_method(s, scheme.num_points, **options)

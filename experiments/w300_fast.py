@@ -9,9 +9,7 @@ from dataclasses import replace
 import segmentation_models_pytorch as smp
 
 from experiments.w300_unet_js import RECIPE, settings as w300_settings
-from heatnet.codecs import GaussianHeatmap
-from heatnet.method import HeatmapSettings, Method
-from heatnet.models import HeatmapModel
+from heatnet.method import HeatmapSettings, Method, smp_method
 
 settings: HeatmapSettings = replace(w300_settings, **{**RECIPE, "input_size": 112}, encoder="tu-mobilenetv4_conv_small",
                                     architecture=smp.Unet, epochs=90)
@@ -19,9 +17,6 @@ DECODER_CHANNELS = (64, 32, 32, 16)  # the last two (finer than stride 4) are tr
 
 
 def build(s: HeatmapSettings, scheme) -> Method:
-    codec = GaussianHeatmap(s.input_size, stride=s.stride, sigma=s.sigma, decoder=s.decoder)
     options = ({"encoder_depth": 4, "decoder_channels": DECODER_CHANNELS, "head_kernel_size": 1}
                if s.architecture is smp.Unet else {})
-    model = HeatmapModel(scheme.num_points, s.architecture, s.encoder, in_channels=s.channels, stride=s.stride,
-                         **options)
-    return Method(model, s.loss(codec))
+    return smp_method(s, scheme.num_points, **options)

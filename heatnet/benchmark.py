@@ -56,6 +56,25 @@ def model_cost(method: Method, size: int, channels: int, device: torch.device,
     return out
 
 
+def onnxruntime_ms(method: Method, settings: Settings, threads: int = 2, repeats: int = 30) -> float:
+    """Median ms per face of the method's ONNX graph (network and decoder) in onnxruntime on the
+    CPU, batch 1, `threads` threads; NaN without onnxruntime."""
+    try:
+        from heatnet.export import onnx_session
+
+        session = onnx_session(method, settings, threads=threads)
+    except ImportError:
+        return float("nan")
+    x = np.random.default_rng(0).random((1, settings.channels, settings.input_size, settings.input_size), np.float32)
+    session.run(None, {"images": x})  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        session.run(None, {"images": x})
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
 @torch.no_grad()
 def codec_floor(codec: GaussianHeatmap, loader, decoder=None) -> float:
     """NME (%) of encoding the ground truth and decoding it again: what the codec alone costs."""
@@ -132,7 +151,8 @@ def run_method(experiment: str | Path, settings: Settings, seeds: int, runs_dir:
               f"({run.train_time_s:.0f} s training)")
     first = runs[0]
     method, s, _ = load_trained(Path(first.run_dir) / first.selection["checkpoint"], device)
-    extras = {"cost": model_cost(method, s.input_size, s.channels, device), "budget": first.budget,
+    cost = {**model_cost(method, s.input_size, s.channels, device), "onnxruntime_ms": onnxruntime_ms(method, s)}
+    extras = {"cost": cost, "budget": first.budget,
               "normaliser": first.test["normaliser"], "selection": first.selection, "decoders": {}}
     if isinstance(method.codec, GaussianHeatmap) and s.val_split:
         loader = make_loader(make_dataset(s, s.val_split, s.val_limit), s)
@@ -170,7 +190,7 @@ ACCURACY = [("nme_%", "NME %", ".2f"), ("nme_median_%", "median %", ".2f"), ("fr
             ("steps", "steps", ".0f"), ("samples", "samples", ".0f")]
 COST = [("input_px", "input px", ".0f"), ("params_m", "params M", ".1f"), ("gflops", "GFLOPs", ".2f"),
         ("train_time_s", "train s", ".0f"), ("samples_per_s", "samples/s", ".1f"), ("latency_b1_ms", "ms b1", ".1f"),
-        ("latency_b32_ms", "ms b32", ".0f")]
+        ("latency_b32_ms", "ms b32", ".0f"), ("onnxruntime_ms", "onnxruntime ms/face (2 threads)", ".1f")]
 
 
 def write_report(results: dict[str, dict], out: Path, dataset: str, seeds: int, budget: str, changes: dict[str, Any],

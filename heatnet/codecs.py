@@ -6,6 +6,7 @@ Everything is batched torch and runs on the tensors' device; no per-sample Pytho
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -216,6 +217,100 @@ class NormalisedCoordinates:
         points = (outputs.float() + 1) / 2 * self.input_size - 0.5
         return points, torch.ones(points.shape[:-1], device=points.device)
 
+
+@dataclass
+class CoordinatesWithScale(NormalisedCoordinates):
+    """Normalised coordinates with a predicted scale per axis (RLE): outputs (B, K, 4), the
+    coordinates then sigma in (0, 1) normalised units; the score is 1 - mean sigma."""
+
+    def decode(self, outputs: torch.Tensor, decoder=None) -> tuple[torch.Tensor, torch.Tensor]:
+        points, _ = super().decode(outputs[..., :2])
+        return points, 1 - outputs[..., 2:].float().mean(-1)
+
+
+@dataclass
+class AxisHeatmaps:
+    """1-D heatmaps per axis (SimCC, Li et al. 2022, as in RTMPose): x and y each classified over
+    `input_size * split_ratio` bins with a Gaussian of std `sigma` bins as the label. Outputs
+    (B, K, 2N), the x bins then the y bins; bin i covers input pixel (i + 0.5) / split_ratio - 0.5.
+    Decoding refines the argmax bin by the parabola through the log-probabilities of three bins
+    around it: exact for a Gaussian, truncated at the border or not, so encode -> decode returns
+    the points."""
+
+    input_size: int
+    split_ratio: float = 2.0
+    sigma: float = 4.0
+
+    @property
+    def bins(self) -> int:
+        return round(self.input_size * self.split_ratio)
+
+    def to_bins(self, points: torch.Tensor) -> torch.Tensor:
+        return to_heatmap_coords(points, 1 / self.split_ratio)
+
+    def encode(self, points: torch.Tensor, visibility: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """points (B, K, 2) input pixels, visibility (B, K) -> targets (B, K, 2, N) with peak 1 (x
+        then y), and weights (B, K): visibility, zeroed for points off the input."""
+        centres = self.to_bins(points)
+        inside = ((centres >= -0.5) & (centres <= self.bins - 0.5)).all(dim=-1)
+        grid = torch.arange(self.bins, device=points.device, dtype=points.dtype)
+        targets = torch.exp(-((grid - centres[..., None]) ** 2) / (2 * self.sigma**2))  # (B, K, 2, N)
+        return targets, visibility * inside
+
+    def decode(self, probabilities: torch.Tensor, decoder=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, K, 2N) per-axis probabilities -> points (B, K, 2) in input pixels, scores (B, K):
+        the smaller of the two axes' peak probabilities, scaled so that an exact label scores 1."""
+        axes = probabilities.float().unflatten(-1, (2, self.bins))  # (B, K, 2, N)
+        peaks, index = axes.max(dim=-1)  # (B, K, 2)
+        middle = index.clamp(1, self.bins - 2)  # three bins around the peak, inside the axis
+        log = axes.clamp_min(1e-30).log()
+        left, centre, right = (log.gather(-1, (middle + step)[..., None]).squeeze(-1) for step in (-1, 0, 1))
+        curvature = left - 2 * centre + right
+        peaked = curvature < 0
+        vertex = 0.5 * (left - right) / torch.where(peaked, curvature, -1.0)
+        shift = torch.where(peaked, middle - index + vertex, 0.0).clamp(-1, 1)  # from the argmax bin
+        points = to_input_coords(index + shift, 1 / self.split_ratio)
+        label_peak = 1 / (math.sqrt(2 * math.pi) * self.sigma)  # a normalised Gaussian's peak
+        return points, (peaks.amin(dim=-1) / label_peak).clamp_max(1.0)
+
+
+@dataclass
+class HeatmapOffsets:
+    """A score map plus per-cell x / y offsets (as PIPNet, Jin et al. 2021, and CenterNet): the
+    point lies in the cell nearest its heatmap position, at an offset in [-0.5, 0.5] cell from
+    the cell's centre; the score target is the Gaussian of std `sigma` heatmap pixels. Outputs
+    (B, 3K, H, W): K score maps, then K x offsets, then K y offsets."""
+
+    input_size: int
+    stride: int = 4
+    sigma: float = 1.0
+
+    @property
+    def heatmap_size(self) -> int:
+        return self.input_size // self.stride
+
+    def encode(self, points: torch.Tensor, visibility: torch.Tensor
+               ) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+        """points (B, K, 2) input pixels -> ((Gaussians (B, K, H, W) with peak 1, cells (B, K, 2)
+        long, offsets (B, K, 2) in cells), weights (B, K): visibility, zeroed off the map)."""
+        n = self.heatmap_size
+        centres = to_heatmap_coords(points, self.stride)
+        inside = ((centres >= -0.5) & (centres <= n - 0.5)).all(dim=-1)
+        cells = centres.round().clamp(0, n - 1)
+        return (gaussian_heatmaps(centres, n, n, self.sigma), cells.long(), centres - cells), visibility * inside
+
+    def decode(self, outputs: torch.Tensor, decoder=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3K, H, W), score maps non-negative -> points (B, K, 2) in input pixels, scores (B, K):
+        the best cell's score."""
+        score_maps, x_offsets, y_offsets = outputs.float().chunk(3, dim=1)
+        cells, scores = heatmap_argmax(score_maps)
+        return to_input_coords(cells + offsets_at(x_offsets, y_offsets, cells), self.stride), scores
+
+
+def offsets_at(x_offsets: torch.Tensor, y_offsets: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """(B, K, H, W) x and y offset maps read at integer (B, K, 2) cells -> (B, K, 2)."""
+    flat = (cells[..., 1] * x_offsets.shape[-1] + cells[..., 0])[..., None]  # (B, K, 1)
+    return torch.cat([x_offsets.flatten(2).gather(-1, flat), y_offsets.flatten(2).gather(-1, flat)], dim=-1)
 
 DECODERS = {
     "argmax": Argmax(),

@@ -81,6 +81,19 @@ def onnx_graph(method: Method, settings: Settings, checkpoint: Path | None = Non
     return graph
 
 
+
+def onnx_session(method: Method, settings: Settings, checkpoint: Path | None = None, threads: int = 0):
+    """An onnxruntime CPU session over the method's graph (onnx_graph), `threads` intra-op
+    threads (0: onnxruntime's choice). No busy-waiting between runs: torch's own threads
+    (cropping, mapping back) need the cores then."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    graph = onnx_graph(method, settings, checkpoint)
+    return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
 def export_torchscript(method: Method, settings: Settings, path: Path) -> None:
     """A traced TorchScript module: `torch.jit.load(path)(images) -> (points, scores)`; written
     atomically, its folder made if missing."""

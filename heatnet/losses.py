@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from heatnet.codecs import GaussianHeatmap, NormalisedCoordinates, to_input_coords
+from heatnet.codecs import (AxisHeatmaps, CoordinatesWithScale, GaussianHeatmap, HeatmapOffsets, NormalisedCoordinates,
+                            offsets_at, to_input_coords)
 from heatnet.errors import ConfigError
 
 
@@ -41,8 +42,8 @@ class CodecLoss(nn.Module):
         if not isinstance(codec, self.codec_type):
             raise ConfigError(f"{type(self).__name__} needs a {self.codec_type.__name__} codec, not "
                               f"{type(codec).__name__}: heatmap losses (HeatmapKL, HeatmapMSE, HeatmapJS, AdaptiveWing, "
-                              f"IntegralLoss) go with heatmap models, coordinate losses (L1, SmoothL1, MSE, Wing) "
-                              f"with regression models")
+                              f"IntegralLoss) go with heatmap models, AxisKL with AxisHeatmaps (SimCC), OffsetLoss with "
+                              f"HeatmapOffsets, coordinate losses (L1, SmoothL1, MSE, Wing, RLE) with regression models")
         self.codec = codec
 
     def activate(self, outputs: torch.Tensor) -> torch.Tensor:
@@ -125,9 +126,12 @@ class IntegralLoss(SoftmaxLoss):
     of softmax(logits) and the point, in units of the input size, plus `js_weight` times the
     Jensen-Shannon regulariser toward the Gaussian."""
 
-    def __init__(self, codec: GaussianHeatmap, js_weight: float = 1.0):
+    js_weight = 1.0
+
+    def __init__(self, codec: GaussianHeatmap, js_weight: float | None = None):
         super().__init__(codec)
-        self.js_weight = js_weight
+        if js_weight is not None:
+            self.js_weight = js_weight
 
     def forward(self, logits: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
         targets, weights = self.codec.encode(points, visibility)
@@ -142,6 +146,57 @@ class IntegralLoss(SoftmaxLoss):
         js = _js_divergence(log_p, _normalised_targets(targets))
         return _weighted_mean(l1 + self.js_weight * js, weights)
 
+
+class AxisKL(CodecLoss):
+    """SimCC's loss: KL(label || softmax(logits / T)) per axis, the label the normalised 1-D
+    Gaussian of heatnet.codecs.AxisHeatmaps; the two axes' divergences summed per point."""
+
+    codec_type = AxisHeatmaps
+
+    def __init__(self, codec: AxisHeatmaps, temperature: float = 1.0):
+        super().__init__(codec)
+        self.temperature = temperature
+
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:  # (B, K, 2N) -> per-axis probabilities
+        return F.softmax(logits.float().unflatten(-1, (2, -1)) / self.temperature, dim=-1).flatten(-2)
+
+    def forward(self, logits: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
+        targets, weights = self.codec.encode(points, visibility)  # (B, K, 2, N)
+        q = targets / targets.sum(-1, keepdim=True).clamp_min(1e-12)
+        log_p = F.log_softmax(logits.float().unflatten(-1, (2, -1)) / self.temperature, dim=-1)
+        kl = (torch.xlogy(q, q) - q * log_p).sum(dim=(-2, -1))  # (B, K)
+        return _weighted_mean(kl, weights)
+
+
+class OffsetLoss(CodecLoss):
+    """Heatmap plus offsets: the KL divergence of the score maps' spatial softmax from the
+    normalised Gaussian (HeatmapKL's), plus `offset_weight` times the L1 of the x / y offsets
+    (cell units) read at the point's cell. PIPNet's own score loss, the squared error to a
+    one-hot cell, did not learn at stride 4 (docs/coordinate_heads.md)."""
+
+    codec_type = HeatmapOffsets
+
+    def __init__(self, codec: HeatmapOffsets, offset_weight: float = 1.0):
+        super().__init__(codec)
+        self.offset_weight = offset_weight
+
+    def activate(self, outputs: torch.Tensor) -> torch.Tensor:  # spatial softmax of the score maps only
+        score_logits, offsets = outputs.float().split([outputs.shape[1] // 3, 2 * outputs.shape[1] // 3], dim=1)
+        return torch.cat([_log_softmax2d(score_logits, 1.0).exp(), offsets], dim=1)
+
+    def forward(self, outputs: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
+        (targets, cells, offsets), weights = self.codec.encode(points, visibility)
+        score_logits, x_offsets, y_offsets = outputs.float().chunk(3, dim=1)  # each (B, K, H, W)
+        q = _normalised_targets(targets)
+        kl = (torch.xlogy(q, q) - q * _log_softmax2d(score_logits, 1.0)).flatten(2).sum(-1)  # (B, K)
+        offset_l1 = (offsets_at(x_offsets, y_offsets, cells) - offsets).abs().sum(-1)
+        return _weighted_mean(kl + self.offset_weight * offset_l1, weights)
+
+
+class IntegralL1(IntegralLoss):
+    """Integral regression without the DSNT regulariser: the L1 of the soft-argmax alone."""
+
+    js_weight = 0.0
 
 # --- Coordinate regression -------------------------------------------------------------------
 class CoordinateLoss(CodecLoss):
@@ -190,6 +245,35 @@ class Wing(CoordinateLoss):
         return torch.where(x < self.omega, self.omega * torch.log1p(x / self.epsilon), x - self.c)
 
 
+class RLE(CoordinateLoss):
+    """Residual log-likelihood estimation (Li et al. 2021): the model predicts per point (x, y)
+    and a raw scale per axis (B, K, 4); sigma = sigmoid(raw). The residual divided by sigma is
+    scored under a learned 2-D flow density (the model's `flow`, a RealNVP, so that the
+    optimizer and checkpoints hold it) times a Laplace residual term; trained by its negative
+    log-likelihood. The decoded score is 1 - mean sigma, a per-point confidence."""
+
+    codec_type = CoordinatesWithScale
+
+    def __init__(self, codec: CoordinatesWithScale, flow: nn.Module):
+        super().__init__(codec)
+        self.flow = flow  # the model's: its parameters train and save with the model's
+
+    def activate(self, outputs: torch.Tensor) -> torch.Tensor:  # (B, K, 4): (x, y, sigma_x, sigma_y)
+        outputs = outputs.float()
+        return torch.cat([outputs[..., :2], outputs[..., 2:].sigmoid()], dim=-1)
+
+    def forward(self, outputs: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
+        targets, weights = self.codec.encode(points, visibility)
+        activated = self.activate(outputs)
+        sigma = activated[..., 2:] + 1e-9
+        scaled = (activated[..., :2] - targets) / sigma  # (B, K, 2)
+        log_flow = self.flow.log_prob(scaled.flatten(0, 1)).view(scaled.shape[:-1])  # (B, K)
+        log_laplace = -(torch.log(2 * sigma) + scaled.abs()).sum(-1)
+        nll = torch.log(sigma).sum(-1) - log_flow - log_laplace
+        return _weighted_mean(nll, weights)
+
+
 # The types of a loss setting: a loss class, built by the experiment around its codec.
-HeatmapLossClass = type[HeatmapKL] | type[HeatmapMSE] | type[HeatmapJS] | type[AdaptiveWing] | type[IntegralLoss]
-CoordinateLossClass = type[L1] | type[SmoothL1] | type[MSE] | type[Wing]
+HeatmapLossClass = (type[HeatmapKL] | type[HeatmapMSE] | type[HeatmapJS] | type[AdaptiveWing] | type[IntegralLoss]
+                    | type[IntegralL1] | type[AxisKL] | type[OffsetLoss])
+CoordinateLossClass = type[L1] | type[SmoothL1] | type[MSE] | type[Wing] | type[RLE]

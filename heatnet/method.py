@@ -17,11 +17,11 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
-from heatnet.codecs import Decoder, SoftArgmax
+from heatnet.codecs import AxisHeatmaps, Decoder, GaussianHeatmap, HeatmapOffsets, SoftArgmax
 from heatnet.config import OneOf, Range, Settings, setting
 from heatnet.errors import ConfigError
-from heatnet.losses import L1, CoordinateLossClass, HeatmapKL, HeatmapLossClass
-from heatnet.models import Architecture
+from heatnet.losses import L1, AxisKL, CoordinateLossClass, HeatmapKL, HeatmapLossClass, OffsetLoss
+from heatnet.models import Architecture, AxisModel, HeatmapModel
 
 
 @dataclass
@@ -50,6 +50,7 @@ class HeatmapSettings(Settings):
     sigma: float = setting(1.5, "target Gaussian std in heatmap pixels", Range(0, 64, open_low=True))
     loss: HeatmapLossClass = setting(HeatmapKL, "the heatmap loss, built around the codec")
     decoder: Decoder = setting(SoftArgmax(window_radius=4), 'heatmaps -> points; keywords allowed: "Dark(blur=True)"')
+    split_ratio: float = setting(2.0, "with --loss=AxisKL (SimCC): bins per input pixel", Range(0.5, 8))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -62,3 +63,20 @@ class RegressionSettings(Settings):
     """What a coordinate-regression method's build() reads: the loss on normalised coordinates."""
 
     loss: CoordinateLossClass = setting(L1, "the coordinate loss")
+
+
+def smp_method(s: HeatmapSettings, num_points: int, **options) -> Method:
+    """The smp model, codec and loss that heatmap settings name, by the loss's coordinate head:
+    AxisKL: 1-D heatmaps per axis (SimCC) with labels as wide in input pixels as the 2-D ones;
+    OffsetLoss: a score map plus x / y offsets per cell (PIPNet's head); any other: 2-D Gaussian
+    heatmaps decoded by `s.decoder`. `options` go to the smp architecture."""
+    model_options = dict(architecture=s.architecture, encoder=s.encoder, in_channels=s.channels, stride=s.stride,
+                         **options)
+    if s.loss is AxisKL:
+        codec = AxisHeatmaps(s.input_size, s.split_ratio, sigma=s.sigma * s.stride * s.split_ratio)
+        return Method(AxisModel(num_points, s.input_size, codec.bins, **model_options), s.loss(codec))
+    if s.loss is OffsetLoss:
+        return Method(HeatmapModel(num_points, maps_per_point=3, **model_options),
+                      s.loss(HeatmapOffsets(s.input_size, s.stride, s.sigma)))
+    codec = GaussianHeatmap(s.input_size, stride=s.stride, sigma=s.sigma, decoder=s.decoder)
+    return Method(HeatmapModel(num_points, **model_options), s.loss(codec))

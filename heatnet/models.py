@@ -76,11 +76,12 @@ class HeatmapModel(nn.Module):
     """Any smp architecture (smp.Unet, smp.FPN, ...) with any smp encoder, predicting K heatmaps
     at 1/stride of the input. Architectures whose decoder ends coarser are upsampled bilinearly;
     finer ones are average-pooled to the stride. `head_kernel_size` (smp.Unet only): the output
-    convolution's kernel, 3 as smp builds it, or 1 (a fifth of a small model's time at 112 px)."""
+    convolution's kernel, 3 as smp builds it, or 1 (a fifth of a small model's time at 112 px).
+    `maps_per_point` > 1 gives K * maps_per_point maps (3 for heatnet.codecs.HeatmapOffsets)."""
 
     def __init__(self, num_points: int, architecture: type = smp.Unet, encoder: str = "resnet18",
                  in_channels: int = 3, stride: int = 4, encoder_weights: str | None = None, head_kernel_size: int = 3,
-                 **options):
+                 maps_per_point: int = 1, **options):
         super().__init__()
         if stride not in (1, 2, 4):
             raise ModelConfigError(f"stride must be 1, 2 or 4, got {stride}")
@@ -96,12 +97,12 @@ class HeatmapModel(nn.Module):
             options.setdefault("upsampling", 1)  # heatnet resizes to the stride itself
         try:
             self.net = architecture(encoder_name=encoder, encoder_weights=encoder_weights,
-                                    in_channels=in_channels, classes=num_points, **options)
+                                    in_channels=in_channels, classes=num_points * maps_per_point, **options)
         except (KeyError, ValueError, OSError) as e:
             raise ModelConfigError(f"cannot build {architecture.__name__} with encoder {encoder!r}: {e}") from None
         if architecture is smp.Unet:
-            self._trim_unet_decoder(stride, options.get("decoder_channels", (256, 128, 64, 32, 16)), num_points,
-                                    head_kernel_size)
+            self._trim_unet_decoder(stride, options.get("decoder_channels", (256, 128, 64, 32, 16)),
+                                    num_points * maps_per_point, head_kernel_size)
         self.norm = ImageNorm(in_channels)
         self.stride, self.num_points, self.in_channels = stride, num_points, in_channels
         self.input_multiple = self._input_multiple()
@@ -113,7 +114,7 @@ class HeatmapModel(nn.Module):
         else:
             self.resize = nn.Identity()
 
-    def _trim_unet_decoder(self, stride: int, decoder_channels, num_points: int, head_kernel_size: int) -> None:
+    def _trim_unet_decoder(self, stride: int, decoder_channels, maps: int, head_kernel_size: int) -> None:
         """Drop the Unet decoder blocks finer than the stride (each doubles the resolution), instead
         of decoding at full resolution and pooling: a third less compute for Unet-ResNet18 at
         stride 4. Relies on smp's UnetDecoder looping over `blocks`. The output convolution is
@@ -122,7 +123,7 @@ class HeatmapModel(nn.Module):
         if drop:
             self.net.decoder.blocks = self.net.decoder.blocks[:-drop]
         if drop or head_kernel_size != 3:
-            self.net.segmentation_head = smp.base.SegmentationHead(decoder_channels[-1 - drop], num_points,
+            self.net.segmentation_head = smp.base.SegmentationHead(decoder_channels[-1 - drop], maps,
                                                                    kernel_size=head_kernel_size)
 
     def _input_multiple(self) -> int:
@@ -153,7 +154,31 @@ class HeatmapModel(nn.Module):
             raise ModelConfigError(f"{type(self.net).__name__} cannot take {size} px inputs: {e}") from None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.resize(self.net(self.norm(images)))  # (B, K, S/stride, S/stride)
+        return self.resize(self.net(self.norm(images)))  # (B, K * maps_per_point, S/stride, S/stride)
+
+
+class AxisModel(nn.Module):
+    """SimCC on any smp architecture: the HeatmapModel's K feature maps at 1/stride, each
+    flattened and mapped by two linear layers shared across points to x and y bin logits
+    -> (B, K, 2N). The linear layers fix the input size."""
+
+    def __init__(self, num_points: int, input_size: int, bins: int, architecture: type = smp.Unet,
+                 encoder: str = "resnet18", in_channels: int = 3, stride: int = 4, **options):
+        super().__init__()
+        self.maps = HeatmapModel(num_points, architecture, encoder, in_channels, stride, **options)
+        self.maps.check_input_size(input_size)
+        cells = (input_size // stride) ** 2
+        self.to_x, self.to_y = nn.Linear(cells, bins), nn.Linear(cells, bins)
+        self.input_size, self.num_points, self.in_channels = input_size, num_points, in_channels
+        self.input_multiple = input_size  # the linear layers take this size only
+
+    def check_input_size(self, size: int) -> None:
+        if size != self.input_size:
+            raise ModelConfigError(f"this SimCC model takes {self.input_size} px inputs only, not {size}")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.maps(images).flatten(2)  # (B, K, H * W)
+        return torch.cat([self.to_x(features), self.to_y(features)], dim=-1)  # (B, K, 2N)
 
 
 # --- Regression baselines --------------------------------------------------------------------
@@ -189,7 +214,8 @@ class EncoderRegressor(nn.Module):
     """An smp encoder (ResNet-18/34/50 or any other) + global average pool + FC to (B, K, 2)."""
 
     def __init__(self, num_points: int, encoder: str = "resnet18", in_channels: int = 3,
-                 encoder_weights: str | None = None, blurpool: bool = False, dropout: float = 0.0):
+                 encoder_weights: str | None = None, blurpool: bool = False, dropout: float = 0.0,
+                 values_per_point: int = 2):
         super().__init__()
         require_pretrained_weights_available(encoder_weights)
         try:
@@ -200,7 +226,9 @@ class EncoderRegressor(nn.Module):
             antialias(self.encoder)
         self.norm = ImageNorm(in_channels)
         self.num_points, self.input_multiple = num_points, self.encoder.output_stride
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.encoder.out_channels[-1], num_points * 2))
+        self.values_per_point = values_per_point  # 2: (x, y); 4 with RLE's scales
+        self.head = nn.Sequential(nn.Dropout(dropout),
+                                  nn.Linear(self.encoder.out_channels[-1], num_points * values_per_point))
 
     def check_input_size(self, size: int) -> None:
         if size % self.input_multiple:
@@ -208,7 +236,46 @@ class EncoderRegressor(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         features = self.encoder(self.norm(images))[-1]  # (B, C, S/32, S/32)
-        return self.head(features.mean(dim=(2, 3))).view(-1, self.num_points, 2)
+        return self.head(features.mean(dim=(2, 3))).view(-1, self.num_points, self.values_per_point)
+
+
+class RealNVP(nn.Module):
+    """A 2-D RealNVP flow (Dinh et al. 2017) as RLE uses it: `layers` affine couplings with
+    alternating masks, each scale and shift an MLP of `hidden` units; standard normal base."""
+
+    def __init__(self, layers: int = 6, hidden: int = 64):
+        super().__init__()
+
+        def mlp(last: list[nn.Module]) -> nn.Sequential:
+            return nn.Sequential(nn.Linear(2, hidden), nn.LeakyReLU(), nn.Linear(hidden, hidden), nn.LeakyReLU(),
+                                 nn.Linear(hidden, 2), *last)
+
+        self.register_buffer("masks", torch.tensor([[0.0, 1.0], [1.0, 0.0]] * (layers // 2)))
+        self.scales = nn.ModuleList(mlp([nn.Tanh()]) for _ in range(len(self.masks)))
+        self.shifts = nn.ModuleList(mlp([]) for _ in range(len(self.masks)))
+        for layer in self.modules():
+            if isinstance(layer, nn.Linear):  # start near the identity, as RLE does
+                nn.init.xavier_uniform_(layer.weight, gain=0.01)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 2) -> (N,) log density: inverted coupling by coupling back to the base."""
+        z, log_det = x, x.new_zeros(x.shape[0])
+        for mask, scale, shift in reversed(list(zip(self.masks, self.scales, self.shifts))):
+            kept = mask * z
+            s, t = scale(kept) * (1 - mask), shift(kept) * (1 - mask)
+            z = kept + (1 - mask) * (z - t) * torch.exp(-s)
+            log_det = log_det - s.sum(-1)
+        return -0.5 * (z**2).sum(-1) - math.log(2 * math.pi) + log_det
+
+
+class RleRegressor(EncoderRegressor):
+    """EncoderRegressor predicting (x, y, raw sigma_x, raw sigma_y) per point, holding the RLE
+    flow its loss (heatnet.losses.RLE) trains, so that the optimizer and checkpoints cover it."""
+
+    def __init__(self, num_points: int, encoder: str = "resnet18", in_channels: int = 3,
+                 encoder_weights: str | None = None, blurpool: bool = False, dropout: float = 0.0):
+        super().__init__(num_points, encoder, in_channels, encoder_weights, blurpool, dropout, values_per_point=4)
+        self.flow = RealNVP()
 
 
 class SmallCNN(nn.Module):

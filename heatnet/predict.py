@@ -98,16 +98,9 @@ class FacePredictor:
         """Run the network and decoder in onnxruntime on the CPU instead of PyTorch (faster in every
         case measured: docs/shipped_model.md). The graph is exported once per checkpoint and kept
         (heatnet.export.onnx_graph); exporting moves the model to the CPU."""
-        import onnxruntime
+        from heatnet.export import onnx_session
 
-        from heatnet.export import onnx_graph
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        # no busy-waiting between runs: torch's own threads (cropping, mapping back) need the cores then
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        graph = onnx_graph(self.method, self.settings, self.checkpoint)
-        self.onnx_session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.onnx_session = onnx_session(self.method, self.settings, self.checkpoint, threads)
 
     def use_runtime(self, runtime: Runtime, threads: int = 0) -> Runtime:
         """Choose what runs the network (Runtime.AUTO: onnxruntime on a CPU when installed);

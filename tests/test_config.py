@@ -75,9 +75,10 @@ def test_the_shared_settings_import_neither_torch_nor_smp():
 
 
 def test_method_settings_belong_to_the_method():
-    assert method_settings(HeatmapSettings) == ["architecture", "encoder", "stride", "sigma", "loss", "decoder"]
+    assert method_settings(HeatmapSettings) == ["architecture", "encoder", "stride", "sigma", "loss", "decoder",
+                                               "split_ratio"]
     assert method_settings(RegressionSettings) == ["loss"] and method_settings(Settings) == []
-    with pytest.raises(ConfigError, match="--loss expects one of L1, SmoothL1, MSE, Wing, got 'HeatmapKL'"):
+    with pytest.raises(ConfigError, match="--loss expects one of L1, SmoothL1, MSE, Wing, RLE, got 'HeatmapKL'"):
         apply_overrides(RegressionSettings(), ["--loss=HeatmapKL"])
     with pytest.raises(ConfigError, match="unknown settings --sigma, --stride for experiment x; its method reads --loss"):
         apply_overrides(RegressionSettings(), ["--sigma=2", "--stride=2"], owner="experiment x")

@@ -9,6 +9,8 @@ is read once per run, on that checkpoint.
     python tools/benchmark.py --dataset 300w --budget-from results/<earlier>/results.json   # same steps again
     python tools/benchmark.py --dataset 300w --budgets 1,5,20,60 --seeds 3      # NME against training budget
     python tools/benchmark.py --dataset 300w --own-input-size --methods experiments/w300_unet_js.py,experiments/w300_regression_resnet18.py
+    python tools/benchmark.py --dataset 300w --input-size 160 --steps 2250 --seeds 3 \
+        --methods w300_unet_js,w300_simcc,w300_offsets,w300_integral,w300_regression_resnet18,w300_rle  # heads
     torchrun --standalone --nproc-per-node 4 tools/benchmark.py --dataset 300w --epochs 60 --out results/b4  # DDP runs
 
 A minutes budget is converted once per method into optimizer steps (timed on that method's
@@ -29,14 +31,15 @@ from pathlib import Path
 from heatnet.cli import fail, tool
 
 ROOT = Path(__file__).resolve().parents[1]
-# the methods by name (any other experiment file works too): experiments/<name>.py
+# the default methods by name: experiments/<name>.py (any other experiment there, or file, works too)
 METHODS = ("regression_resnet18", "unet_kl", "unet_mse", "fpn_kl", "unet_softargmax", "fpn_mse", "regression_cnn")
 DEFAULT = "regression_resnet18,unet_kl,unet_mse,fpn_kl,unet_softargmax"
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--methods", default=DEFAULT, help=f"comma-separated names ({', '.join(METHODS)}) or experiment files")
+    p.add_argument("--methods", default=DEFAULT, help=f"comma-separated names of experiments/*.py ({', '.join(METHODS)}, "
+                   "...) or experiment files")
     p.add_argument("--dataset", default="synthetic", help="a name in heatnet.datasets.DATASETS")
     p.add_argument("--data-root", help="default: $HEATNET_DATA")
     p.add_argument("--seeds", type=int, default=1, help="runs per method and budget, seeds 0..N-1")
@@ -65,9 +68,10 @@ def main() -> int:
     if args.seeds < 1:
         fail("--seeds must be at least 1")
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [n for n in names if n not in METHODS and not Path(n).is_file()]
+    unknown = [n for n in names if not (ROOT / "experiments" / f"{n}.py").is_file() and not Path(n).is_file()]
     if unknown:
-        fail(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)} or give experiment files")
+        fail(f"unknown method(s) {unknown}; give names of experiments/*.py (e.g. {', '.join(METHODS)}) or "
+             f"experiment files")
     try:
         budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else [None]
     except ValueError:
@@ -115,7 +119,7 @@ def main() -> int:
         folder = out / f"budget_{minutes:g}min" if minutes is not None else out
         results = {}
         for name in names:
-            experiment = ROOT / "experiments" / f"{name}.py" if name in METHODS else Path(name)
+            experiment = ROOT / "experiments" / f"{name}.py" if not Path(name).is_file() else Path(name)
             stem = Path(name).stem
             settings = method_settings(experiment, changes, method_budget(stem, minutes))
             results[stem] = run_method(experiment, settings, args.seeds, folder / "runs" / stem, not args.no_progress)

@@ -1,0 +1,165 @@
+"""The coordinate heads beside 2-D heatmaps: SimCC's 1-D heatmaps (AxisHeatmaps, AxisKL), PIPNet's
+heatmap plus offsets (HeatmapOffsets, OffsetLoss), and RLE (CoordinatesWithScale, RLE, RealNVP):
+exact encode -> decode, losses against values worked out by hand, a flow density that
+integrates to one, and one epoch of each head's experiment on synthetic faces."""
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import settings_for
+from heatnet.codecs import AxisHeatmaps, CoordinatesWithScale, HeatmapOffsets
+from heatnet.losses import RLE, AxisKL, OffsetLoss
+from heatnet.models import AxisModel, ModelConfigError, RealNVP
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+HEADS = ["w300_simcc", "w300_offsets", "w300_integral", "w300_rle"]
+
+
+def _points(size: int = 160, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sub-pixel points all over a `size` crop, edges included, and their visibility."""
+    g = torch.Generator().manual_seed(seed)
+    points = torch.rand(4, 68, 2, generator=g, dtype=torch.float64) * (size - 1.2) + 0.1
+    points[0, 0] = torch.tensor([0.3, size - 1.3])  # near two borders
+    return points, torch.ones(4, 68, dtype=torch.float64)
+
+
+def _axis_probabilities(codec: AxisHeatmaps, points: torch.Tensor) -> torch.Tensor:
+    """The normalised labels as a model's per-axis probabilities would be: (B, K, 2N)."""
+    targets, _ = codec.encode(points, torch.ones(points.shape[:-1], dtype=points.dtype))
+    return (targets / targets.sum(-1, keepdim=True)).flatten(-2)
+
+
+@pytest.mark.parametrize("split_ratio,sigma", [(2.0, 8.0), (1.0, 2.0), (3.0, 5.0)])
+def test_axis_heatmaps_decode_their_labels_to_the_points(split_ratio, sigma):
+    codec = AxisHeatmaps(160, split_ratio, sigma)
+    points, _ = _points()
+    decoded, scores = codec.decode(_axis_probabilities(codec, points))
+    assert (decoded - points).abs().max() < 1e-3  # input pixels, float32 decoding
+    assert scores.min() > 0.95  # an exact label scores 1 when its peak falls on a bin
+
+
+def test_axis_bins_sit_where_the_docstring_says():
+    """Bin i covers input pixel (i + 0.5) / split_ratio - 0.5: a point at pixel 10 with 2 bins per
+    pixel peaks between bins 20 and 21, a point at 10.25 on bin 21."""
+    codec = AxisHeatmaps(32, 2.0, 1.0)
+    targets, _ = codec.encode(torch.tensor([[[10.0, 10.25]]]), torch.ones(1, 1))
+    x, y = targets[0, 0]
+    assert x[20] == pytest.approx(x[21]) and x.argmax() in (20, 21)
+    assert y.argmax() == 21 and y[21] == pytest.approx(1.0)
+
+
+def test_axis_kl_is_zero_on_the_label_and_sees_half_a_pixel():
+    codec = AxisHeatmaps(64, 2.0, 4.0)
+    loss = AxisKL(codec)
+    points, visibility = _points(64)
+    points = points.clamp(8, 55)  # far from the borders: labels not truncated
+
+    def logits(at):
+        return _axis_probabilities(codec, at).clamp_min(1e-30).log()
+
+    assert loss(logits(points), points, visibility).item() == pytest.approx(0.0, abs=1e-6)  # float32
+    # half a pixel in x is one bin: KL of two Gaussians of std s, means d apart, is d^2 / (2 s^2)
+    shifted = points + torch.tensor([0.5, 0.0], dtype=torch.float64)
+    assert loss(logits(shifted), points, visibility).item() == pytest.approx(1 / 32, rel=1e-3)
+
+
+def _offset_outputs(score_maps: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """(B, K, H, W) score maps and one (B, K, 2) offset per point, spread over the map -> (B, 3K, H, W)."""
+    return torch.cat([score_maps, offsets[..., 0, None, None].expand_as(score_maps),
+                      offsets[..., 1, None, None].expand_as(score_maps)], dim=1)
+
+
+def test_heatmap_offsets_decode_their_targets_to_the_points():
+    codec = HeatmapOffsets(160, 4, sigma=1.0)
+    points, visibility = _points()
+    (gaussians, cells, offsets), weights = codec.encode(points, visibility)
+    assert weights.eq(1).all() and offsets.abs().max() <= 0.5 + 1e-9  # the nearest cell
+    peak = gaussians.flatten(2).argmax(-1)
+    assert peak.eq(cells[..., 1] * 40 + cells[..., 0]).all()  # the Gaussian peaks in the point's cell
+    decoded, _ = codec.decode(_offset_outputs(gaussians, offsets))
+    assert (decoded - points).abs().max() < 1e-3
+
+
+def test_offset_loss_values():
+    """Zero on the targets (log of the normalised Gaussian as score logits); the offsets' L1 in
+    cell units: a quarter-cell x error adds exactly 0.25, and 0.5 with offset_weight=2."""
+    codec = HeatmapOffsets(64, 4, sigma=1.0)
+    points, visibility = _points(64)
+    (gaussians, _, offsets), _ = codec.encode(points, visibility)
+    logits = (gaussians / gaussians.sum(dim=(-2, -1), keepdim=True)).clamp_min(1e-30).log()
+    quarter = offsets + torch.tensor([0.25, 0.0], dtype=torch.float64)
+    loss = OffsetLoss(codec)
+    assert loss(_offset_outputs(logits, offsets), points, visibility).item() == pytest.approx(0.0, abs=1e-6)
+    assert loss(_offset_outputs(logits, quarter), points, visibility).item() == pytest.approx(0.25, abs=1e-6)
+    assert OffsetLoss(codec, offset_weight=2.0)(_offset_outputs(logits, quarter), points,
+                                                visibility).item() == pytest.approx(0.5, abs=1e-6)
+    decoded, _ = codec.decode(loss.activate(_offset_outputs(logits, quarter)))
+    assert (decoded - points - torch.tensor([1.0, 0.0])).abs().max() < 1e-3  # a quarter cell = 1 px at stride 4
+
+
+def test_realnvp_is_a_density():
+    """A flow with random (not near-identity) couplings still integrates to 1 over the plane."""
+    torch.manual_seed(0)
+    flow = RealNVP()
+    for layer in flow.modules():
+        if isinstance(layer, torch.nn.Linear):
+            torch.nn.init.normal_(layer.weight, std=0.2)
+    axis = torch.linspace(-12, 12, 601, dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), dim=-1).reshape(-1, 2)
+    with torch.no_grad():
+        density = flow.double().log_prob(grid).exp()
+    normal = torch.exp(-0.5 * (grid**2).sum(-1)) / (2 * math.pi)
+    assert (density - normal).abs().max() > 0.01  # not the base density
+    assert density.sum().item() * (axis[1] - axis[0]).item() ** 2 == pytest.approx(1.0, abs=1e-4)
+
+
+def test_rle_loss_with_an_identity_flow_is_the_closed_form():
+    """With the couplings' last layers zeroed the flow is the standard normal; the loss per point
+    is then sum(log sigma) - log N(r / sigma) + sum(log 2 sigma + |r / sigma|)."""
+    flow = RealNVP()
+    for nets in (flow.scales, flow.shifts):
+        for net in nets:
+            torch.nn.init.zeros_(net[4].weight), torch.nn.init.zeros_(net[4].bias)
+    codec = CoordinatesWithScale(64)
+    loss = RLE(codec, flow)
+    points, visibility = (t.float() for t in _points(64))
+    targets, _ = codec.encode(points, visibility)
+    raw_sigma = torch.full_like(targets, -1.0)
+    residual = torch.full_like(targets, 0.05)
+    outputs = torch.cat([targets + residual, raw_sigma], dim=-1)
+    sigma = 1 / (1 + math.exp(1.0))
+    r = 0.05 / sigma
+    log_normal = -r**2 - math.log(2 * math.pi)  # two axes of N(0, 1) at r
+    expected = 2 * math.log(sigma) - log_normal + 2 * (math.log(2 * sigma) + r)
+    assert loss(outputs, points, visibility).item() == pytest.approx(expected, rel=1e-5)
+    decoded, scores = codec.decode(loss.activate(outputs))
+    assert (decoded - (points + residual * 32)).abs().max() < 1e-3  # 1 normalised unit = half of 64 px
+    assert scores.sub(1 - sigma).abs().max() < 1e-6
+
+
+def test_simcc_model_takes_its_own_input_size_only():
+    model = AxisModel(5, input_size=64, bins=128, encoder="resnet18", decoder_channels=(32, 16, 16, 8, 8))
+    assert model(torch.zeros(2, 3, 64, 64)).shape == (2, 5, 256)
+    with pytest.raises(ModelConfigError, match="64 px inputs only, not 96"):
+        model.check_input_size(96)
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_each_head_trains_an_epoch_and_reloads(name, tmp_path):
+    """One epoch on synthetic faces through tools/train.py's code path, then best.pt reloads to
+    the same outputs."""
+    from heatnet.evaluation import load_trained
+    from heatnet.training import train
+
+    path = EXPERIMENTS / f"{name}.py"
+    tiny = ["--dataset=synthetic", "--input_size=64", "--train_limit=16", "--val_limit=4", "--test_limit=4",
+            "--batch_size=8", "--workers=0", "--log_images=0", "--epochs=1"]
+    result = train(path, settings_for(path, tiny), run_dir=tmp_path / "run", progress=False)
+    assert result.steps == 2 and math.isfinite(result.test["nme_%"])
+    method, s, _ = load_trained(tmp_path / "run" / "best.pt")
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        points, scores = method.decode(method.model.eval()(images))
+    assert points.shape == (2, 68, 2) and scores.shape == (2, 68) and torch.isfinite(points).all()
