@@ -10,6 +10,7 @@ $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e ".[dev]"
+	$(PY) -c "from heatnet.experiment import write_help_cache; write_help_cache()"  # experiments' --help at once
 	touch $(STAMP)
 
 train: $(STAMP)

@@ -10,6 +10,7 @@ happened to the files since.
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -21,6 +22,7 @@ from types import ModuleType
 
 from heatnet.config import Settings, apply_overrides, method_settings
 from heatnet.errors import ConfigError
+from heatnet.files import cache_folder, write_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # holds heatnet's own experiments/ package
 EXPERIMENT_PACKAGES = {"experiments"}
@@ -72,6 +74,50 @@ def experiment_settings(path: str | Path, overrides: list[str]) -> Settings:
     module = load_experiment(path)
     return apply_overrides(module.settings, overrides, owner=f"experiment {module.__name__}")
 
+
+
+def experiment_help(path: str | Path) -> str:
+    """The settings help of an experiment file (heatnet.config.settings_help of its settings).
+    Importing an experiment imports torch and smp (5-6 s on 2 cores), so the text is kept in
+    cache_folder()/help under a hash of everything it is made from: the sources of heatnet, of
+    heatnet's experiments and of the file's own folder, and the installed torch, smp and timm.
+    A later --help reads it without importing torch; any change to a source makes it again."""
+    path = Path(path).resolve()
+    cached = cache_folder() / "help" / f"{_help_key(path)}.txt"
+    try:
+        return cached.read_text()
+    except OSError:
+        pass
+    from heatnet.config import settings_help
+
+    text = settings_help(load_experiment(path).settings)
+    try:
+        write_atomic(cached, text.encode())
+    except OSError:  # an unwritable cache only costs the import next time
+        pass
+    return text
+
+
+def write_help_cache() -> None:
+    """Make every experiment's --help answer at once (the install step of the Makefile runs this)."""
+    for path in sorted((REPO_ROOT / "experiments").glob("*.py")):
+        if path.name != "__init__.py":
+            experiment_help(path)
+
+
+def _help_key(path: Path) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256(str(path).encode())
+    folders = {Path(__file__).parent, REPO_ROOT / "experiments", path.parent}
+    for source in sorted(f for folder in folders for f in folder.rglob("*.py")):
+        digest.update(str(source).encode() + source.read_bytes())
+    for package in ("torch", "segmentation-models-pytorch", "timm"):
+        try:
+            digest.update(version(package).encode())
+        except PackageNotFoundError:
+            pass
+    return digest.hexdigest()[:24]
 
 def _check_experiment(module: ModuleType, where: str) -> None:
     for attribute in ("settings", "build"):

@@ -19,7 +19,7 @@ from torch import nn
 from heatnet.checkpoint import save_atomic
 from heatnet.config import Settings
 from heatnet.method import Method
-from heatnet.files import write_atomic
+from heatnet.files import cache_folder, write_atomic
 
 
 class PointsModel(nn.Module):
@@ -51,14 +51,6 @@ def export_onnx(method: Method, settings: Settings, path: Path | BinaryIO) -> No
         torch.onnx.export(module, (example_input(settings),), path, input_names=["images"],
                           output_names=["points", "scores"], opset_version=17, dynamo=False,
                           dynamic_axes={"images": {0: "batch"}, "points": {0: "batch"}, "scores": {0: "batch"}})
-
-
-def cache_folder() -> Path:
-    """Where exported graphs are kept between runs: $HEATNET_CACHE, else $XDG_CACHE_HOME/heatnet,
-    else ~/.cache/heatnet."""
-    if os.environ.get("HEATNET_CACHE"):
-        return Path(os.environ["HEATNET_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "heatnet"
 
 
 def onnx_graph(method: Method, settings: Settings, checkpoint: Path | None = None) -> bytes:

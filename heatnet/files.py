@@ -1,5 +1,5 @@
-"""Writing results safely: atomic writes, a folder checked for writing before hours of work, and
-one training per run folder."""
+"""Writing results safely: atomic writes, a folder checked for writing before hours of work, one
+training per run folder, and the cache folder."""
 from __future__ import annotations
 
 import errno
@@ -17,6 +17,14 @@ class SaveError(HeatnetError, OSError):
 
     same_in_every_process = False
 
+
+
+def cache_folder() -> Path:
+    """Where heatnet keeps what it can remake (exported graphs, experiments' --help): $HEATNET_CACHE,
+    else $XDG_CACHE_HOME/heatnet, else ~/.cache/heatnet."""
+    if os.environ.get("HEATNET_CACHE"):
+        return Path(os.environ["HEATNET_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "heatnet"
 
 def write_atomic(path: Path, data: bytes | memoryview) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`: a reader

@@ -26,8 +26,8 @@ TINY = ["--input_size=64", "--train_limit=32", "--val_limit=16", "--test_limit=1
         "--workers=0", "--log_images=2", "--threads=2"]
 
 
-def _tool(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+def _tool(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def _truncated_jpeg(seed: int) -> bytes:
@@ -236,14 +236,37 @@ def test_a_failed_save_stops_with_the_newest_good_checkpoint_and_resume_falls_ba
 
 
 # --- tools that explain themselves ------------------------------------------------------------------
-def _help_without_torch(tool: str) -> str:
-    """`tools/<tool>.py --help` in a fresh interpreter; asserts it never imported torch (seconds)."""
-    probe = (f"import runpy, sys\nsys.argv = ['tools/{tool}.py', '--help']\n"
+def _help_probe(tool: str, *args: str, env: dict | None = None) -> tuple[str, bool]:
+    """`tools/<tool>.py *args --help` in a fresh interpreter -> (its output, whether it imported torch)."""
+    probe = (f"import runpy, sys\nsys.argv = ['tools/{tool}.py', *{list(args)!r}, '--help']\n"
              f"try:\n    runpy.run_path('tools/{tool}.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
              "print('TORCH IMPORTED' if 'torch' in sys.modules else 'no torch')")
-    out = _tool("-c", probe)
-    assert out.returncode == 0 and out.stdout.strip().endswith("no torch") and "usage:" in out.stdout, out.stdout[-500:]
-    return out.stdout
+    out = _tool("-c", probe, env=env)
+    assert out.returncode == 0 and "usage:" in out.stdout, out.stdout[-500:] + out.stderr[-500:]
+    text, marker = out.stdout.strip().rsplit("\n", 1)
+    return text, marker == "TORCH IMPORTED"
+
+
+def _help_without_torch(tool: str) -> str:
+    """`tools/<tool>.py --help` in a fresh interpreter; asserts it never imported torch (seconds)."""
+    text, imported = _help_probe(tool)
+    assert not imported, text[-500:]
+    return text
+
+
+def test_an_experiments_help_is_kept_and_then_answers_without_torch(tmp_path):
+    """The first --help of an experiment imports it (torch, smp) and keeps the text; the next
+    answers the same without torch; an experiment whose source differs gets its own text."""
+    env = {**os.environ, "HEATNET_CACHE": str(tmp_path / "cache")}
+    first, imported = _help_probe("train", "experiments/w300_fast.py", env=env)
+    assert imported and "--input_size=112" in first
+    second, imported = _help_probe("train", "experiments/w300_fast.py", env=env)
+    assert not imported and second == first
+    variant = tmp_path / "experiments" / "w300_fast.py"
+    variant.parent.mkdir()
+    variant.write_text((ROOT / "experiments" / "w300_fast.py").read_text().replace('"input_size": 112', '"input_size": 96'))
+    changed, imported = _help_probe("train", str(variant), env=env)
+    assert imported and "--input_size=96" in changed
 
 
 def test_train_help_lists_every_setting_without_importing_torch():
@@ -258,7 +281,7 @@ def test_an_experiments_help_lists_its_method_settings_with_its_values():
     assert "--input_size=160  (int, in [8, 4096])" in text and "--loss=HeatmapJS  (HeatmapKL | HeatmapMSE" in text
     assert "--decoder=SoftArgmax(window_radius=4, correct_truncation=True, iterations=4)  (Argmax | QuarterOffset" in text
     text = in_process("tools/train.py", "experiments/regression_resnet18.py", "--help").stdout
-    assert "--blurpool=true  (bool)" in text and "--loss=L1  (L1 | SmoothL1 | MSE | Wing)" in text
+    assert "--blurpool=true  (bool)" in text and "--loss=L1  (L1 | SmoothL1 | MSE | Wing | RLE)" in text
     assert "    --sigma=" not in text and "    --architecture=" not in text
 
 

@@ -26,11 +26,11 @@ def main() -> int:
 
     experiment = next((Path(a) for a in sys.argv[1:] if a.endswith(".py") and Path(a).is_file()), None)
     if experiment and {"-h", "--help"} & set(sys.argv):  # the experiment's values and its method's settings
-        from heatnet.experiment import load_experiment
-        help_settings = load_experiment(experiment).settings
+        from heatnet.experiment import experiment_help
+        epilog = experiment_help(experiment)  # cached: torch is imported only when the sources change
     else:
-        help_settings = Settings
-    parser = argparse.ArgumentParser(description=__doc__, epilog=settings_help(help_settings),
+        epilog = settings_help(Settings)
+    parser = argparse.ArgumentParser(description=__doc__, epilog=epilog,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", type=Path, nargs="?", help="experiment file (not needed with --resume)")
     parser.add_argument("--resume", type=Path, default=None,
