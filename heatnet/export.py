@@ -6,9 +6,7 @@ return points and scores (the decoder inside the graph), and a slim float16 heat
 """
 from __future__ import annotations
 
-import hashlib
 import io
-import os
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -19,7 +17,8 @@ from torch import nn
 from heatnet.checkpoint import save_atomic
 from heatnet.config import Settings
 from heatnet.method import Method
-from heatnet.files import cache_folder, write_atomic
+from heatnet.files import write_atomic
+from heatnet.runtime import cpu_session, kept_graph
 
 
 class PointsModel(nn.Module):
@@ -54,37 +53,15 @@ def export_onnx(method: Method, settings: Settings, path: Path | BinaryIO) -> No
 
 
 def onnx_graph(method: Method, settings: Settings, checkpoint: Path | None = None) -> bytes:
-    """The method's ONNX graph (export_onnx). A checkpoint's graph is exported once and kept in
-    cache_folder() under the hash of the checkpoint's bytes and the torch version, so later runs
-    start at once; an unwritable cache only costs the export again."""
-    if checkpoint is None:
-        graph = io.BytesIO()
-        export_onnx(method, settings, graph)
-        return graph.getvalue()
-    key = hashlib.sha256(Path(checkpoint).read_bytes() + torch.__version__.encode()).hexdigest()[:24]
-    cached = cache_folder() / f"{key}.onnx"
-    if cached.is_file():
-        return cached.read_bytes()
-    graph = onnx_graph(method, settings)
-    try:
-        write_atomic(cached, graph)
-    except OSError as e:
-        warnings.warn(f"cannot keep the exported graph in {cached.parent} ({e}); it is exported again next time")
-    return graph
-
+    """The method's ONNX graph (export_onnx); a checkpoint's is exported once and kept
+    (heatnet.runtime.kept_graph)."""
+    return kept_graph(checkpoint, lambda stream: export_onnx(method, settings, stream))
 
 
 def onnx_session(method: Method, settings: Settings, checkpoint: Path | None = None, threads: int = 0):
-    """An onnxruntime CPU session over the method's graph (onnx_graph), `threads` intra-op
-    threads (0: onnxruntime's choice). No busy-waiting between runs: torch's own threads
-    (cropping, mapping back) need the cores then."""
-    import onnxruntime
+    """An onnxruntime CPU session over the method's graph (heatnet.runtime.cpu_session)."""
+    return cpu_session(onnx_graph(method, settings, checkpoint), threads)
 
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    graph = onnx_graph(method, settings, checkpoint)
-    return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 def export_torchscript(method: Method, settings: Settings, path: Path) -> None:
     """A traced TorchScript module: `torch.jit.load(path)(images) -> (points, scores)`; written

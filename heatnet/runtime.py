@@ -1,16 +1,22 @@
 """Process-level settings for training and benchmarks: threads, seeds and random states,
-device, numeric precision, allocator."""
+device, numeric precision, allocator; and onnxruntime sessions over exported graphs kept between runs."""
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
+import io
 import random
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable
 
 import numpy as np
 import torch
 
 from heatnet.errors import ConfigError
+from heatnet.files import cache_folder, write_atomic
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt parameters
 
@@ -100,3 +106,35 @@ def choose_precision(device: torch.device, amp: bool) -> Precision:
     if not amp or device.type != "cuda":
         return Precision(device.type, None)
     return Precision(device.type, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+
+
+def kept_graph(source: Path | None, export: Callable[[BinaryIO], None]) -> bytes:
+    """The ONNX graph that `export` writes to a stream. For a `source` file (a checkpoint, a
+    detector's weights) it is exported once and kept in cache_folder() under the hash of the
+    file's bytes and the torch version, so later runs start at once; an unwritable cache only
+    costs the export again."""
+    if source is not None:
+        key = hashlib.sha256(Path(source).read_bytes() + torch.__version__.encode()).hexdigest()[:24]
+        cached = cache_folder() / f"{key}.onnx"
+        if cached.is_file():
+            return cached.read_bytes()
+    graph = io.BytesIO()
+    export(graph)
+    if source is not None:
+        try:
+            write_atomic(cached, graph.getvalue())
+        except OSError as e:
+            warnings.warn(f"cannot keep the exported graph in {cached.parent} ({e}); it is exported again next time")
+    return graph.getvalue()
+
+
+def cpu_session(graph: bytes, threads: int = 0):
+    """An onnxruntime CPU session over an ONNX graph, `threads` intra-op threads (0: onnxruntime's
+    choice). No busy-waiting between runs: torch's own threads (cropping, mapping back) need the
+    cores then. ImportError without onnxruntime."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])

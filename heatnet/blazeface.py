@@ -1,0 +1,197 @@
+"""BlazeFace short range (Bazarevsky et al. 2019, "BlazeFace: Sub-millisecond Neural Face Detection
+on Mobile GPUs"), MediaPipe's face detector, run in PyTorch from its own weights.
+
+    boxes, scores, keypoints = BlazeFace()(image)  # (N, 4) x0, y0, x1, y1 pixels, (N,) face
+                                                   # probabilities, (N, 6, 2) the eyes, nose tip,
+                                                   # mouth centre and ear tragions
+
+The photo is fitted into 128 x 128 (aspect kept, centred, black borders), one network pass scores 896 SSD
+anchors (2 per cell of a 16 x 16 grid, 6 per cell of 8 x 8) and regresses a box and six keypoints
+for each; anchors scoring >= `min_score` are merged by MediaPipe's weighted NMS (overlapping
+detections averaged by score). It was trained on faces that fill much of the frame (selfie
+distance); heatnet.detect.BlazeFaceDetector documents what it finds on the benchmarks.
+
+The network is the graph of face_detection_short_range.tflite from MediaPipe 0.10.21 (Apache-2.0:
+heatnet/assets/BLAZEFACE_LICENSE.txt), converted by tools/convert_blazeface.py into a list of
+layers that `LayerList` runs: convolutions with TensorFlow's SAME padding, ReLU, additions,
+channel padding for the residuals, max pooling, and the reshapes to anchors.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from heatnet.runtime import cpu_session, kept_graph
+
+WEIGHTS = Path(__file__).parent / "assets" / "blazeface_short_range.pt"
+INPUT = 128
+
+
+def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's SAME padding (before, after) of one axis: the extra pixel goes after."""
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class LayerList(nn.Module):
+    """A converted .tflite graph (tools/convert_blazeface.py) as a PyTorch module: NCHW inside,
+    `to_anchors` permutes to TensorFlow's NHWC before flattening, so the anchor order is the
+    graph's. forward(images (B, 3, 128, 128) in [-1, 1]) -> dict of the graph's outputs."""
+
+    def __init__(self, state: dict):
+        super().__init__()
+        self.layers, self.input, self.outputs = state["layers"], state["input"], state["outputs"]
+        self.convs = nn.ModuleDict()
+        for layer in self.layers:
+            if layer["kind"] == "conv":
+                weight = layer["weight"].float()
+                conv = nn.Conv2d(weight.shape[1] * (weight.shape[0] if layer["depthwise"] else 1), weight.shape[0],
+                                 weight.shape[-1], layer["stride"], groups=weight.shape[0] if layer["depthwise"] else 1)
+                conv.weight.data.copy_(weight)
+                conv.bias.data.copy_(layer["bias"].float())
+                self.convs[layer["output"]] = conv
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        values = {self.input: images}
+        for layer in self.layers:
+            x = [values[name] for name in layer["inputs"]]
+            kind = layer["kind"]
+            if kind == "conv":
+                conv = self.convs[layer["output"]]
+                if layer["same"]:
+                    k, s = conv.kernel_size[0], conv.stride[0]
+                    x[0] = F.pad(x[0], (*_same_padding(x[0].shape[-1], k, s), *_same_padding(x[0].shape[-2], k, s)))
+                out = conv(x[0])
+            elif kind == "relu":
+                out = F.relu(x[0])
+            elif kind == "add":
+                out = x[0] + x[1]
+            elif kind == "pad_channels":
+                out = F.pad(x[0], (0, 0, 0, 0, 0, layer["after"]))
+            elif kind == "max_pool":
+                out = F.max_pool2d(x[0], layer["size"], layer["stride"])
+            elif kind == "to_anchors":  # (B, A * V, H, W) -> (B, H * W * A, V), in NHWC order
+                out = x[0].permute(0, 2, 3, 1).reshape(x[0].shape[0], -1, layer["values"])
+            elif kind == "concatenation":
+                out = torch.cat(x, dim=1)
+            else:
+                raise ValueError(f"unknown layer kind {kind!r}")
+            values[layer["output"]] = out
+        return {key: values[name] for key, name in self.outputs.items()}
+
+
+class _Outputs(nn.Module):
+    """The network with its two outputs as a tuple, for ONNX export."""
+
+    def __init__(self, net: LayerList):
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.net(images)
+        return out["boxes"], out["scores"]
+
+
+def anchor_centres() -> np.ndarray:
+    """(896, 2) anchor centres in [0, 1], in the network's output order: 2 anchors per cell of
+    the stride-8 grid (16 x 16), then 6 per cell of the stride-16 grid (8 x 8), rows first.
+    (MediaPipe's SSD anchors for this model: fixed size 1, offset 0.5.)"""
+    centres = []
+    for cells, per_cell in ((16, 2), (8, 6)):
+        y, x = np.mgrid[0:cells, 0:cells]
+        grid = (np.stack([x, y], axis=-1).reshape(-1, 2) + 0.5) / cells
+        centres.append(np.repeat(grid, per_cell, axis=0))
+    return np.concatenate(centres)
+
+
+def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, overlap: float = 0.3
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MediaPipe's weighted NMS: the best remaining detection and every one overlapping it by more
+    than `overlap` (IoU) become one, its box and keypoints their score-weighted mean, its score
+    the best's. (N, 4), (N,), (N, P, 2) -> the merged, best first."""
+    from heatnet.detect import box_iou
+
+    order = np.argsort(-scores, kind="stable")
+    boxes, scores, keypoints = boxes[order], scores[order], keypoints[order]
+    left = np.ones(len(boxes), bool)
+    merged = ([], [], [])
+    for i in range(len(boxes)):
+        if not left[i]:
+            continue
+        group = left & (box_iou(boxes[i:i + 1], boxes)[0] > overlap)
+        group[i] = True
+        weights = scores[group] / scores[group].sum()
+        merged[0].append((boxes[group] * weights[:, None]).sum(0))
+        merged[1].append(scores[i])
+        merged[2].append((keypoints[group] * weights[:, None, None]).sum(0))
+        left &= ~group
+    if not merged[1]:
+        return np.zeros((0, 4)), np.zeros(0), np.zeros((0, keypoints.shape[1], 2))
+    return np.array(merged[0]), np.array(merged[1]), np.array(merged[2])
+
+
+class BlazeFace:
+    """The detector: photo -> boxes, scores, keypoints (module docstring). `min_score`: MediaPipe's
+    0.5. The network runs in onnxruntime when it is installed (1.7 against 12 ms in PyTorch on one
+    busy core: PyTorch's small depthwise convolutions are slow), its graph exported once and kept."""
+
+    def __init__(self, min_score: float = 0.5, overlap: float = 0.3, threads: int = 1):
+        self.net = LayerList(torch.load(WEIGHTS, weights_only=True)).eval()
+        self.anchors = anchor_centres()
+        self.min_score, self.overlap = min_score, overlap
+        try:
+            self.session = cpu_session(kept_graph(WEIGHTS, self._export), threads)
+        except ImportError:
+            self.session = None
+
+    def _export(self, stream) -> None:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes on shape arithmetic
+            torch.onnx.export(_Outputs(self.net), (torch.zeros(1, 3, INPUT, INPUT),), stream, input_names=["images"],
+                              output_names=["boxes", "scores"], opset_version=17, dynamo=False)
+
+    def network(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(128, 128, 3) uint8 -> raw box regressions (896, 16) and score logits (896,)."""
+        x = (canvas.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1)
+        if self.session is not None:
+            boxes, logits = self.session.run(None, {"images": x})
+        else:
+            with torch.no_grad():
+                out = self.net(torch.from_numpy(x))
+            boxes, logits = out["boxes"].numpy(), out["scores"].numpy()
+        return boxes[0].astype(np.float64), logits[0, :, 0].astype(np.float64)
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """image (H, W, 3) uint8 RGB -> boxes (N, 4) pixel edges, scores (N,), keypoints (N, 6, 2) pixels."""
+        canvas, scale, corner = fit_to_input(image)
+        raw, logits = self.network(canvas)
+        raw = raw / INPUT  # (896, 16) in canvas units, anchor-relative
+        scores = 1 / (1 + np.exp(-np.clip(logits, -100, 100)))
+        keep = scores >= self.min_score
+        raw, scores, anchors = raw[keep], scores[keep], self.anchors[keep]
+        centres, sizes = raw[:, :2] + anchors, raw[:, 2:4]
+        boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
+        keypoints = raw[:, 4:].reshape(-1, 6, 2) + anchors[:, None]
+        boxes, scores, keypoints = weighted_nms(boxes, scores, keypoints, self.overlap)
+        # from the 128 px canvas (in [0, 1]) to image pixels; pixel centres at integers
+        boxes = (boxes * INPUT - np.tile(corner, 2)) / scale
+        return boxes, scores, (keypoints * INPUT - corner) / scale - 0.5
+
+
+def fit_to_input(image: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """The photo fitted into the 128 x 128 input as MediaPipe fits it: aspect kept, centred, black
+    borders -> (canvas uint8 (128, 128, 3), scale, the photo's top-left corner in the canvas (2,))."""
+    h, w = image.shape[:2]
+    scale = INPUT / max(h, w)
+    size = np.array([max(1, round(w * scale)), max(1, round(h * scale))])
+    small = cv2.resize(image, tuple(int(v) for v in size), interpolation=cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR)
+    corner = (INPUT - size) // 2
+    canvas = np.zeros((INPUT, INPUT, 3), np.uint8)
+    canvas[corner[1]:corner[1] + size[1], corner[0]:corner[0] + size[0]] = small
+    return canvas, scale, corner.astype(np.float64)
