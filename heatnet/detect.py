@@ -1,7 +1,8 @@
-"""Face detectors for photos and video: MTCNN (the default, heatnet.mtcnn, at any roll through
-AnyAngle), dlib's HOG and CNN (mmod) detectors (the [dlib] extra) and OpenCV's Haar cascade
-(inside the opencv wheel).
+"""Face detectors for photos and video: BlazeFace (the default, heatnet.blazeface, at any roll
+through AnyAngle), MTCNN (heatnet.mtcnn), dlib's HOG and CNN (mmod) detectors (the [dlib] extra)
+and OpenCV's Haar cascade (inside the opencv wheel).
 
+    detector = make_detector()                              # "blazeface": BlazeFace on 3 turns
     detector = AnyAngle(MtcnnDetector())                    # what make_detector("mtcnn") gives
     found = detector(image)                                 # Detections, best first
     found.boxes, found.scores, found.rolls                  # (N, 4) x0, y0, x1, y1 pixels, (N,), (N,) degrees
@@ -234,14 +235,18 @@ class AnyAngle:
     upside down (MTCNN's nets fire on upside-down faces too, and place its keypoints as if
     upright): FacePredictor.detect keeps the one the landmark model scores higher.
     `always=False` looks at the turned copies only when the upright image shows no face: the
-    upright detector's time on upright photos, but a turned face beside an upright one is missed."""
+    upright detector's time on upright photos, but a turned face beside an upright one is missed.
+    `keep_rolls=False` merges by one plain NMS whatever the roll, for a detector that scores a
+    face highest in the copy where it is most upright (BlazeFace, measured in docs/detectors.md):
+    its other readings go there, with no landmark pass to settle them."""
 
-    def __init__(self, detector: FaceDetector, always: bool = True, step_deg: float = 45.0, overlap: float = 0.3):
-        self.detector, self.always, self.overlap = detector, always, overlap
+    def __init__(self, detector: FaceDetector, always: bool = True, step_deg: float = 45.0, overlap: float = 0.3,
+                 keep_rolls: bool = True, name: str = ""):
+        self.detector, self.always, self.overlap, self.keep_rolls = detector, always, overlap, keep_rolls
         self.turns = np.arange(step_deg, 360.0, step_deg)  # the copies' turns, degrees
-        self.name = (detector.name.removesuffix("_upright") + ("" if step_deg == 45 else f"_every_{step_deg:g}")
-                     + ("" if always else "_when_none"))
-        self.box_fit = detector.box_fit
+        self.name = name or (detector.name.removesuffix("_upright") + ("" if step_deg == 45 else f"_every_{step_deg:g}")
+                             + ("" if always else "_when_none"))
+        self.box_fit, self.max_side = detector.box_fit, detector.max_side
 
     def __call__(self, image: np.ndarray) -> Detections:
         # downscaled once, before turning: a 12-megapixel photo is not turned at full size
@@ -251,7 +256,7 @@ class AnyAngle:
             found += [self._turned(small, angle) for angle in self.turns]
         merged = Detections(np.concatenate([f.boxes for f in found]) * factor, np.concatenate([f.scores for f in found]),
                             (np.concatenate([f.rolls for f in found]) + 180) % 360 - 180)
-        return merged[same_roll_nms(merged, self.overlap)]
+        return merged[same_roll_nms(merged, self.overlap, 45.0 if self.keep_rolls else 360.0)]
 
     def _turned(self, image: np.ndarray, angle: float) -> Detections:
         """The detector's faces on the image turned by `angle`, in the image's own pixels."""
@@ -287,21 +292,23 @@ def _dlib_boxes(rects: list, scores: np.ndarray, factor: float) -> Detections:
 
 
 DETECTORS = {
-    # the default: every face at any roll (copies every 45 degrees: MTCNN finds faces within about 30 of upright)
+    # every face at any roll (copies every 45 degrees: MTCNN finds faces within about 30 of upright)
     "mtcnn": lambda: AnyAngle(MtcnnDetector()),
     "mtcnn_when_none": lambda: AnyAngle(MtcnnDetector(), always=False),  # upright speed on upright photos
     # half the copies; misses some faces turned near 45 degrees
     "mtcnn_every_90": lambda: AnyAngle(MtcnnDetector(), step_deg=90),
     "mtcnn_upright": MtcnnDetector,
-    "blazeface": lambda: AnyAngle(BlazeFaceDetector()),
-    "blazeface_every_90": lambda: AnyAngle(BlazeFaceDetector(), step_deg=90),
-    "blazeface_every_120": lambda: AnyAngle(BlazeFaceDetector(), step_deg=120),
+    # the default; BlazeFace reads the roll of faces within about 60 degrees of upright: copies every 120 suffice
+    "blazeface": lambda: AnyAngle(BlazeFaceDetector(), step_deg=120, keep_rolls=False, name="blazeface"),
+    "blazeface_every_90": lambda: AnyAngle(BlazeFaceDetector(), step_deg=90, keep_rolls=False),
+    "blazeface_every_45": lambda: AnyAngle(BlazeFaceDetector(), step_deg=45, keep_rolls=False,
+                                           name="blazeface_every_45"),
     "blazeface_upright": BlazeFaceDetector,
     "haar": HaarDetector, "dlib_hog": DlibHogDetector, "dlib_cnn": DlibCnnDetector,
 }
 
 
-def make_detector(name: str = "mtcnn") -> FaceDetector:
+def make_detector(name: str = "blazeface") -> FaceDetector:
     """The detector of a --detector option; ConfigError naming the choices otherwise."""
     if name not in DETECTORS:
         raise ConfigError(f"--detector {name}: choose from {', '.join(DETECTORS)}")

@@ -76,7 +76,7 @@ class FacePredictor:
         # refine passes turn each face upright by the roll of its points (measured: docs/any_angle.md)
         self.upright_crops = True
         self.min_score = min_score  # faces scoring lower are dropped as non-faces (0: none are)
-        self.detector = detector or make_detector()  # MTCNN at any roll: the measured best (docs/detectors.md)
+        self.detector = detector or make_detector()  # BlazeFace at any roll: the measured best (docs/detectors.md)
         self.method.model.eval()
         self.onnx_session = None  # set by use_onnxruntime()
         self.runtime = Runtime.PYTORCH  # what runs the network (use_runtime)

@@ -8,6 +8,7 @@ blur per heatmap) in NumPy, and times them in the same run, on one thread, for t
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -196,11 +197,13 @@ def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: 
 
 
 def bench_photos(root: Path | None, threads: int, models: list[str], detectors: list[str], photos: int = 20,
-                 rounds: int = 3) -> None:
+                 rounds: int = 3, mediapipe_python: str | None = None) -> None:
     """The whole photo pipeline as a user calls it, `load_pretrained(model).predict_image(image)`
     (detector, crops, network, refine pass), median ms per photo over the first `photos` lfpw test
     photos and on a 12-megapixel one (the first photo enlarged onto a 4000 x 3000 canvas); the
-    model and detector pairs take turns in `rounds`, so a machine whose speed drifts slows them alike."""
+    model and detector pairs take turns in `rounds`, so a machine whose speed drifts slows them alike.
+    `mediapipe_python`: a Python with mediapipe installed (its own venv), which times MediaPipe's
+    face mesh on the same photos afterwards (tools/mediapipe_speed.py), a row of the same table."""
     import cv2
     import torch
 
@@ -230,6 +233,20 @@ def bench_photos(root: Path | None, threads: int, models: list[str], detectors: 
           f"\n|---|---|---|---|")
     for (model, name), (small, big) in times.items():
         print(f"| {model} | {name} | {1000 * float(np.median(small)) / len(images):.1f} | {1000 * float(np.median(big)):.0f} |")
+    if mediapipe_python:
+        import json
+        import subprocess
+
+        tool = Path(__file__).resolve().parents[1] / "tools" / "mediapipe_speed.py"
+        out = subprocess.run([mediapipe_python, str(tool), "--data-root", str(root or default_data_root()),
+                              "--photos", str(photos), "--rounds", str(rounds)], capture_output=True, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+        if out.returncode:
+            print(f"| MediaPipe face mesh | (failed: {out.stderr.strip().splitlines()[-1:]}) | | |")
+        else:
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"| MediaPipe face mesh 0.10.21 (468 points) | BlazeFace (its own) | {row['ms_per_photo']:.1f} "
+                  f"| {row['ms_12mp']:.0f} |")
 
 
 def call_seconds(call, repeats: int) -> list[float]:

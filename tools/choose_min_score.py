@@ -22,7 +22,7 @@ from heatnet.cli import tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="a heatnet checkpoint, or a shipped model: accurate (the default) or fast")
-    parser.add_argument("--detector", default="mtcnn", help="the detector whose false detections are counted")
+    parser.add_argument("--detector", default="blazeface", help="the detector whose false detections are counted")
     parser.add_argument("--data-root", type=Path, help="default: $HEATNET_DATA")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (this tool shows none)")

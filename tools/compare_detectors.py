@@ -15,7 +15,7 @@ from heatnet.cli import fail, tool
 @tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--detectors", default="haar,dlib_hog,mtcnn", help="comma-separated names of heatnet.detect.DETECTORS (mtcnn, blazeface, haar, ...)")
+    parser.add_argument("--detectors", default="blazeface,blazeface_upright,mtcnn,mtcnn_upright,haar,dlib_hog", help="comma-separated names of heatnet.detect.DETECTORS (mtcnn, blazeface, haar, ...)")
     parser.add_argument("--limit", type=int, default=0, help="photos per set (0: all)")
     parser.add_argument("--data-root", type=Path, help="default: $HEATNET_DATA")
     parser.add_argument("--threads", type=int, default=0, help="OpenCV and torch threads (0: all cores)")

@@ -19,7 +19,7 @@ it finds are also scored from ground-truth crops, to show what the detector cost
 every crop by d input pixels (right, left, down, up) and reports the NME and how far the
 predictions drift from the unmoved crop's (heatnet.robustness). --rotations turns every photo by
 each angle (counter-clockwise, degrees) and reports faces found, kept and NME through the detector
-(mtcnn unless --detector names another) and from the ground-truth crop (heatnet.rotation). --images evaluates on a folder of
+(blazeface unless --detector names another) and from the ground-truth crop (heatnet.rotation). --images evaluates on a folder of
 one's own, labelled with .pts files beside the images, one dlib XML file or one CSV in the ytf68
 layout (68 points); every report is named after the folder.
 """
@@ -49,7 +49,7 @@ def main() -> int:
                         help="rebuild from the experiment file on disk, not the stored sources; warns of differences")
     parser.add_argument("--flip-test", action=argparse.BooleanOptionalAction, help="average with the mirrored input's "
                         "prediction (default: as the checkpoint's run validated and tested)")
-    parser.add_argument("--detector", help="crop from this face detector's boxes: haar, dlib_hog, dlib_cnn, mtcnn")
+    parser.add_argument("--detector", help="crop from this face detector's boxes: a name in heatnet.detect.DETECTORS (blazeface, mtcnn, ...)")
     parser.add_argument("--refine", type=int, help="with --detector: passes re-cropped around the predicted points "
                         "(default 1)")
     parser.add_argument("--shifts", help="comma-separated crop shifts in input pixels, e.g. 1,2,3,4: NME and "
@@ -76,7 +76,7 @@ def main() -> int:
     if rotations and shifts:
         fail("--rotations and --shifts are separate studies: give one")
     if rotations and not args.detector:
-        args.detector = "mtcnn"
+        args.detector = "blazeface"
     # a flag the chosen mode cannot honour is refused, never ignored
     pipeline = "--detector" if args.detector else "--shifts" if shifts else ""
     for flag, given in (("--flip-test", args.flip_test is not None), ("--decoder", args.decoder is not None)):

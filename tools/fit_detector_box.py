@@ -16,7 +16,7 @@ from heatnet.cli import tool
 @tool
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--detector", default="mtcnn", help="mtcnn (the default detector), haar, dlib_hog or dlib_cnn")
+    parser.add_argument("--detector", default="blazeface", help="a name in heatnet.detect.DETECTORS (blazeface: the default detector)")
     parser.add_argument("--dataset", default="300w", help="a named 68-point dataset")
     parser.add_argument("--split", default="train", help="fit on training images, never on a test split")
     parser.add_argument("--data-root", help="default: $HEATNET_DATA")

@@ -45,8 +45,8 @@ def main() -> int:
     parser.add_argument("input", type=Path, help="an image, a folder of images, or a video")
     parser.add_argument("--model", help="a heatnet checkpoint, a run folder (its best.pt), or a shipped model: "
                         "accurate (the default) or fast")
-    parser.add_argument("--detector", default="mtcnn", help="mtcnn (default: any roll), mtcnn_when_none, mtcnn_upright, "
-                        "dlib_hog, haar or dlib_cnn (docs/any_angle.md)")
+    parser.add_argument("--detector", default="blazeface", help="blazeface (default: any roll), blazeface_upright, mtcnn, "
+                        "mtcnn_when_none, mtcnn_upright, dlib_hog, haar or dlib_cnn (docs/detectors.md)")
     parser.add_argument("--out", type=Path, help="output folder (default results/predict_<time>)")
     parser.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--batch-size", type=int, default=16, help="faces per forward pass")

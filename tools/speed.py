@@ -34,6 +34,8 @@ def main() -> int:
                         "on (0: none)")
     parser.add_argument("--detectors", default="mtcnn,mtcnn_when_none,mtcnn_upright",
                         help="predict: the detectors the whole photo pipeline is timed with, comma-separated")
+    parser.add_argument("--mediapipe-python", help="predict: a Python with mediapipe 0.10.21 (its own venv): its "
+                        "face mesh is timed on the same photos, a row of the same table (tools/mediapipe_speed.py)")
     parser.add_argument("--samples", type=int, default=1024, help="data, codec: samples timed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (this tool shows none)")
     args, overrides = parser.parse_known_args()
@@ -61,7 +63,8 @@ def main() -> int:
 
         profiling.bench_predict(args.data_root, args.threads, [model_path(m) for m in args.models])
         if args.photos:
-            profiling.bench_photos(args.data_root, args.threads, args.models, args.detectors.split(","), args.photos)
+            profiling.bench_photos(args.data_root, args.threads, args.models, args.detectors.split(","), args.photos,
+                                   mediapipe_python=args.mediapipe_python)
     else:
         profiling.bench_codec(32, 68, 64)
     return 0
