@@ -21,7 +21,7 @@ from heatnet.method import Method
 from heatnet.samples import has_samples, to_original
 from heatnet.distributed import world_from_environment
 from heatnet.drawing import error_curve_figure, region_bars_figure
-from heatnet.evaluation import evaluate, load_trained
+from heatnet.evaluation import evaluate, load_trained, to_device_batch
 from heatnet.loading import make_dataset, make_loader
 from heatnet.metrics import LandmarkErrors, region_nmes
 from heatnet.runtime import choose_device
@@ -74,6 +74,29 @@ def onnxruntime_ms(method: Method, settings: Settings, threads: int = 2, repeats
         times.append(time.perf_counter() - start)
     return 1000 * float(np.median(times))
 
+
+@torch.no_grad()
+def confidence_rank_correlation(method: Method, loader, device: torch.device) -> float:
+    """How well a head's per-point scores rank its errors: Spearman's correlation between the
+    score and minus the error (crop pixels) over every visible point of `loader`, one pass, no
+    flip test. 1: the surest points are the best; 0: the scores say nothing. Heatmaps give their
+    peak, RLE its 1 - sigma, plain regression a constant (NaN)."""
+    from scipy.stats import spearmanr
+
+    model = method.model.eval()
+    scores, errors = [], []
+    for batch in loader:
+        if not has_samples(batch):
+            continue
+        images, points, visibility = to_device_batch(batch, device)
+        pred, score = method.decode(model(images))
+        visible = visibility > 0
+        scores.append(score[visible].cpu().numpy())
+        errors.append((pred - points).norm(dim=-1)[visible].cpu().numpy())
+    scores, errors = np.concatenate(scores), np.concatenate(errors)
+    if np.ptp(scores) == 0:
+        return float("nan")
+    return float(spearmanr(scores, -errors).statistic)
 
 @torch.no_grad()
 def codec_floor(codec: GaussianHeatmap, loader, decoder=None) -> float:
@@ -154,8 +177,10 @@ def run_method(experiment: str | Path, settings: Settings, seeds: int, runs_dir:
     cost = {**model_cost(method, s.input_size, s.channels, device), "onnxruntime_ms": onnxruntime_ms(method, s)}
     extras = {"cost": cost, "budget": first.budget,
               "normaliser": first.test["normaliser"], "selection": first.selection, "decoders": {}}
-    if isinstance(method.codec, GaussianHeatmap) and s.val_split:
+    if s.val_split:
         loader = make_loader(make_dataset(s, s.val_split, s.val_limit), s)
+        cost["score_error_rank"] = confidence_rank_correlation(method, loader, device)
+    if isinstance(method.codec, GaussianHeatmap) and s.val_split:
         evaluation = evaluate(method, loader, device, extra_decoders=DECODERS)
         extras["decoders"] = {**{d: e.summary()["nme_%"] for d, e in evaluation.by_decoder.items()},
                               "codec floor": codec_floor(method.codec, loader)}
@@ -190,7 +215,8 @@ ACCURACY = [("nme_%", "NME %", ".2f"), ("nme_median_%", "median %", ".2f"), ("fr
             ("steps", "steps", ".0f"), ("samples", "samples", ".0f")]
 COST = [("input_px", "input px", ".0f"), ("params_m", "params M", ".1f"), ("gflops", "GFLOPs", ".2f"),
         ("train_time_s", "train s", ".0f"), ("samples_per_s", "samples/s", ".1f"), ("latency_b1_ms", "ms b1", ".1f"),
-        ("latency_b32_ms", "ms b32", ".0f"), ("onnxruntime_ms", "onnxruntime ms/face (2 threads)", ".1f")]
+        ("latency_b32_ms", "ms b32", ".0f"), ("onnxruntime_ms", "onnxruntime ms/face (2 threads)", ".1f"),
+        ("score_error_rank", "score-error rank corr. (val)", ".2f")]
 
 
 def write_report(results: dict[str, dict], out: Path, dataset: str, seeds: int, budget: str, changes: dict[str, Any],
