@@ -51,7 +51,7 @@ study-imm-nose-tip: $(STAMP)
 		--out $(FIGURES)/imm_nose_tip_heatmap_predictions.jpg
 
 # the settings the studies ran with (128 px, KL, sigma 1.5, no flip test), pinned since the recipes moved on
-STUDY_300W = --input_size=128 --flip_test=false
+STUDY_300W = --input_size=128 --flip_test=false --lr=2e-3
 STUDY_HEATMAP = $(STUDY_300W) --sigma=1.5 --loss=HeatmapKL
 
 study-imm-kernels: $(STAMP)
