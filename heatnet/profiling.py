@@ -139,7 +139,7 @@ def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: 
     from heatnet.config import ConfigError
     from heatnet.samples import read_image
     from heatnet.datasets import default_data_root
-    from heatnet.detect import DETECTORS, make_detector
+    from heatnet.detect import make_detector
     from heatnet.predict import DlibPredictor, FacePredictor
 
     torch.set_num_threads(threads)
@@ -187,13 +187,37 @@ def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: 
     for key, columns in times.items():
         print(key + " | " + " | ".join(f"{1000 * float(np.median(t)):.2f}" if t else "" for t in columns) + " |")
     print()
+    bench_detectors(image, threads)
+
+
+def twelve_megapixels(image: np.ndarray) -> np.ndarray:
+    """The photo enlarged 6x onto a black 4000 x 3000 canvas: a 12-megapixel photo with its face."""
+    large = np.zeros((3000, 4000, 3), np.uint8)
+    face = cv2.resize(image, None, fx=6, fy=6, interpolation=cv2.INTER_LINEAR)[:3000, :4000]
+    large[:face.shape[0], :face.shape[1]] = face
+    return large
+
+
+def bench_detectors(image: np.ndarray, threads: int, repeats: int = 5) -> None:
+    """Median ms per photo of every detector of heatnet.detect.DETECTORS that is installed, on the
+    photo as it is, enlarged to 1280 px on its longer side, and on twelve_megapixels(photo)."""
+    from heatnet.config import ConfigError
+    from heatnet.detect import DETECTORS
+
+    cv2.setNumThreads(threads)
+    factor = 1280 / max(image.shape[:2])
+    photos = {f"{image.shape[1]} x {image.shape[0]}": image,
+              "1280 px": cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR),
+              "12 Mpx": twelve_megapixels(image)}
+    print(f"| detector, {threads} thread(s) | " + " | ".join(f"ms, {size}" for size in photos) + " |\n"
+          + "|---" * (len(photos) + 1) + "|")
     for name, make in DETECTORS.items():
         try:
-            found = make()
+            detector = make()
         except ConfigError:
             continue
-        seconds = call_seconds(lambda: found(image), 10)
-        print(f"detector {name:9s} {1000 * float(np.median(seconds)):.1f} ms per photo")
+        times = [1000 * float(np.median(call_seconds(lambda p=photo: detector(p), repeats))) for photo in photos.values()]
+        print(f"| {name} | " + " | ".join(f"{t:.1f}" for t in times) + " |")
 
 
 def bench_photos(root: Path | None, threads: int, models: list[str], detectors: list[str], photos: int = 20,
@@ -204,7 +228,6 @@ def bench_photos(root: Path | None, threads: int, models: list[str], detectors: 
     model and detector pairs take turns in `rounds`, so a machine whose speed drifts slows them alike.
     `mediapipe_python`: a Python with mediapipe installed (its own venv), which times MediaPipe's
     face mesh on the same photos afterwards (tools/mediapipe_speed.py), a row of the same table."""
-    import cv2
     import torch
 
     from heatnet.datasets import default_data_root
@@ -215,9 +238,7 @@ def bench_photos(root: Path | None, threads: int, models: list[str], detectors: 
     torch.set_num_threads(threads)
     folder = (root or default_data_root()) / "300w/lfpw/testset"
     images = [read_image(path, upright=True) for path in sorted(folder.glob("*.jpg"))[:photos]]
-    large = np.zeros((3000, 4000, 3), np.uint8)
-    face = cv2.resize(images[0], None, fx=6, fy=6, interpolation=cv2.INTER_LINEAR)[:3000, :4000]
-    large[:face.shape[0], :face.shape[1]] = face
+    large = twelve_megapixels(images[0])
     pairs = {}
     for model in models:  # a shipped model's name or a checkpoint
         for name in detectors:
