@@ -86,3 +86,21 @@ def test_real_faces_are_found_with_their_eyes_and_roll(lfpw, angle):
         assert match is not None, index
         roll_errors.append(abs((found.rolls[match] - roll_degrees(eyes[None], (0, 1))[0] + 180) % 360 - 180))
     assert np.median(eye_errors) < 0.1 and max(roll_errors) < 10, (np.median(eye_errors), max(roll_errors))
+
+
+def test_the_default_detector_reads_faces_turned_past_what_blazeface_reads(lfpw):
+    """Turned by 150 degrees, beyond BlazeFace's own reading of the roll: the copies at 120 and
+    240 degrees find each face, and the reading kept is the upright copy's, its roll right."""
+    from heatnet.detect import AnyAngle, make_detector
+
+    detector = make_detector()
+    assert isinstance(detector, AnyAngle) and not detector.keep_rolls and list(detector.turns) == [120, 240]
+    source = Turned(lfpw, 150)
+    for index in range(10):
+        sample = source[index]
+        found = detector(sample.image)
+        match = match_face(found.boxes, sample.points, sample.visibility)
+        assert match is not None, index
+        eyes = np.stack([sample.points[36:42].mean(0), sample.points[42:48].mean(0)])
+        error = abs((found.rolls[match] - roll_degrees(eyes[None], (0, 1))[0] + 180) % 360 - 180)
+        assert error < 15, (index, found.rolls[match])
