@@ -221,13 +221,14 @@ def bench_detectors(image: np.ndarray, threads: int, repeats: int = 5) -> None:
 
 
 def bench_photos(root: Path | None, threads: int, models: list[str], detectors: list[str], photos: int = 20,
-                 rounds: int = 3, mediapipe_python: str | None = None) -> None:
+                 rounds: int = 3, mediapipe_python: str | None = None, refines: tuple[int, ...] = (1,)) -> None:
     """The whole photo pipeline as a user calls it, `load_pretrained(model).predict_image(image)`
     (detector, crops, network, refine pass), median ms per photo over the first `photos` lfpw test
     photos and on a 12-megapixel one (the first photo enlarged onto a 4000 x 3000 canvas); the
     model and detector pairs take turns in `rounds`, so a machine whose speed drifts slows them alike.
     `mediapipe_python`: a Python with mediapipe installed (its own venv), which times MediaPipe's
-    face mesh on the same photos afterwards (tools/mediapipe_speed.py), a row of the same table."""
+    face mesh on the same photos afterwards (tools/mediapipe_speed.py), a row of the same table.
+    `refines`: the refine passes each pair is timed with (1: the predictor's default)."""
     import torch
 
     from heatnet.datasets import default_data_root
@@ -242,18 +243,22 @@ def bench_photos(root: Path | None, threads: int, models: list[str], detectors: 
     pairs = {}
     for model in models:  # a shipped model's name or a checkpoint
         for name in detectors:
-            pairs[model, name] = FacePredictor.from_checkpoint(model, detector=make_detector(name))
-            pairs[model, name].use_runtime(Runtime.AUTO, threads)  # as load_pretrained runs it
+            for refine in refines:
+                predictor = FacePredictor.from_checkpoint(model, detector=make_detector(name))
+                predictor.refine = refine
+                predictor.use_runtime(Runtime.AUTO, threads)  # as load_pretrained runs it
+                pairs[model, name, refine] = predictor
     times = {pair: ([], []) for pair in pairs}
     for _ in range(rounds):
         for pair, predictor in pairs.items():
             times[pair][0].extend(call_seconds(lambda: [predictor.predict_image(image) for image in images], 1))
             times[pair][1].extend(call_seconds(lambda: predictor.predict_image(large), 1))
     print(f"\nthe whole photo pipeline, load_pretrained(model).predict_image, {threads} thread(s), median of {rounds} "
-          f"rounds\n\n| model | detector | ms per photo ({len(images)} lfpw test photos) | ms, 12-megapixel photo |"
-          f"\n|---|---|---|---|")
-    for (model, name), (small, big) in times.items():
-        print(f"| {model} | {name} | {1000 * float(np.median(small)) / len(images):.1f} | {1000 * float(np.median(big)):.0f} |")
+          f"rounds\n\n| model | detector | refine passes | ms per photo ({len(images)} lfpw test photos) "
+          f"| ms, 12-megapixel photo |\n|---|---|---|---|---|")
+    for (model, name, refine), (small, big) in times.items():
+        print(f"| {model} | {name} | {refine} | {1000 * float(np.median(small)) / len(images):.1f} "
+              f"| {1000 * float(np.median(big)):.0f} |")
     if mediapipe_python:
         import json
         import subprocess
@@ -263,10 +268,10 @@ def bench_photos(root: Path | None, threads: int, models: list[str], detectors: 
                               "--photos", str(photos), "--rounds", str(rounds)], capture_output=True, text=True,
                              env={**os.environ, "OMP_NUM_THREADS": str(threads)})
         if out.returncode:
-            print(f"| MediaPipe face mesh | (failed: {out.stderr.strip().splitlines()[-1:]}) | | |")
+            print(f"| MediaPipe face mesh | (failed: {out.stderr.strip().splitlines()[-1:]}) | | | |")
         else:
             row = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"| MediaPipe face mesh 0.10.21 (468 points) | BlazeFace (its own) | {row['ms_per_photo']:.1f} "
+            print(f"| MediaPipe face mesh 0.10.21 (468 points) | BlazeFace (its own) | | {row['ms_per_photo']:.1f} "
                   f"| {row['ms_12mp']:.0f} |")
 
 

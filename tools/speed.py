@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from heatnet.cli import fail, tool
+from heatnet.cli import fail, parse_list, tool
 
 
 @tool
@@ -34,6 +34,8 @@ def main() -> int:
                         "on (0: none)")
     parser.add_argument("--detectors", default="mtcnn,mtcnn_when_none,mtcnn_upright",
                         help="predict: the detectors the whole photo pipeline is timed with, comma-separated")
+    parser.add_argument("--refine", default="1", help="predict: the refine passes the whole photo pipeline is timed "
+                        "with, comma-separated (e.g. 0,1)")
     parser.add_argument("--mediapipe-python", help="predict: a Python with mediapipe 0.10.21 (its own venv): its "
                         "face mesh is timed on the same photos, a row of the same table (tools/mediapipe_speed.py)")
     parser.add_argument("--samples", type=int, default=1024, help="data, codec: samples timed")
@@ -64,7 +66,8 @@ def main() -> int:
         profiling.bench_predict(args.data_root, args.threads, [model_path(m) for m in args.models])
         if args.photos:
             profiling.bench_photos(args.data_root, args.threads, args.models, args.detectors.split(","), args.photos,
-                                   mediapipe_python=args.mediapipe_python)
+                                   mediapipe_python=args.mediapipe_python,
+                                   refines=parse_list(args.refine, int, "--refine", "numbers of passes"))
     else:
         profiling.bench_codec(32, 68, 64)
     return 0
