@@ -27,7 +27,7 @@ from heatnet.crop import Crop, CropBox, centres_and_sides, face_frames, points_b
 from heatnet.geometry import apply_affine, invert_affine, roll_degrees
 from heatnet.metrics import LandmarkErrors
 from heatnet.schemes import SCHEMES, LandmarkScheme
-from heatnet.shipped import ASSETS, ShippedModel, resolve_model, shipped_min_score  # noqa: F401 (their home before)
+from heatnet.shipped import ASSETS, ShippedModel, resolve_model, shipped_min_score, shipped_refine  # noqa: F401 (their home before)
 
 PRETRAINED = ShippedModel.ACCURATE.path
 DUPLICATE_IOU = 0.3  # detections overlapping by more are one face
@@ -84,13 +84,16 @@ class FacePredictor:
 
     @classmethod
     def from_checkpoint(cls, path: Path | str, device: torch.device | str = "cpu", detector: FaceDetector | None = None,
-                        min_score: float | None = None) -> FacePredictor:
+                        min_score: float | None = None, refine: int | None = None) -> FacePredictor:
         """`min_score` None: a shipped model's chosen threshold for it, 0 (keep every face) for
-        other checkpoints, whose score scale depends on their loss (tools/choose_min_score.py)."""
+        other checkpoints, whose score scale depends on their loss (tools/choose_min_score.py).
+        `refine` None: a shipped model's own (heatnet.shipped.ShippedModel.refine), else 1."""
         path = resolve_model(path)  # a shipped model's name or a run folder too
         method, settings, state = load_trained(path, device)
         min_score = shipped_min_score(path) if min_score is None else min_score
-        predictor = cls(method, settings, SCHEMES[state["scheme"]], device, detector, min_score=min_score)
+        refine = shipped_refine(path) if refine is None else refine
+        predictor = cls(method, settings, SCHEMES[state["scheme"]], device, detector, refine=refine,
+                        min_score=min_score)
         predictor.checkpoint = Path(path)
         return predictor
 

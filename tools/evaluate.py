@@ -51,7 +51,7 @@ def main() -> int:
                         "prediction (default: as the checkpoint's run validated and tested)")
     parser.add_argument("--detector", help="crop from this face detector's boxes: a name in heatnet.detect.DETECTORS (blazeface, mtcnn, ...)")
     parser.add_argument("--refine", type=int, help="with --detector: passes re-cropped around the predicted points "
-                        "(default 1)")
+                        "(default: the shipped model's own, accurate 1, fast 0; else 1)")
     parser.add_argument("--shifts", help="comma-separated crop shifts in input pixels, e.g. 1,2,3,4: NME and "
                         "prediction drift for each (writes shift_robustness.json)")
     parser.add_argument("--rotations", help="comma-separated angles in degrees, e.g. 0,90,180: the photos turned "
@@ -86,7 +86,6 @@ def main() -> int:
         fail("--refine applies with --detector only")
     if args.limit and not rotations:
         fail("--limit applies with --rotations only")
-    args.refine = 1 if args.refine is None else args.refine
 
     from dataclasses import replace  # imported after parsing: --help answers at once
 
@@ -100,7 +99,7 @@ def main() -> int:
     from heatnet.files import check_writable
     from heatnet.loading import folder_dataset, make_dataset, make_loader
     from heatnet.predict import (ASSETS, DlibPredictor, FacePredictor, evaluate_with_detector, model_path,
-                                 shipped_min_score)
+                                 shipped_min_score, shipped_refine)
     from heatnet.robustness import shift_robustness
     from heatnet.rotation import roll_study
     from heatnet.runtime import choose_device, choose_precision, set_threads, tune_allocator
@@ -143,6 +142,7 @@ def main() -> int:
     check_compatible(state, dataset.scheme, args.checkpoint)
     precision = choose_precision(device, s.amp)
     if args.detector:
+        args.refine = shipped_refine(args.checkpoint) if args.refine is None else args.refine
         predictor = FacePredictor(method, s, dataset.scheme, device, make_detector(args.detector), args.batch_size,
                                   args.refine, shipped_min_score(args.checkpoint))
         if rotations:

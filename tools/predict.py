@@ -50,8 +50,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="output folder (default results/predict_<time>)")
     parser.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--batch-size", type=int, default=16, help="faces per forward pass")
-    parser.add_argument("--refine", type=int, default=1, help="passes re-cropped around the predicted points "
-                        "(0: the detector's crop only, half the time)")
+    parser.add_argument("--refine", type=int, help="passes re-cropped around the predicted points (0: the detector's "
+                        "crop only, half the time; default: the shipped model's own, accurate 1, fast 0; else 1)")
     parser.add_argument("--min-score", type=float, help="drop detections whose face score is lower (default: the "
                         "shipped model's chosen threshold; 0, keeping all, for other checkpoints)")
     parser.add_argument("--keep-dropped", action="store_true", help="list the dropped detections, with their scores, "
@@ -98,8 +98,8 @@ def main() -> int:
     device = choose_device(args.device)
     check_writable(out)
     predictor = FacePredictor.from_checkpoint(model_path(args.model), device, make_detector(args.detector),
-                                              args.min_score)
-    predictor.batch_size, predictor.refine = max(1, args.batch_size), max(0, args.refine)
+                                              args.min_score, None if args.refine is None else max(0, args.refine))
+    predictor.batch_size = max(1, args.batch_size)
     try:
         runtime = predictor.use_runtime(Runtime(args.runtime), args.threads)
     except ImportError:
