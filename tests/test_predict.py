@@ -268,10 +268,12 @@ def test_onnxruntime_in_the_predictor_gives_the_pytorch_points(two_faces):
 
 def test_the_exported_graph_is_kept_per_checkpoint_and_reused(tmp_path, monkeypatch):
     from heatnet import export
+    from heatnet.detect import make_detector
     from heatnet.predict import FacePredictor, Runtime, ShippedModel
 
     monkeypatch.setenv("HEATNET_CACHE", str(tmp_path / "cache"))
-    predictor = FacePredictor.from_checkpoint(ShippedModel.FAST.path)
+    haar = make_detector("haar")  # the default detector keeps a graph of its own there too
+    predictor = FacePredictor.from_checkpoint(ShippedModel.FAST.path, detector=haar)
     assert predictor.use_runtime(Runtime.AUTO) is Runtime.ONNXRUNTIME  # a CPU with onnxruntime installed
     kept = list((tmp_path / "cache").glob("*.onnx"))
     assert len(kept) == 1 and kept[0].stat().st_size > 1e6
@@ -280,13 +282,13 @@ def test_the_exported_graph_is_kept_per_checkpoint_and_reused(tmp_path, monkeypa
         raise AssertionError("exported again")
 
     monkeypatch.setattr(export, "export_onnx", no_export)
-    again = FacePredictor.from_checkpoint(ShippedModel.FAST.path)
+    again = FacePredictor.from_checkpoint(ShippedModel.FAST.path, detector=haar)
     again.use_runtime(Runtime.ONNXRUNTIME)  # from the cache
     size = predictor.crop.size
     crops = np.random.default_rng(0).integers(0, 256, (2, 3, size, size), dtype=np.uint8)
     np.testing.assert_allclose(again.network(crops)[0], predictor.network(crops)[0], atol=1e-4)
     with pytest.raises(AssertionError, match="exported again"):  # another checkpoint: exported anew
-        FacePredictor.from_checkpoint(PRETRAINED).use_runtime(Runtime.ONNXRUNTIME)
+        FacePredictor.from_checkpoint(PRETRAINED, detector=haar).use_runtime(Runtime.ONNXRUNTIME)
 
 
 @pytest.mark.parametrize("view", ["heatmaps", "filters", "scatter"])

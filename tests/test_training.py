@@ -214,8 +214,9 @@ def test_checkpoint_rebuilds_from_stored_sources(tmp_path, monkeypatch):
     assert val_nme() == pytest.approx(run.final["nme_%"], rel=1e-6)
     folder.mkdir()
     (folder / "__init__.py").write_text("")
-    (folder / "base.py").write_text((UNET_KL).read_text().replace(
-        "decoder=s.decoder)", "decoder=Argmax())").replace("import GaussianHeatmap", "import Argmax, GaussianHeatmap"))
+    (folder / "base.py").write_text((UNET_KL).read_text().replace(  # its build now decodes by argmax
+        "return smp_method(s, scheme.num_points", "return smp_method(replace(s, decoder=Argmax()), scheme.num_points")
+        .replace("import SoftArgmax", "import Argmax, SoftArgmax\nfrom dataclasses import replace"))
     (folder / "variant.py").write_text(f"from dataclasses import replace\nfrom {package}.base import build, settings\n"
                                        "settings = replace(settings, sigma=2.0)  # edited\n")
     with pytest.warns(UserWarning) as warned:
