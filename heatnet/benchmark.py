@@ -65,14 +65,10 @@ def onnxruntime_ms(method: Method, settings: Settings, threads: int = 2, repeats
         session = onnx_session(method, settings, threads=threads)
     except ImportError:
         return float("nan")
+    from heatnet.profiling import call_seconds
+
     x = np.random.default_rng(0).random((1, settings.channels, settings.input_size, settings.input_size), np.float32)
-    session.run(None, {"images": x})  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        session.run(None, {"images": x})
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
+    return 1000 * float(np.median(call_seconds(lambda: session.run(None, {"images": x}), repeats)))
 
 
 @torch.no_grad()

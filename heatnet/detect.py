@@ -202,10 +202,16 @@ class MtcnnDetector:
         self.detector, self.max_side = Mtcnn(min_face=min_face), max_side
 
     def __call__(self, image: np.ndarray) -> Detections:
-        small, factor = _downscaled(image, self.max_side)
-        boxes, scores, keypoints = self.detector(small)
-        # the eyes' line (keypoints 0 and 1: the subject's right and left eye) is the face's roll
-        return Detections(boxes * factor, scores, roll_degrees(keypoints, (0, 1)))
+        return _eye_roll_detections(self.detector, image, self.max_side)
+
+
+def _eye_roll_detections(detector, image: np.ndarray, max_side: int) -> Detections:
+    """A keypoint detector (-> boxes, scores, keypoints) on the image downscaled to max_side, in
+    the image's pixels; the eyes' line (keypoints 0 and 1: the subject's right and left eye) is
+    each face's roll."""
+    small, factor = _downscaled(image, max_side)
+    boxes, scores, keypoints = detector(small)
+    return Detections(boxes * factor, scores, roll_degrees(keypoints, (0, 1)))
 
 
 class BlazeFaceDetector:
@@ -224,10 +230,7 @@ class BlazeFaceDetector:
         self.detector, self.max_side = BlazeFace(min_score=min_score), max_side
 
     def __call__(self, image: np.ndarray) -> Detections:
-        small, factor = _downscaled(image, self.max_side)
-        boxes, scores, keypoints = self.detector(small)
-        # keypoints 0 and 1: the subject's right and left eye, as MTCNN's
-        return Detections(boxes * factor, scores, roll_degrees(keypoints, (0, 1)))
+        return _eye_roll_detections(self.detector, image, self.max_side)  # its eyes are keypoints 0 and 1
 
 class AnyAngle:
     """A detector at every roll: it runs on the image (downscaled once to the detector's max_side)

@@ -69,10 +69,13 @@ class HeatmapKL(SoftmaxLoss):
 
     def forward(self, logits: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
         targets, weights = self.codec.encode(points, visibility)
-        q = _normalised_targets(targets)
-        log_p = _log_softmax2d(logits, self.temperature)
-        kl = (torch.xlogy(q, q) - q * log_p).flatten(2).sum(-1)  # (B, K)
-        return _weighted_mean(kl, weights)
+        return _weighted_mean(_kl_to_targets(logits, targets, self.temperature), weights)
+
+
+def _kl_to_targets(logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """(B, K) KL(normalised Gaussian targets || softmax(logits / T)) over each (H, W) map."""
+    q = _normalised_targets(targets)
+    return (torch.xlogy(q, q) - q * _log_softmax2d(logits, temperature)).flatten(2).sum(-1)
 
 
 class HeatmapMSE(CodecLoss):
@@ -181,16 +184,14 @@ class OffsetLoss(CodecLoss):
         self.offset_weight = offset_weight
 
     def activate(self, outputs: torch.Tensor) -> torch.Tensor:  # spatial softmax of the score maps only
-        score_logits, offsets = outputs.float().split([outputs.shape[1] // 3, 2 * outputs.shape[1] // 3], dim=1)
-        return torch.cat([_log_softmax2d(score_logits, 1.0).exp(), offsets], dim=1)
+        score_logits, x_offsets, y_offsets = outputs.float().chunk(3, dim=1)
+        return torch.cat([_log_softmax2d(score_logits, 1.0).exp(), x_offsets, y_offsets], dim=1)
 
     def forward(self, outputs: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
         (targets, cells, offsets), weights = self.codec.encode(points, visibility)
         score_logits, x_offsets, y_offsets = outputs.float().chunk(3, dim=1)  # each (B, K, H, W)
-        q = _normalised_targets(targets)
-        kl = (torch.xlogy(q, q) - q * _log_softmax2d(score_logits, 1.0)).flatten(2).sum(-1)  # (B, K)
         offset_l1 = (offsets_at(x_offsets, y_offsets, cells) - offsets).abs().sum(-1)
-        return _weighted_mean(kl + self.offset_weight * offset_l1, weights)
+        return _weighted_mean(_kl_to_targets(score_logits, targets) + self.offset_weight * offset_l1, weights)
 
 
 class IntegralL1(IntegralLoss):

@@ -93,3 +93,28 @@ def write_roll_rows(out: Path, rows: list[dict], model: str, name: str, detector
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "roll_robustness.json", {"model": model, "data": name, "detector": detector,
                                                "refine": refine, "rows": rows})
+
+
+def evaluation_folder(checkpoint: Path, name: str) -> Path:
+    """Where an evaluation of `checkpoint` on the set `name` goes by default: beside the
+    checkpoint, but results/ for a shipped model (not inside the installed package)."""
+    from heatnet.experiment import REPO_ROOT
+    from heatnet.shipped import ASSETS
+
+    if Path(checkpoint).resolve().parent == ASSETS:
+        return REPO_ROOT / "results" / f"eval_shipped_{name.replace('/', '_')}"
+    return Path(checkpoint).parent / f"eval_{name.replace('/', '_')}"
+
+
+def pipeline_report(predictor, source, out: Path, model: str, name: str, detector: str, rotations=(),
+                    limit: int = 0, progress: bool = True) -> str:
+    """The whole pipeline (a FacePredictor or DlibPredictor with its detector) on an annotated
+    source: with `rotations`, heatnet.rotation.roll_study at each angle; else
+    evaluate_with_detector and its detector_report. Returns the printed table."""
+    from heatnet.predict import evaluate_with_detector
+    from heatnet.rotation import roll_study
+
+    if rotations:
+        return roll_study(predictor, source, rotations, out, model, name, detector, limit, progress)
+    result = evaluate_with_detector(predictor, source, progress="faces" if progress else "")
+    return detector_report(out, result, model, name, detector, getattr(predictor, "refine", 0), source.normaliser.value)

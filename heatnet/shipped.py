@@ -76,14 +76,19 @@ def resolve_model(model: str | Path | None) -> Path:
     raise ModelNotFound(f"{model}: no such model: give a shipped model ({names}), a checkpoint file or a run folder")
 
 
+def shipped_model(path: Path | str) -> ShippedModel | None:
+    """The shipped model whose file `path` is, or None."""
+    return next((model for model in ShippedModel if model.path == Path(path).resolve()), None)
+
+
 def shipped_refine(path: Path | str) -> int:
     """A shipped model's refine passes by default (ShippedModel.refine); 1 for other checkpoints."""
-    shipped = [model for model in ShippedModel if model.path == Path(path).resolve()]
-    return shipped[0].refine if shipped else 1
+    shipped = shipped_model(path)
+    return shipped.refine if shipped else 1
 
 
 def shipped_min_score(path: Path | str) -> float:
     """A shipped model's face-score threshold; 0 (keep every face) for other checkpoints, whose
     score scale depends on their loss (tools/choose_min_score.py)."""
-    shipped = [model for model in ShippedModel if model.path == Path(path).resolve()]
-    return shipped[0].min_score if shipped else 0.0
+    shipped = shipped_model(path)
+    return shipped.min_score if shipped else 0.0

@@ -29,8 +29,6 @@ from pathlib import Path
 
 from heatnet.cli import fail, parse_list, tool
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @tool
 def main() -> int:
@@ -98,29 +96,21 @@ def main() -> int:
     from heatnet.evaluation import evaluate, load_trained
     from heatnet.files import check_writable
     from heatnet.loading import folder_dataset, make_dataset, make_loader
-    from heatnet.predict import (ASSETS, DlibPredictor, FacePredictor, evaluate_with_detector, model_path,
-                                 shipped_min_score, shipped_refine)
+    from heatnet.predict import DlibPredictor, FacePredictor, model_path, shipped_min_score, shipped_refine
     from heatnet.robustness import shift_robustness
-    from heatnet.rotation import roll_study
     from heatnet.runtime import choose_device, choose_precision, set_threads, tune_allocator
 
     tune_allocator()
     set_threads(args.threads)
-    progress = "" if args.no_progress else "faces"
     if args.dlib:
         source = load_folder(args.images) if args.images else \
             load_split(args.dataset, args.split, Path(args.data_root) if args.data_root else None)
         if source.scheme.num_points != 68:
             fail(f"dlib's predictor gives 68 points; {args.dataset} has {source.scheme.num_points}")
-        dlib = DlibPredictor(make_detector(args.detector))
         name = args.images.name if args.images else f"{args.dataset}/{args.split}"
-        if rotations:
-            print(roll_study(dlib, source, rotations, args.out, "dlib shape_predictor_68_face_landmarks", name,
-                             args.detector, args.limit, not args.no_progress))
-            return 0
-        result = evaluate_with_detector(dlib, source, progress=progress)
-        print(reports.detector_report(args.out, result, "dlib shape_predictor_68_face_landmarks", name,
-                                      args.detector, 0, source.normaliser.value))
+        print(reports.pipeline_report(DlibPredictor(make_detector(args.detector)), source, args.out,
+                                      "dlib shape_predictor_68_face_landmarks", name, args.detector, rotations,
+                                      args.limit, not args.no_progress))
         return 0
     device = choose_device(args.device)
     args.checkpoint = model_path(args.checkpoint)
@@ -132,11 +122,7 @@ def main() -> int:
     s = replace(s, dataset=args.dataset or s.dataset, val_split=split, data_root=args.data_root or s.data_root,
                 batch_size=args.batch_size)
     name = args.images.resolve().name if args.images else f"{s.dataset}/{split}"
-    # beside the checkpoint, but not inside the package for the shipped model
-    default = args.checkpoint.parent / f"eval_{name.replace('/', '_')}"
-    if args.checkpoint.resolve().parent == ASSETS:
-        default = ROOT / "results" / f"eval_shipped_{name.replace('/', '_')}"
-    out = args.out or default
+    out = args.out or reports.evaluation_folder(args.checkpoint, name)
     check_writable(out)
     dataset = folder_dataset(s, args.images) if args.images else make_dataset(s, split, limit)
     check_compatible(state, dataset.scheme, args.checkpoint)
@@ -145,13 +131,8 @@ def main() -> int:
         args.refine = shipped_refine(args.checkpoint) if args.refine is None else args.refine
         predictor = FacePredictor(method, s, dataset.scheme, device, make_detector(args.detector), args.batch_size,
                                   args.refine, shipped_min_score(args.checkpoint))
-        if rotations:
-            print(roll_study(predictor, dataset.source, rotations, out, str(args.checkpoint), name, args.detector,
-                             args.limit, not args.no_progress))
-            return 0
-        result = evaluate_with_detector(predictor, dataset.source, progress=progress)
-        print(reports.detector_report(out, result, str(args.checkpoint), name, args.detector, args.refine,
-                                      dataset.source.normaliser.value))
+        print(reports.pipeline_report(predictor, dataset.source, out, str(args.checkpoint), name, args.detector,
+                                      rotations, args.limit, not args.no_progress))
     elif shifts:
         rows = shift_robustness(method, dataset, s, device, shifts, precision)
         print(reports.shift_report(out, args.checkpoint, s, rows, name))
