@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: train test test-slow test-cuda bench-quick benchmark clean studies study-imm-nose-tip study-imm-kernels study-300w-regression study-ytf68-cnn study-kaggle15
+.PHONY: train test test-slow test-cuda mutation bench-quick benchmark clean studies study-imm-nose-tip study-imm-kernels study-300w-regression study-ytf68-cnn study-kaggle15
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,13 @@ test-slow: $(STAMP)
 
 test-cuda: $(STAMP)
 	$(PY) -m pytest -q -m cuda
+
+# mutation testing of the modules where a half-pixel or sign slip is silent (setup.cfg [mutmut];
+# docs/mutation.md); incremental: a rerun re-tests only the functions changed since
+mutation: $(STAMP)
+	$(PY) -m pip install -q "mutmut==3.8.1"
+	$(VENV)/bin/mutmut run --max-children 2
+	$(PY) tools/mutation_table.py
 
 bench-quick: $(STAMP)
 	$(PY) tools/benchmark.py --quick

@@ -101,6 +101,9 @@ def _downscaled(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     if factor <= 1:
         return image, 1.0
     size = (round(image.shape[1] / factor), round(image.shape[0] / factor))
+    if factor < 2:  # linear interpolation barely aliases at this shrink, and OpenCV's area averaging at a
+        # fractional factor costs 15x more (384 to 256 px: 1.4 against 0.09 ms), a sixth of a fast photo's time
+        return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR), factor
     step = int(factor // 4)  # far larger (12 Mpx to 256 px): every step-th pixel first, then area averaging
     if step > 1:  # of at least 4 x 4 of those: 12 Mpx to BlazeFace took 31 ms instead of 71 (busy machine)
         image = image[step // 2::step, step // 2::step]

@@ -96,3 +96,52 @@ def test_a_turned_image_carries_every_pixel_to_where_its_affine_maps_it(rng, ang
     expected = (roll_degrees(eyes, (0, 1)) + angle + 180) % 360 - 180
     got = roll_degrees(apply_affine(eyes, matrix), (0, 1))
     assert abs((got - expected + 180) % 360 - 180) < 1e-9
+
+
+@pytest.mark.parametrize("scale,angle", [(1.3, 0.0), (0.7, 25.0), (0.4, 0.0), (0.4, -35.0), (0.12, 60.0)])
+def test_a_crop_of_a_ramp_is_the_ramp_at_each_crop_pixels_original_point(scale, angle):
+    """Bilinear sampling and area averaging both reproduce a linear image exactly, so every pixel
+    of the crop, edges included, must hold the ramp's value at the original point its centre maps
+    back to: an independent oracle for the sampling convention, the reduction branch's region of
+    interest and its offsets (scale < 0.5), to 0.02 grey levels."""
+    size = 48
+    side = size / scale
+    h = w = int(side * 1.6) + 40
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    image = 0.31 * xs + 0.17 * ys + 5.0  # (h, w) float32, a linear ramp
+    m = crop_affine(np.array([w / 2 + 0.3, h / 2 - 0.7]), side, size, angle_deg=angle)
+    crop = warp_to_crop(image, m, size)
+    qy, qx = np.mgrid[0:size, 0:size].astype(np.float64)
+    original = apply_affine(np.stack([qx, qy], axis=-1), invert_affine(m))  # (S, S, 2)
+    np.testing.assert_allclose(crop, 0.31 * original[..., 0] + 0.17 * original[..., 1] + 5.0, atol=0.02 * (1 + 1 / scale))
+
+
+def test_a_strongly_shrunk_crop_averages_fine_detail_instead_of_aliasing():
+    """A one-pixel checkerboard shrunk 8x must come out as its mean grey (area averaging first),
+    not as a pattern of whichever pixels the bilinear taps hit."""
+    board = ((np.indices((800, 800)).sum(axis=0) % 2) * 255).astype(np.uint8)
+    crop = warp_to_crop(board, crop_affine(np.array([400.0, 400.0]), 512.0, 64, angle_deg=10), 64).astype(np.float64)
+    assert abs(crop.mean() - 127.5) < 2 and crop.std() < 3
+
+
+def test_a_turned_image_has_black_corners_and_the_right_angles_are_pixel_permutations():
+    from heatnet.geometry import turn_image
+
+    white = np.full((30, 50, 3), 255, np.uint8)
+    turned, _ = turn_image(white, 45.0)
+    assert (turned[0, 0] == 0).all() and (turned[-1, -1] == 0).all()  # outside the photo: black
+    assert (turned[turned.shape[0] // 2, turned.shape[1] // 2] == 255).all()
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    for angle, quarters in ((90.0, 1), (180.0, 2), (-90.0, 3), (450.0, 1)):
+        np.testing.assert_array_equal(turn_image(image, angle)[0], np.rot90(image, quarters))
+
+
+def test_landmark_box_without_visibility_uses_every_point_and_says_why_it_fails():
+    points = np.array([[3.0, 4.0], [10.5, 2.0], [7.0, 9.0]])
+    box = landmark_box(points)
+    assert box.dtype == np.float64
+    np.testing.assert_array_equal(box, [3.0, 2.0, 10.5, 9.0])
+    np.testing.assert_array_equal(landmark_box(points[:1], np.ones(1)), [3.0, 4.0, 3.0, 4.0])  # one point: a zero box
+    with pytest.raises(ValueError, match="^no visible points to make a face box from$"):
+        landmark_box(points, np.zeros(3))

@@ -59,3 +59,28 @@ def test_optimising_decreases_the_loss_and_moves_toward_the_target(loss):
     assert loss(outputs, points, vis).item() < 0.5 * first
     decoded, _ = loss.codec.decode(loss.activate(outputs.detach()))
     assert (decoded - points).norm(dim=-1).mean() < 1.5  # input pixels; 8 x 8 maps at stride 4
+
+
+
+def test_integral_loss_is_the_l1_of_the_soft_argmax_in_input_pixels():
+    """Exact values against an independent oracle: a heatmap certain of cell (x 3, y 2) at stride 4
+    means input pixel (13.5, 9.5), the centre of the cell's 4 x 4 input pixels (pixel centres at
+    integers); a uniform one means the input's centre (15.5, 15.5). The loss is the L1 distance
+    in units of the 32 px input, so a target half a pixel off changes it by 0.5 / 32."""
+    loss = IntegralLoss(CODEC, js_weight=0.0)
+    certain = torch.full((1, 1, 8, 8), -1e4)
+    certain[0, 0, 2, 3] = 0.0
+    vis = torch.ones(1, 1)
+    for point, expected in (((13.5, 9.5), 0.0), ((14.5, 9.5), 1 / 32), ((13.5, 7.0), 2.5 / 32), ((13.0, 10.0), 1 / 32)):
+        assert loss(certain, torch.tensor([[point]]), vis).item() == pytest.approx(expected, abs=1e-6)
+    uniform = torch.zeros(1, 1, 8, 8)
+    assert loss(uniform, torch.tensor([[[15.5, 15.5]]]), vis).item() == pytest.approx(0.0, abs=1e-6)
+    assert loss(uniform, torch.tensor([[[16.0, 15.5]]]), vis).item() == pytest.approx(0.5 / 32, abs=1e-6)
+    # the regulariser: the Jensen-Shannon divergence to the target Gaussian, zero when softmax(logits) is it
+    # (at the centre, where the 8 x 8 grid cuts the Gaussian symmetrically, so its soft-argmax is the point)
+    centre = torch.tensor([[[15.5, 15.5]]])
+    targets, _ = CODEC.encode(centre, vis)
+    matching = torch.log(targets / targets.sum())
+    with_js = IntegralLoss(CODEC, js_weight=1.0)
+    assert with_js(matching, centre, vis).item() == pytest.approx(0.0, abs=1e-5)
+    assert with_js(uniform, centre, vis).item() > 0.05  # no L1, all Jensen-Shannon: far from the Gaussian

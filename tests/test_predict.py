@@ -520,22 +520,3 @@ def test_a_folder_is_read_like_its_files_and_no_two_photos_share_an_output(two_f
     one_line_error(in_process("tools/predict.py", str(photos), "--out", str(out)), "already holds results")
     again = in_process("tools/predict.py", str(photos / "face.jpg"), "--model", "fast", "--out", str(out), "--overwrite")
     assert again.returncode == 0, again.stderr
-
-
-@pytest.mark.parametrize("roll", [0.0, 90.0, -30.0])
-def test_crop_points_map_back_to_the_photo_exactly(roll):
-    """A network that answers fixed crop pixels: the crop's centre comes back at the box's centre,
-    and a point d input pixels right of it at d x (crop side / S) photo pixels along the face's
-    own x axis (turned by the roll), to 1e-6 pixels: a half-pixel slip in the mapping fails."""
-    predictor = heatnet.load_pretrained("fast", runtime="pytorch")
-    size, k = predictor.crop.size, predictor.scheme.num_points
-    centre, d = (size - 1) / 2, 10.0
-    crop_points = np.full((1, k, 2), centre)
-    crop_points[0, 1, 0] += d  # point 1: d pixels to the right in the crop
-    predictor.network = lambda images: (np.repeat(crop_points, len(images), 0), np.ones((len(images), k)))
-    box = np.array([[100.25, 50.5, 180.25, 130.5]])  # centre (140.25, 90.5), side 80
-    points, _ = predictor.predict_crop_boxes(np.zeros((300, 400, 3), np.uint8), box, rolls=np.array([roll]))
-    np.testing.assert_allclose(points[0, 0], [140.25, 90.5], atol=1e-6)
-    step = d * predictor.crop.box_scale * 80 / size
-    a = np.radians(roll)
-    np.testing.assert_allclose(points[0, 1] - points[0, 0], step * np.array([np.cos(a), -np.sin(a)]), atol=1e-6)

@@ -31,3 +31,21 @@ def test_a_shaken_clip_follows_its_known_shifts_and_jitter_removes_them():
     assert jitter(points, shifts, normaliser=10.0) == pytest.approx(0.0, abs=1e-12)
     still = np.repeat(np.array([[20.0, 20.0]])[None], 10, axis=0)  # points that ignore the motion: they jitter
     assert jitter(still, shifts, normaliser=10.0) > 0.5
+
+
+def test_each_shaken_frame_holds_the_photo_moved_by_its_shift_with_the_asked_noise():
+    """The frames themselves, against an independent oracle: a bright spot's centroid moves by each
+    frame's shift to 0.02 px, and the noise's std is the one asked for."""
+    ys, xs = np.mgrid[0:64, 0:64]
+    spot = 200 * np.exp(-((xs - 30.3) ** 2 + (ys - 33.6) ** 2) / (2 * 3.0 ** 2))
+    image = np.repeat(spot[..., None], 3, axis=2).astype(np.uint8)
+    clip, shifts = shaken_clip(image, frames=12, max_shift=2.5, noise_std=0.0)
+    assert np.abs(shifts).max() > 2.0  # the path uses its range
+    centroid = lambda frame: np.array([(xs * frame[..., 0]).sum(), (ys * frame[..., 0]).sum()]) / frame[..., 0].sum()
+    start = centroid(image.astype(np.float64))
+    for frame, shift in zip(clip, shifts):
+        np.testing.assert_allclose(centroid(frame.astype(np.float64)) - start, shift, atol=0.02)
+    flat = np.full((64, 64, 3), 128, np.uint8)
+    noisy, _ = shaken_clip(flat, frames=3, noise_std=6.0)
+    assert all(abs(frame.astype(np.float64).std() - 6.0) < 0.3 for frame in noisy)
+    assert not np.array_equal(noisy[0], noisy[1])  # fresh noise per frame

@@ -1,0 +1,56 @@
+"""The predictor's mapping from photo to crop and back, to sub-pixel accuracy (seconds, no data):
+the fast tests `make mutation` runs against heatnet/predict.py. A half-pixel slip anywhere between
+the photo and the points fails them, where the end-to-end tests' NME bounds would not notice."""
+import numpy as np
+import pytest
+
+import heatnet
+
+
+def _spot(h: int, w: int, centre: tuple[float, float], sigma: float) -> np.ndarray:
+    ys, xs = np.mgrid[0:h, 0:w]
+    spot = 250 * np.exp(-((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) / (2 * sigma ** 2))
+    return np.repeat(spot[..., None], 3, axis=2).astype(np.uint8)
+
+
+@pytest.mark.parametrize("roll", [0.0, 30.0, 180.0, -75.0])
+@pytest.mark.parametrize("side", [80.0, 320.0])  # the second shrinks the photo 4x: the crop's area reduction
+def test_a_spot_seen_in_the_crop_comes_back_where_it_is_in_the_photo(roll, side):
+    """An independent oracle for the whole round trip: the "network" finds a bright spot in each crop
+    it is given (its intensity centroid, in crop pixels) and the predictor maps that back; it must
+    land on the spot's photo position to 0.05 px (a half-input-pixel slip moves it 0.6-2.5 px)."""
+    predictor = heatnet.load_pretrained("fast", runtime="pytorch")
+    k = predictor.scheme.num_points
+    spot = (251.3, 187.6)
+    image = _spot(400, 500, spot, sigma=side / 40)
+
+    def centroid_network(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        grey = images[:, 0].astype(np.float64)  # (N, S, S)
+        ys, xs = np.mgrid[0:grey.shape[1], 0:grey.shape[2]]
+        found = np.stack([(grey * xs).sum((1, 2)), (grey * ys).sum((1, 2))], axis=-1) / grey.sum((1, 2))[:, None]
+        return np.repeat(found[:, None], k, axis=1), np.ones((len(images), k))
+
+    predictor.network = centroid_network
+    box = np.array([[spot[0] - side / 2 + 7, spot[1] - side / 2 - 5, spot[0] + side / 2 + 7, spot[1] + side / 2 - 5]])
+    points, _ = predictor.predict_crop_boxes(image, box, rolls=np.array([roll]))
+    np.testing.assert_allclose(points[0, 0], spot, atol=0.05)
+    np.testing.assert_allclose(points[0], np.repeat(points[0, :1], k, axis=0))
+
+
+@pytest.mark.parametrize("roll", [0.0, 90.0, -30.0])
+def test_crop_points_map_back_to_the_photo_exactly(roll):
+    """A network that answers fixed crop pixels: the crop's centre comes back at the box's centre,
+    and a point d input pixels right of it at d x (crop side / S) photo pixels along the face's
+    own x axis (turned by the roll), to 1e-6 pixels: a half-pixel slip in the mapping fails."""
+    predictor = heatnet.load_pretrained("fast", runtime="pytorch")
+    size, k = predictor.crop.size, predictor.scheme.num_points
+    centre, d = (size - 1) / 2, 10.0
+    crop_points = np.full((1, k, 2), centre)
+    crop_points[0, 1, 0] += d  # point 1: d pixels to the right in the crop
+    predictor.network = lambda images: (np.repeat(crop_points, len(images), 0), np.ones((len(images), k)))
+    box = np.array([[100.25, 50.5, 180.25, 130.5]])  # centre (140.25, 90.5), side 80
+    points, _ = predictor.predict_crop_boxes(np.zeros((300, 400, 3), np.uint8), box, rolls=np.array([roll]))
+    np.testing.assert_allclose(points[0, 0], [140.25, 90.5], atol=1e-6)
+    step = d * predictor.crop.box_scale * 80 / size
+    a = np.radians(roll)
+    np.testing.assert_allclose(points[0, 1] - points[0, 0], step * np.array([np.cos(a), -np.sin(a)]), atol=1e-6)

@@ -1,0 +1,63 @@
+"""The mutation score per module after `mutmut run` (make mutation; docs/mutation.md).
+
+    python tools/mutation_table.py              # the table, from mutmut's stored results
+    python tools/mutation_table.py --survivors  # and each surviving mutant's name
+
+A mutant counts as killed when a test failed or timed out on it; the score is killed / all,
+so a mutant no selected test reaches ("no tests") counts against its module. heatnet/predict.py
+is scored on the predictor's mapping (photo -> crops -> points -> photo), the part the fast
+tests in tests/test_predictor_mapping.py own; the rest of it is end-to-end code, tested there.
+"""
+import argparse
+import re
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# heatnet/predict.py's mapping: what turns detections into crops and network points back into photo pixels
+MAPPING = {"crops", "crop_boxes", "predict_crop_boxes", "predict_many", "face_frames", "_predict_once", "roll"}
+LINE = re.compile(r"^\s+heatnet\.(\w+)\.x(?:ǁ\w+ǁ|_)(\w+?)__mutmut_\d+: (.+)$")
+KILLED = {"killed", "timeout"}
+
+
+def scope(module: str, function: str) -> str | None:
+    """The table row a mutant belongs to, or None for predict.py beyond the mapping."""
+    if module == "predict":
+        return "predict (mapping)" if function in MAPPING else None
+    return module
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--survivors", action="store_true", help="list the mutants that no test killed")
+    args = parser.parse_args()
+    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=ROOT,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        print(f"mutmut results failed (run `make mutation` first):\n{out.stderr}", file=sys.stderr)
+        return 1
+    counts: dict[str, Counter] = defaultdict(Counter)
+    survivors = []
+    for line in out.stdout.splitlines():
+        match = LINE.match(line)
+        if not match or (row := scope(match[1], match[2])) is None:
+            continue
+        status = "killed" if match[3] in KILLED else match[3]
+        counts[row][status] += 1
+        if status != "killed":
+            survivors.append(f"{line.strip()}")
+    print("| module | mutants | killed | survived | no tests | score |\n|---|---|---|---|---|---|")
+    for row in sorted(counts):
+        c = counts[row]
+        total = sum(c.values())
+        print(f"| {row} | {total} | {c['killed']} | {c['survived']} | {c['no tests']} | "
+              f"{100 * c['killed'] / total:.1f} % |")
+    if args.survivors:
+        print("\n" + "\n".join(survivors))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
