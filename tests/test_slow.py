@@ -5,12 +5,11 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import max_relative_difference
+from conftest import checkpoint_step, max_relative_difference, wait_for
 from heatnet.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,11 +49,14 @@ def test_sigkill_ten_times_then_finish_with_the_uninterrupted_weights(tmp_path):
     reference = subprocess.run(base + ["experiments/unet_kl.py", "--run-dir", str(tmp_path / "ref")] + settings,
                                cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert reference.returncode == 0, reference.stderr[-2000:]
-    for _ in range(10):  # killed at random moments: set-up, a step, validation, a save
+    # killed ten times, each at an event of the run rather than after a time (which a slow machine
+    # would spend in set-up): once the step it was told to reach is saved (32 steps in all: every
+    # epoch, its validation and saves), the kill lands in what follows
+    for target in sorted(rng.sample(range(1, 31), 10)):
         resume = (run_dir / "last.pt").exists()
         cmd = base + (["--resume", str(run_dir)] if resume else ["experiments/unet_kl.py", "--run-dir", str(run_dir)] + settings)
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(4, 12))
+        wait_for(lambda: checkpoint_step(run_dir) >= target or proc.poll() is not None)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         if (run_dir / "last.pt").exists():
