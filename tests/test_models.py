@@ -1,4 +1,3 @@
-
 import pytest
 import segmentation_models_pytorch as smp
 import torch
