@@ -29,7 +29,7 @@ test-cuda: $(STAMP)
 # docs/mutation.md); incremental: a rerun re-tests only the functions changed since
 mutation: $(STAMP)
 	$(PY) -m pip install -q "mutmut==3.8.1"
-	$(VENV)/bin/mutmut run --max-children 2
+	HEATNET_DATA=$${HEATNET_DATA:-$(abspath ../shared/datasets)} $(VENV)/bin/mutmut run --max-children 2  # tests run in mutants/
 	$(PY) tools/mutation_table.py
 
 bench-quick: $(STAMP)

@@ -221,14 +221,14 @@ def bench_detectors(image: np.ndarray, threads: int, repeats: int = 5) -> None:
 
 
 def bench_photos(root: Path | None, threads: int, models: list[str], detectors: list[str], photos: int = 20,
-                 rounds: int = 3, mediapipe_python: str | None = None, refines: tuple[int, ...] = (1,)) -> None:
+                 rounds: int = 3, mediapipe_python: str | None = None, refines: tuple[int, ...] = ()) -> None:
     """The whole photo pipeline as a user calls it, `load_pretrained(model).predict_image(image)`
     (detector, crops, network, refine pass), median ms per photo over the first `photos` lfpw test
     photos and on a 12-megapixel one (the first photo enlarged onto a 4000 x 3000 canvas); the
     model and detector pairs take turns in `rounds`, so a machine whose speed drifts slows them alike.
     `mediapipe_python`: a Python with mediapipe installed (its own venv), which times MediaPipe's
     face mesh on the same photos afterwards (tools/mediapipe_speed.py), a row of the same table.
-    `refines`: the refine passes each pair is timed with (1: the predictor's default)."""
+    `refines`: the refine passes each pair is timed with (none given: each model's own, ShippedModel.refine)."""
     import torch
 
     from heatnet.datasets import default_data_root
@@ -243,11 +243,11 @@ def bench_photos(root: Path | None, threads: int, models: list[str], detectors: 
     pairs = {}
     for model in models:  # a shipped model's name or a checkpoint
         for name in detectors:
-            for refine in refines:
-                predictor = FacePredictor.from_checkpoint(model, detector=make_detector(name))
-                predictor.refine = refine
+            for refine in refines or (None,):
+                predictor = FacePredictor.from_checkpoint(model, detector=make_detector(name))  # its own refine
+                predictor.refine = predictor.refine if refine is None else refine
                 predictor.use_runtime(Runtime.AUTO, threads)  # as load_pretrained runs it
-                pairs[model, name, refine] = predictor
+                pairs[model, name, predictor.refine] = predictor
     times = {pair: ([], []) for pair in pairs}
     for _ in range(rounds):
         for pair, predictor in pairs.items():

@@ -54,3 +54,38 @@ def test_crop_points_map_back_to_the_photo_exactly(roll):
     step = d * predictor.crop.box_scale * 80 / size
     a = np.radians(roll)
     np.testing.assert_allclose(points[0, 1] - points[0, 0], step * np.array([np.cos(a), -np.sin(a)]), atol=1e-6)
+
+
+@pytest.mark.parametrize("roll", [0.0, 40.0, -120.0])
+def test_the_refine_pass_recrops_around_the_points_and_keeps_the_spot_and_the_roll(roll):
+    """With a refine pass: the "network" answers a face-shaped set of points (a zero-mean ring, eyes
+    level in the crop) around the spot it finds, so the refine crop is cut around them, turned
+    upright by their roll (face_frames). The points' mean must still land on the spot to 0.05 px
+    and their eye line must carry the first crop's roll (predictor.roll) to 0.5 degrees."""
+    predictor = heatnet.load_pretrained("fast", runtime="pytorch")
+    predictor.refine = 1
+    k, size = predictor.scheme.num_points, predictor.crop.size
+    angles = np.linspace(0, 2 * np.pi, k, endpoint=False)
+    ring = 0.3 * size * np.stack([np.cos(angles), np.sin(angles)], axis=-1)  # (K, 2), zero mean
+    right, left = predictor.scheme.norm_pair  # the outer eye corners: level, the subject's right on the left
+    ring[right], ring[left] = [-0.25 * size, -0.1 * size], [0.25 * size, -0.1 * size]
+    ring -= ring.mean(axis=0)
+    spot = (251.3, 187.6)
+    image = _spot(400, 500, spot, sigma=3.0)
+    calls = []
+
+    def ring_network(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        grey = images[:, 0].astype(np.float64)
+        ys, xs = np.mgrid[0:grey.shape[1], 0:grey.shape[2]]
+        found = np.stack([(grey * xs).sum((1, 2)), (grey * ys).sum((1, 2))], axis=-1) / grey.sum((1, 2))[:, None]
+        calls.append(found)
+        return found[:, None] + ring[None], np.ones((len(images), k))
+
+    predictor.network = ring_network
+    box = np.array([[spot[0] - 45, spot[1] - 35, spot[0] + 35, spot[1] + 45]])
+    points, _ = predictor.predict_crop_boxes(image, box, refine=1, rolls=np.array([roll]))
+    assert len(calls) == 2  # the first crop and the refine crop
+    np.testing.assert_allclose(points[0].mean(axis=0), spot, atol=0.05)
+    assert abs((predictor.roll(points)[0] - roll + 180) % 360 - 180) < 0.5
+    # the refine crop is cut around the points (their box's centre, a pixel from their mean here)
+    assert np.abs(calls[1][0] - (size - 1) / 2).max() < 0.05 * size

@@ -32,10 +32,10 @@ def main() -> int:
     parser.add_argument("--workers", type=int, help="data loader processes (default: data 2, train the experiment's)")
     parser.add_argument("--photos", type=int, default=20, help="predict: lfpw test photos the whole pipeline is timed "
                         "on (0: none)")
-    parser.add_argument("--detectors", default="mtcnn,mtcnn_when_none,mtcnn_upright",
+    parser.add_argument("--detectors", default="blazeface,blazeface_upright,mtcnn_upright",
                         help="predict: the detectors the whole photo pipeline is timed with, comma-separated")
-    parser.add_argument("--refine", default="1", help="predict: the refine passes the whole photo pipeline is timed "
-                        "with, comma-separated (e.g. 0,1)")
+    parser.add_argument("--refine", help="predict: the refine passes the whole photo pipeline is timed with, "
+                        "comma-separated (e.g. 0,1; default: each model's own)")
     parser.add_argument("--mediapipe-python", help="predict: a Python with mediapipe 0.10.21 (its own venv): its "
                         "face mesh is timed on the same photos, a row of the same table (tools/mediapipe_speed.py)")
     parser.add_argument("--samples", type=int, default=1024, help="data, codec: samples timed")
@@ -67,7 +67,7 @@ def main() -> int:
         if args.photos:
             profiling.bench_photos(args.data_root, args.threads, args.models, args.detectors.split(","), args.photos,
                                    mediapipe_python=args.mediapipe_python,
-                                   refines=parse_list(args.refine, int, "--refine", "numbers of passes"))
+                                   refines=parse_list(args.refine, int, "--refine", "numbers of passes") if args.refine else ())
     else:
         profiling.bench_codec(32, 68, 64)
     return 0
