@@ -36,14 +36,16 @@ class ShippedModel(enum.Enum):
     def min_score(self) -> float:
         """The face-score threshold chosen on validation for it by `python tools/choose_min_score.py`
         (docs/detectors.md): a detection whose points' mean heatmap peak is lower is dropped."""
-        # --model accurate / fast; accurate with upright MTCNN, fast re-chosen with MTCNN at any roll
+        # --model accurate / fast: accurate chosen with upright MTCNN, fast re-chosen with MTCNN at any roll;
+        # re-chosen with BlazeFace, the default detector since, they came out 0.1041 and 0.1091: kept, as the
+        # tables barely move (docs/any_angle.md)
         return {"accurate": 0.1044, "fast": 0.1142}[self.value]
 
     @property
     def refine(self) -> int:
-        """Refine passes by default: where one pays. The fast model's costs 54 % more time per photo
-        (9.5 -> 14.6 ms, one thread) for 0.05 NME points on validation (3.83 -> 3.78 %), so it has
-        none; the accurate model keeps one (docs/detectors.md)."""
+        """Refine passes by default: where one pays. The fast model's costs 42 % more time per photo
+        (7.9 -> 11.2 ms, one thread) for 0.05 NME points on validation (3.83 -> 3.78 %), so it has
+        none; the accurate model keeps one (docs/speed.md#detectors)."""
         return {"accurate": 1, "fast": 0}[self.value]
 
     @classmethod

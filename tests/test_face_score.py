@@ -84,5 +84,10 @@ def test_face_free_images_and_the_threshold_rule(data_root):
     source = load_split("300w", "val", data_root)
     images = face_free_images(source, limit=10)
     assert len(images) >= 5 and all(min(image.shape[:2]) >= 48 for image in images)
-    assert choose_min_score(np.array([0.12, 0.13, 0.14]), np.array([0.02, 0.05, 0.08])) == pytest.approx(
-        (np.percentile([0.12, 0.13, 0.14], 0.5) + np.percentile([0.02, 0.05, 0.08], 99)) / 2)
+    # worked by hand, not with the formula: 201 face scores 0.100, 0.101, ..., 0.300 have their 0.5th
+    # percentile at rank 1 (0.101); 101 non-face scores 0.000 ... 0.100 their 99th at rank 99 (0.099);
+    # halfway is 0.100, whatever order they come in
+    faces = np.random.default_rng(0).permutation(0.1 + np.arange(201) / 1000)
+    non_faces = np.arange(101)[::-1] / 1000
+    assert choose_min_score(faces, non_faces) == pytest.approx(0.100, abs=1e-12)
+    assert choose_min_score(faces + 0.02, non_faces) == pytest.approx(0.110, abs=1e-12)  # better faces: higher bar
