@@ -1,24 +1,29 @@
-"""BlazeFace short range (Bazarevsky et al. 2019, "BlazeFace: Sub-millisecond Neural Face Detection
-on Mobile GPUs"), MediaPipe's face detector, run in PyTorch from its own weights.
+"""BlazeFace (Bazarevsky et al. 2019, "BlazeFace: Sub-millisecond Neural Face Detection on Mobile
+GPUs"), MediaPipe's face detector, run in PyTorch from its own weights, short range or full range.
 
     boxes, scores, keypoints = BlazeFace()(image)  # (N, 4) x0, y0, x1, y1 pixels, (N,) face
                                                    # probabilities, (N, 6, 2) the eyes, nose tip,
                                                    # mouth centre and ear tragions
+    BlazeFace(FULL_RANGE)(image)                   # smaller faces, farther away
 
-The photo is fitted into 128 x 128 (aspect kept, centred, black borders), one network pass scores 896 SSD
-anchors (2 per cell of a 16 x 16 grid, 6 per cell of 8 x 8) and regresses a box and six keypoints
-for each; anchors scoring >= `min_score` are merged by MediaPipe's weighted NMS (overlapping
-detections averaged by score). It was trained on faces that fill much of the frame (selfie
-distance); heatnet.detect.BlazeFaceDetector documents what it finds on the benchmarks.
+Short range: the photo is fitted into 128 x 128 (aspect kept, centred, black borders), one network
+pass scores 896 SSD anchors (2 per cell of a 16 x 16 grid, 6 per cell of 8 x 8) and regresses a box
+and six keypoints for each; trained on faces that fill much of the frame (selfie distance). Full
+range: 192 x 192, 2304 anchors (one per cell of 48 x 48), for faces up to about 5 m from the
+camera. Anchors scoring >= `min_score` are merged by MediaPipe's weighted NMS (overlapping
+detections averaged by score); heatnet.detect.BlazeFaceDetector documents what each finds on the
+benchmarks.
 
-The network is the graph of face_detection_short_range.tflite from MediaPipe 0.10.21 (Apache-2.0:
-heatnet/assets/BLAZEFACE_LICENSE.txt), converted by tools/convert_blazeface.py into a list of
+The networks are the graphs of face_detection_short_range.tflite and
+face_detection_full_range_sparse.tflite from MediaPipe 0.10.21 (Apache-2.0:
+heatnet/assets/BLAZEFACE_LICENSE.txt), converted by tools/convert_blazeface.py into lists of
 layers that `LayerList` runs: convolutions with TensorFlow's SAME padding, ReLU, additions,
-channel padding for the residuals, max pooling, and the reshapes to anchors.
+paddings, max pooling, bilinear upsampling, depth-to-space, and the reshapes to anchors.
 """
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -29,8 +34,23 @@ from torch import nn
 
 from heatnet.runtime import cpu_session, kept_graph
 
-WEIGHTS = Path(__file__).parent / "assets" / "blazeface_short_range.pt"
-INPUT = 128
+ASSETS = Path(__file__).parent / "assets"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One of MediaPipe's BlazeFace models: its converted weights, input side, anchor grids
+    ((cells per side, anchors per cell), in the network's output order) and MediaPipe's score
+    threshold for it."""
+
+    weights: Path
+    input_size: int
+    grids: tuple[tuple[int, int], ...]
+    min_score: float
+
+
+SHORT_RANGE = Variant(ASSETS / "blazeface_short_range.pt", 128, ((16, 2), (8, 6)), 0.5)
+FULL_RANGE = Variant(ASSETS / "blazeface_full_range.pt", 192, ((48, 1),), 0.6)
 
 
 def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -74,6 +94,13 @@ class LayerList(nn.Module):
                 out = x[0] + x[1]
             elif kind == "pad_channels":
                 out = F.pad(x[0], (0, 0, 0, 0, 0, layer["after"]))
+            elif kind == "pad":  # left, right, top, bottom, channels before, after
+                out = F.pad(x[0], layer["pads"])
+            elif kind == "resize_bilinear":  # TensorFlow's half-pixel centres
+                out = F.interpolate(x[0], size=tuple(layer["size"]), mode="bilinear", align_corners=False)
+            elif kind == "depth_to_space":  # TensorFlow's channel order: (row in block, column in block, channel)
+                b, (n, c, h, w) = layer["block"], x[0].shape
+                out = x[0].view(n, b, b, c // b ** 2, h, w).permute(0, 3, 4, 1, 5, 2).reshape(n, c // b ** 2, h * b, w * b)
             elif kind == "max_pool":
                 out = F.max_pool2d(x[0], layer["size"], layer["stride"])
             elif kind == "to_anchors":  # (B, A * V, H, W) -> (B, H * W * A, V), in NHWC order
@@ -82,7 +109,7 @@ class LayerList(nn.Module):
                 out = torch.cat(x, dim=1)
             else:
                 raise ValueError(f"unknown layer kind {kind!r}")
-            values[layer["output"]] = out
+            values[layer["output"]] = F.relu(out) if layer.get("relu") else out  # a fused activation
         return {key: values[name] for key, name in self.outputs.items()}
 
 
@@ -98,12 +125,12 @@ class _Outputs(nn.Module):
         return out["boxes"], out["scores"]
 
 
-def anchor_centres() -> np.ndarray:
-    """(896, 2) anchor centres in [0, 1], in the network's output order: 2 anchors per cell of
-    the stride-8 grid (16 x 16), then 6 per cell of the stride-16 grid (8 x 8), rows first.
-    (MediaPipe's SSD anchors for this model: fixed size 1, offset 0.5.)"""
+def anchor_centres(grids: tuple[tuple[int, int], ...] = SHORT_RANGE.grids) -> np.ndarray:
+    """(A, 2) anchor centres in [0, 1], in the network's output order, grid after grid, rows first;
+    short range: 2 anchors per cell of the stride-8 grid (16 x 16), then 6 per cell of the stride-16
+    grid (8 x 8), 896 in all. (MediaPipe's SSD anchors for these models: fixed size 1, offset 0.5.)"""
     centres = []
-    for cells, per_cell in ((16, 2), (8, 6)):
+    for cells, per_cell in grids:
         y, x = np.mgrid[0:cells, 0:cells]
         grid = (np.stack([x, y], axis=-1).reshape(-1, 2) + 0.5) / cells
         centres.append(np.repeat(grid, per_cell, axis=0))
@@ -138,26 +165,30 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, o
 
 class BlazeFace:
     """The detector: photo -> boxes, scores, keypoints (module docstring). `min_score`: MediaPipe's
-    0.5. The network runs in onnxruntime when it is installed (1.7 against 12 ms in PyTorch on one
-    busy core: PyTorch's small depthwise convolutions are slow), its graph exported once and kept."""
+    for the variant (0.5 short range, 0.6 full range). The network runs in onnxruntime when it is
+    installed (1.7 against 12 ms in PyTorch on one busy core, short range: PyTorch's small depthwise
+    convolutions are slow), its graph exported once and kept."""
 
-    def __init__(self, min_score: float = 0.5, overlap: float = 0.3, threads: int = 1):
-        self.net = LayerList(torch.load(WEIGHTS, weights_only=True)).eval()
-        self.anchors = anchor_centres()
-        self.min_score, self.overlap = min_score, overlap
+    def __init__(self, variant: Variant = SHORT_RANGE, min_score: float | None = None, overlap: float = 0.3,
+                 threads: int = 1):
+        self.variant, self.size = variant, variant.input_size
+        self.net = LayerList(torch.load(variant.weights, weights_only=True)).eval()
+        self.anchors = anchor_centres(variant.grids)
+        self.min_score = variant.min_score if min_score is None else min_score
+        self.overlap = overlap
         try:
-            self.session = cpu_session(kept_graph(WEIGHTS, self._export), threads)
+            self.session = cpu_session(kept_graph(variant.weights, self._export), threads)
         except ImportError:
             self.session = None
 
     def _export(self, stream) -> None:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on shape arithmetic
-            torch.onnx.export(_Outputs(self.net), (torch.zeros(1, 3, INPUT, INPUT),), stream, input_names=["images"],
-                              output_names=["boxes", "scores"], opset_version=17, dynamo=False)
+            torch.onnx.export(_Outputs(self.net), (torch.zeros(1, 3, self.size, self.size),), stream,
+                              input_names=["images"], output_names=["boxes", "scores"], opset_version=17, dynamo=False)
 
     def network(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(128, 128, 3) uint8 -> raw box regressions (896, 16) and score logits (896,)."""
+        """(S, S, 3) uint8 -> raw box regressions (A, 16) and score logits (A,)."""
         x = (canvas.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1)
         if self.session is not None:
             boxes, logits = self.session.run(None, {"images": x})
@@ -169,9 +200,9 @@ class BlazeFace:
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """image (H, W, 3) uint8 RGB -> boxes (N, 4) pixel edges, scores (N,), keypoints (N, 6, 2) pixels."""
-        canvas, scale, corner = fit_to_input(image)
+        canvas, scale, corner = fit_to_input(image, self.size)
         raw, logits = self.network(canvas)
-        raw = raw / INPUT  # (896, 16) in canvas units, anchor-relative
+        raw = raw / self.size  # (A, 16) in canvas units, anchor-relative
         scores = 1 / (1 + np.exp(-np.clip(logits, -100, 100)))
         keep = scores >= self.min_score
         raw, scores, anchors = raw[keep], scores[keep], self.anchors[keep]
@@ -179,19 +210,19 @@ class BlazeFace:
         boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
         keypoints = raw[:, 4:].reshape(-1, 6, 2) + anchors[:, None]
         boxes, scores, keypoints = weighted_nms(boxes, scores, keypoints, self.overlap)
-        # from the 128 px canvas (in [0, 1]) to image pixels; pixel centres at integers
-        boxes = (boxes * INPUT - np.tile(corner, 2)) / scale
-        return boxes, scores, (keypoints * INPUT - corner) / scale - 0.5
+        # from the canvas (in [0, 1]) to image pixels; pixel centres at integers
+        boxes = (boxes * self.size - np.tile(corner, 2)) / scale
+        return boxes, scores, (keypoints * self.size - corner) / scale - 0.5
 
 
-def fit_to_input(image: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-    """The photo fitted into the 128 x 128 input as MediaPipe fits it: aspect kept, centred, black
-    borders -> (canvas uint8 (128, 128, 3), scale, the photo's top-left corner in the canvas (2,))."""
+def fit_to_input(image: np.ndarray, size: int = SHORT_RANGE.input_size) -> tuple[np.ndarray, float, np.ndarray]:
+    """The photo fitted into the size x size input as MediaPipe fits it: aspect kept, centred, black
+    borders -> (canvas uint8 (size, size, 3), scale, the photo's top-left corner in the canvas (2,))."""
     h, w = image.shape[:2]
-    scale = INPUT / max(h, w)
-    size = np.array([max(1, round(w * scale)), max(1, round(h * scale))])
-    small = cv2.resize(image, tuple(int(v) for v in size), interpolation=cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR)
-    corner = (INPUT - size) // 2
-    canvas = np.zeros((INPUT, INPUT, 3), np.uint8)
-    canvas[corner[1]:corner[1] + size[1], corner[0]:corner[0] + size[0]] = small
+    scale = size / max(h, w)
+    fitted = np.array([max(1, round(w * scale)), max(1, round(h * scale))])
+    small = cv2.resize(image, tuple(int(v) for v in fitted), interpolation=cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR)
+    corner = (size - fitted) // 2
+    canvas = np.zeros((size, size, 3), np.uint8)
+    canvas[corner[1]:corner[1] + fitted[1], corner[0]:corner[0] + fitted[0]] = small
     return canvas, scale, corner.astype(np.float64)

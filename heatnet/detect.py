@@ -227,13 +227,39 @@ class BlazeFaceDetector:
     # tools/fit_detector_box.py --detector blazeface_upright --limit 400: all 400 matched
     box_fit = BoxFit(scale=0.985, dx=0.002, dy=0.05)
 
-    def __init__(self, max_side: int = 256, min_score: float = 0.5):
+    def __init__(self, max_side: int = 256, min_score: float | None = None):
         from heatnet.blazeface import BlazeFace
 
-        self.detector, self.max_side = BlazeFace(min_score=min_score), max_side
+        self.detector, self.max_side = BlazeFace(self.variant(), min_score=min_score), max_side
+
+    @staticmethod
+    def variant():
+        from heatnet.blazeface import SHORT_RANGE
+
+        return SHORT_RANGE
 
     def __call__(self, image: np.ndarray) -> Detections:
         return _eye_roll_detections(self.detector, image, self.max_side)  # its eyes are keypoints 0 and 1
+
+
+class BlazeFaceFullRangeDetector(BlazeFaceDetector):
+    """BlazeFace full range: MediaPipe's detector for faces up to about 5 m from the camera, one
+    192 x 192 pass (2304 anchors at stride 4), so it also finds faces a few dozen pixels wide in a
+    photo of 1000, which the short-range model misses; about twice its time."""
+
+    name = "blazeface_full_upright"
+    # tools/fit_detector_box.py --detector blazeface_full_upright --limit 400: 360 matched, 40 missed (faces
+    # that fill the photo: the short-range model's)
+    box_fit = BoxFit(scale=0.92, dx=-0.004, dy=0.093)
+
+    def __init__(self, max_side: int = 384, min_score: float | None = None):
+        super().__init__(max_side, min_score)
+
+    @staticmethod
+    def variant():
+        from heatnet.blazeface import FULL_RANGE
+
+        return FULL_RANGE
 
 class AnyAngle:
     """A detector at every roll: it runs on the image (downscaled once to the detector's max_side)
@@ -321,6 +347,8 @@ DETECTORS = {
     "blazeface_every_45": lambda: AnyAngle(BlazeFaceDetector(), step_deg=45, keep_rolls=False,
                                            name="blazeface_every_45"),
     "blazeface_upright": BlazeFaceDetector,
+    # full range, upright: faces down to about 25 px in a 400 px photo, but misses some that fill it (docs/detectors.md)
+    "blazeface_full_upright": BlazeFaceFullRangeDetector,
     "haar": HaarDetector, "dlib_hog": DlibHogDetector, "dlib_cnn": DlibCnnDetector,
 }
 

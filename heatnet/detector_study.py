@@ -7,10 +7,44 @@ detections and time per photo (`tools/compare_detectors.py`; docs/detectors.md).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
+import cv2
 import numpy as np
 
 from heatnet.detect import match_face
+from heatnet.samples import Sample
+
+
+class Shrunk:
+    """A landmark source whose photos are shrunk `factor` times (area averaging) and pasted in the
+    middle of a canvas of the original size filled with the photo's mean colour: the same faces,
+    `factor` times smaller in a photo as large (a face a few dozen pixels wide, as in a group photo)."""
+
+    def __init__(self, source, factor: float):
+        self.source, self.factor = source, factor
+        self.scheme, self.normaliser = source.scheme, source.normaliser
+        self.has_annotation_boxes = False
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def name_of(self, index: int) -> str:
+        return self.source.name_of(index)
+
+    def __getitem__(self, index: int) -> Sample:
+        sample = self.source[index]
+        h, w = sample.image.shape[:2]
+        size = (max(1, round(w / self.factor)), max(1, round(h / self.factor)))
+        small = cv2.resize(sample.image, size, interpolation=cv2.INTER_AREA)
+        canvas = np.empty_like(sample.image)
+        canvas[:] = sample.image.reshape(-1, sample.image.shape[-1]).mean(axis=0).astype(np.uint8)
+        x0, y0 = (w - size[0]) // 2, (h - size[1]) // 2
+        canvas[y0:y0 + size[1], x0:x0 + size[0]] = small
+        # pixel centres at integers: p -> (p + 0.5) * size / original - 0.5, then the paste's offset
+        scale = np.array([size[0] / w, size[1] / h])
+        points = (sample.points + 0.5) * scale - 0.5 + [x0, y0]
+        return replace(sample, image=canvas, points=points.astype(np.float32), box=None, annotation_box=None)
 
 
 def detector_row(detector, sources: dict, face_free: list[np.ndarray], limit: int = 0) -> dict:

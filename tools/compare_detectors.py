@@ -5,6 +5,7 @@ the annotated face) and milliseconds per photo, one detector after another in on
     python tools/compare_detectors.py --data-root ../shared/datasets
     python tools/compare_detectors.py --detectors haar,dlib_hog,dlib_cnn --limit 100 --threads 2
     python tools/compare_detectors.py --split val --rotations 0,15,30,45 --detectors blazeface,mtcnn   # choosing
+    python tools/compare_detectors.py --split val --shrink 1,4,8 --detectors blazeface,blazeface_full   # small faces
 
 --split val looks at the validation photos of 300-W only (and the face-free parts of 300-W and IMM
 validation photos), for choosing; --rotations turns the 300-W photos by each angle, a set per angle.
@@ -27,6 +28,8 @@ def main() -> int:
                         help="test: 300-W test, ytf68 test and all of IMM; val: 300-W validation photos, for choosing")
     parser.add_argument("--rotations", default="0", help="turn the 300-W photos by each angle, degrees counter-clockwise "
                         "(comma-separated): a set per angle")
+    parser.add_argument("--shrink", default="1", help="shrink the 300-W photos by each factor onto a canvas of their "
+                        "size (comma-separated): a set per factor, for small faces")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (this tool shows none)")
     args = parser.parse_args()
     if args.limit < 0:
@@ -34,12 +37,15 @@ def main() -> int:
     from heatnet.cli import parse_list
 
     rotations = parse_list(args.rotations, float, "--rotations", "angles in degrees") or (0.0,)
+    shrinks = parse_list(args.shrink, float, "--shrink", "factors of 1 or more") or (1.0,)
+    if min(shrinks) < 1:
+        fail(f"--shrink {args.shrink}: factors of 1 or more")
 
     import cv2  # imported after parsing: --help answers at once
 
     from heatnet.datasets import load_split
     from heatnet.detect import make_detector
-    from heatnet.detector_study import detector_row, detector_table
+    from heatnet.detector_study import Shrunk, detector_row, detector_table
     from heatnet.face_score import face_free_images
     from heatnet.rotation import Turned
     from heatnet.runtime import set_threads
@@ -50,6 +56,7 @@ def main() -> int:
     photos = load_split("300w", args.split, args.data_root)
     sets = {f"300w/{args.split}" + (f" turned {angle:g}" if rotations != (0.0,) else ""):
             Turned(photos, angle) if angle else photos for angle in rotations}
+    sets |= {f"300w/{args.split} shrunk {factor:g}x": Shrunk(photos, factor) for factor in shrinks if factor != 1}
     if args.split == "test":
         sets |= {"ytf68/test": load_split("ytf68", "test", args.data_root), "imm/all": load_split("imm", "all", args.data_root)}
     imm = load_split("imm", "all" if args.split == "test" else "val", args.data_root)
