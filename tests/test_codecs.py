@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -85,3 +86,50 @@ def test_normalised_coordinates_round_trip():
     targets, _ = codec.encode(points, torch.ones(points.shape[:2]))
     assert targets.abs().max() <= 1
     torch.testing.assert_close(codec.decode(targets)[0], points)
+
+
+def _gaussian_map(h: int, w: int, mean: tuple[float, float], cov: np.ndarray) -> torch.Tensor:
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    d = np.stack([xs - mean[0], ys - mean[1]], axis=-1)
+    quad = np.einsum("...i,ij,...j->...", d, np.linalg.inv(cov), d)
+    return torch.from_numpy(np.exp(-0.5 * quad))[None, None]  # (1, 1, H, W) float64
+
+
+@pytest.mark.parametrize("blur,mean", [(False, (9.3, 7.6)), (False, (14.8, 1.2)), (True, (9.3, 7.6))])
+def test_dark_is_exact_for_a_rotated_elongated_gaussian(blur, mean):
+    """DARK's Newton step on the log is exact for any Gaussian, whose log is a quadratic: one with
+    correlated axes (the cross derivative in play) comes back to 1e-6 px, near a border too;
+    blurred by a Gaussian it is still a Gaussian, so blur=True is exact away from the borders
+    (near one the blur is cut: the documented bias), unless the blur kernel is wrong (lopsided,
+    off centre)."""
+    a = np.radians(30)
+    turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    cov = turn @ np.diag([2.2 ** 2, 1.1 ** 2]) @ turn.T
+    heatmaps = _gaussian_map(16, 20, mean, cov)
+    xy, _ = Dark(blur=blur)(heatmaps, sigma=1.5)
+    tolerance = 1e-6 if not blur else 2e-3  # the blur kernel is cut at 3 sigma
+    np.testing.assert_allclose(xy[0, 0].numpy(), mean, atol=tolerance)
+
+
+def test_the_blur_kernel_is_a_centred_gaussian_of_the_asked_sigma():
+    from heatnet.codecs import _gaussian_kernel
+
+    for sigma in (0.75, 1.0, 2.0):
+        kernel = _gaussian_kernel(sigma, "cpu", torch.float64).numpy()
+        radius = len(kernel) // 2
+        taps = np.arange(-radius, radius + 1)
+        assert len(kernel) % 2 == 1 and 3 * sigma <= radius + 0.5 <= 3 * sigma + 1  # cut at 3 sigma
+        assert kernel.sum() == pytest.approx(1.0) and np.allclose(kernel, kernel[::-1])
+        assert (taps * kernel).sum() == pytest.approx(0.0, abs=1e-12)
+        assert (taps ** 2 * kernel).sum() == pytest.approx(sigma ** 2, rel=0.05)  # its variance, less the cut tails
+
+
+def test_quarter_offset_moves_toward_the_higher_neighbour_but_not_off_the_map():
+    heatmaps = torch.zeros(1, 4, 6, 8)
+    heatmaps[0, 0, 3, 4], heatmaps[0, 0, 3, 5], heatmaps[0, 0, 2, 4] = 1.0, 0.6, 0.3  # right and up are higher
+    heatmaps[0, 1, 3, 4], heatmaps[0, 1, 3, 3], heatmaps[0, 1, 4, 4] = 1.0, 0.6, 0.3  # left and down
+    heatmaps[0, 2, 0, 0], heatmaps[0, 2, 0, 1], heatmaps[0, 2, 1, 0] = 1.0, 0.5, 0.5  # a corner: stays
+    heatmaps[0, 3, 5, 7], heatmaps[0, 3, 5, 6], heatmaps[0, 3, 4, 7] = 1.0, 0.5, 0.5  # the far corner: stays
+    xy, _ = QuarterOffset()(heatmaps, sigma=1.0)
+    np.testing.assert_allclose(xy[0].numpy(), [[4.25, 2.75], [3.75, 3.25], [0.0, 0.0], [7.0, 5.0]])
+    assert xy.dtype == heatmaps.dtype

@@ -68,3 +68,33 @@ def test_sigkill_ten_times_then_finish_with_the_uninterrupted_weights(tmp_path):
     assert not list(run_dir.glob(".*.tmp-*"))  # temp files of killed saves are cleaned on resume
     ours, theirs = (load_checkpoint(d / "last.pt")["model"] for d in (run_dir, tmp_path / "ref"))
     assert max_relative_difference(ours, theirs) < 1e-6
+
+
+def _page_rows(page: Path, header: str) -> list[list[str]]:
+    """The cells of the markdown table under `header` on a docs page, bold marks taken off."""
+    lines = page.read_text().split("\n")
+    start = lines.index(header) + 2
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip().strip("*") for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_the_imm_nose_tip_sweep_reproduces_its_page(tmp_path, data_root):
+    """docs/imm_nose_tip.md's sweep table, re-run as the page's command runs it (make study-imm-nose-tip),
+    figure for figure: every run's steps, validation and test NME to the page's two decimals. About
+    six minutes on two cores."""
+    out = tmp_path / "sweep"
+    run = subprocess.run([sys.executable, "tools/sweep.py", "experiments/imm_nose_tip_cnn.py", "--grid", "lr=1e-5,5e-5,1e-3",
+                          "--grid", "batch_size=4,16", "--report-test", "--out", str(out), "--no-progress"],
+                         cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HEATNET_DATA": str(data_root)})
+    assert run.returncode == 0, run.stderr[-2000:]
+    measured = {(float(row["lr"]), int(row["batch_size"])): row for row in json.loads((out / "sweep.json").read_text())["rows"]}
+    page = _page_rows(ROOT / "docs/imm_nose_tip.md", "| lr | batch | steps | val NME % | test NME % |")
+    assert len(page) == len(measured) == 6
+    for lr, batch, steps, val, test in page:
+        row = measured[float(lr), int(batch)]
+        assert (row["steps"], f"{row['val_nme']:.2f}", f"{sum(row['test_nme_per_seed']) / len(row['test_nme_per_seed']):.2f}") \
+            == (int(steps), val, test), (lr, batch)
