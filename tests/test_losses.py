@@ -1,3 +1,6 @@
+import math
+
+import numpy as np
 import pytest
 import torch
 
@@ -84,3 +87,32 @@ def test_integral_loss_is_the_l1_of_the_soft_argmax_in_input_pixels():
     with_js = IntegralLoss(CODEC, js_weight=1.0)
     assert with_js(matching, centre, vis).item() == pytest.approx(0.0, abs=1e-5)
     assert with_js(uniform, centre, vis).item() > 0.05  # no L1, all Jensen-Shannon: far from the Gaussian
+
+
+def test_wing_smooth_l1_and_adaptive_wing_by_the_papers_formulas_at_their_defaults():
+    """Values worked from the papers at the defaults, in pixels of a 128 px input (normalised units
+    are pixels / 64): Wing (Feng et al. 2018, w = 10, e = 2): w ln(1 + |x| / e) below w, |x| - C
+    above, C = w - w ln(1 + w / e), continuous at w; smooth L1 with beta 0.02; Adaptive Wing
+    (Wang et al. 2019, alpha 2.1, omega 14, epsilon 1, theta 0.5) on a map with no target: every
+    pixel's y is 0, so the loss of an output d below theta is 14 ln(1 + d^2.1)."""
+    codec = NormalisedCoordinates(128)
+    points, vis = torch.tensor([[[64.0, 64.0]]]), torch.ones(1, 1)  # the centre: target (0, 0) normalised
+    for pixels in (1.0, 6.0, 16.0):  # the second axis exact, so the loss is one axis's
+        out = torch.tensor([[[(64 + 0.5 + pixels) / 64 - 1, 0.5 / 64 + 0.0]]])  # normalised (pixel centres at 0.5)
+        d = codec.encode(points, vis)[0]
+        x = abs(float(out[0, 0, 0] - d[0, 0, 0])) * 64  # pixels
+        wing = 10 * math.log1p(x / 2) if x < 10 else x - (10 - 10 * math.log1p(10 / 2))
+        diff_y = abs(float(out[0, 0, 1] - d[0, 0, 1]))
+        expected = wing / 64 + (10 / 64) * math.log1p(diff_y * 64 / 2)
+        assert Wing(codec)(out, points, vis).item() == pytest.approx(expected, rel=1e-5)
+        smooth = (lambda v: 0.5 * v * v / 0.02 if v < 0.02 else v - 0.01)
+        assert SmoothL1(codec)(out, points, vis).item() == pytest.approx(smooth(x / 64) + smooth(diff_y), rel=1e-5)
+    # Adaptive Wing with every output 0.3 above its target y: below theta, the loss is 14 ln(1 + 0.3^(2.1 - y)),
+    # weighted 1 + 10 where the target's 3 x 3 maximum exceeds 0.2 (scipy's filter, not the loss's pooling)
+    from scipy.ndimage import maximum_filter
+
+    target, _ = CODEC.encode(torch.tensor([[[13.5, 9.5]]]), vis)
+    y = target[0, 0].double().numpy()
+    per_pixel = 14 * np.log1p(0.3 ** (2.1 - y)) * (1 + 10 * (maximum_filter(y, size=3, mode="constant") > 0.2))
+    assert AdaptiveWing(CODEC)(target + 0.3, torch.tensor([[[13.5, 9.5]]]), vis).item() == \
+        pytest.approx(per_pixel.mean(), rel=1e-5)

@@ -15,6 +15,23 @@ def test_one_euro_passes_a_still_value_and_smooths_a_step_by_its_closed_form():
     assert out == pytest.approx(2.0 + alpha * 1.0)
 
 
+def test_one_euro_with_speed_and_scale_follows_casiez_et_al_step_by_step():
+    """Two steps worked by hand from Casiez et al. 2012 (alpha = 1 / (1 + tau / dt), tau = 1 / (2 pi fc);
+    the speed filtered at d_cutoff; fc = min_cutoff + beta |speed|), in units of `scale`: values
+    in pixels of a face 50 px wide behave as values / 50, and come back in pixels."""
+    alpha = lambda cutoff, dt: 1 / (1 + 1 / (2 * math.pi * cutoff) / dt)
+    f = OneEuroFilter(min_cutoff=0.8, beta=2.0, d_cutoff=1.5)
+    assert f(np.array([100.0]), 1.00, scale=50.0)[0] == 100.0  # the first value passes
+    x0, x1, x2, dt1, dt2 = 2.0, 110.0 / 50, 130.0 / 50, 0.05, 0.02
+    speed = alpha(1.5, dt1) * (x1 - x0) / dt1
+    y1 = x0 + alpha(0.8 + 2.0 * abs(speed), dt1) * (x1 - x0)
+    assert f(np.array([110.0]), 1.05, scale=50.0)[0] == pytest.approx(50 * y1, rel=1e-12)
+    speed = speed + alpha(1.5, dt2) * ((x2 - y1) / dt2 - speed)
+    y2 = y1 + alpha(0.8 + 2.0 * abs(speed), dt2) * (x2 - y1)
+    assert f(np.array([130.0]), 1.07, scale=50.0)[0] == pytest.approx(50 * y2, rel=1e-12)
+    assert f(np.array([7.0]), 1.07, scale=50.0)[0] == pytest.approx(7.0, rel=1e-12)  # a repeated (or earlier) time starts over
+
+
 def test_a_faster_motion_raises_the_cutoff_so_the_filter_lags_less():
     slow, fast = OneEuroFilter(1.0, beta=0.0), OneEuroFilter(1.0, beta=5.0)
     for t in range(10):
