@@ -32,6 +32,7 @@ def scope(module: str, function: str) -> str | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--survivors", action="store_true", help="list the mutants that no test killed")
+    parser.add_argument("--no-progress", action="store_true", help="accepted for uniformity; prints no progress anyway")
     args = parser.parse_args()
     out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=ROOT,
                          capture_output=True, text=True)
