@@ -13,6 +13,22 @@ def _spot(h: int, w: int, centre: tuple[float, float], sigma: float) -> np.ndarr
     return np.repeat(spot[..., None], 3, axis=2).astype(np.uint8)
 
 
+def _centroid(images: np.ndarray) -> np.ndarray:
+    """(N, C, S, S) crops -> (N, 2) the intensity centroid of each, in crop pixels."""
+    grey = images[:, 0].astype(np.float64)
+    ys, xs = np.mgrid[0:grey.shape[1], 0:grey.shape[2]]
+    return np.stack([(grey * xs).sum((1, 2)), (grey * ys).sum((1, 2))], axis=-1) / grey.sum((1, 2))[:, None]
+
+
+def _centroid_network(k: int, calls: list | None = None):
+    """A stand-in for the network: every point at the spot it sees in the crop."""
+    def network(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if calls is not None:
+            calls.append(len(images))
+        return np.repeat(_centroid(images)[:, None], k, axis=1), np.ones((len(images), k))
+    return network
+
+
 @pytest.mark.parametrize("roll", [0.0, 30.0, 180.0, -75.0])
 @pytest.mark.parametrize("side", [80.0, 320.0])  # the second shrinks the photo 4x: the crop's area reduction
 def test_a_spot_seen_in_the_crop_comes_back_where_it_is_in_the_photo(roll, side):
@@ -24,13 +40,7 @@ def test_a_spot_seen_in_the_crop_comes_back_where_it_is_in_the_photo(roll, side)
     spot = (251.3, 187.6)
     image = _spot(400, 500, spot, sigma=side / 40)
 
-    def centroid_network(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        grey = images[:, 0].astype(np.float64)  # (N, S, S)
-        ys, xs = np.mgrid[0:grey.shape[1], 0:grey.shape[2]]
-        found = np.stack([(grey * xs).sum((1, 2)), (grey * ys).sum((1, 2))], axis=-1) / grey.sum((1, 2))[:, None]
-        return np.repeat(found[:, None], k, axis=1), np.ones((len(images), k))
-
-    predictor.network = centroid_network
+    predictor.network = _centroid_network(k)
     box = np.array([[spot[0] - side / 2 + 7, spot[1] - side / 2 - 5, spot[0] + side / 2 + 7, spot[1] + side / 2 - 5]])
     points, _ = predictor.predict_crop_boxes(image, box, rolls=np.array([roll]))
     np.testing.assert_allclose(points[0, 0], spot, atol=0.05)
@@ -75,9 +85,7 @@ def test_the_refine_pass_recrops_around_the_points_and_keeps_the_spot_and_the_ro
     calls = []
 
     def ring_network(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        grey = images[:, 0].astype(np.float64)
-        ys, xs = np.mgrid[0:grey.shape[1], 0:grey.shape[2]]
-        found = np.stack([(grey * xs).sum((1, 2)), (grey * ys).sum((1, 2))], axis=-1) / grey.sum((1, 2))[:, None]
+        found = _centroid(images)
         calls.append(found)
         return found[:, None] + ring[None], np.ones((len(images), k))
 
@@ -89,3 +97,54 @@ def test_the_refine_pass_recrops_around_the_points_and_keeps_the_spot_and_the_ro
     assert abs((predictor.roll(points)[0] - roll + 180) % 360 - 180) < 0.5
     # the refine crop is cut around the points (their box's centre, a pixel from their mean here)
     assert np.abs(calls[1][0] - (size - 1) / 2).max() < 0.05 * size
+
+
+def test_faces_of_several_photos_come_back_to_their_own_photo_and_none_is_empty():
+    """Three photos with 2, 0 and 1 spots, predicted together in batches of 2: each photo gets its
+    own spots back, in order, to 0.05 px, and the photo without a box gets empty (0, K, 2) / (0, K)."""
+    predictor = heatnet.load_pretrained("fast", runtime="pytorch")
+    predictor.batch_size = 2
+    k = predictor.scheme.num_points
+    calls = []
+    predictor.network = _centroid_network(k, calls)
+    spots = [[(120.4, 90.2), (300.7, 210.9)], [], [(200.1, 150.6)]]
+    images = [np.maximum.reduce([_spot(320, 420, spot, 4.0) for spot in photo]) if photo else np.zeros((320, 420, 3), np.uint8)
+              for photo in spots]
+    boxes = [np.array([[x - 40, y - 40, x + 40, y + 40] for x, y in photo]).reshape(-1, 4) for photo in spots]
+    results = predictor.predict_many(images, boxes)
+    assert calls == [2, 1]  # three faces in batches of two
+    for photo, (points, scores) in zip(spots, results):
+        assert points.shape == (len(photo), k, 2) and scores.shape == (len(photo), k)
+        if photo:
+            np.testing.assert_allclose(points[:, 0], photo, atol=0.05)
+    nothing = predictor.predict_many([images[1]], [boxes[1]], refine=1)
+    assert nothing[0][0].shape == (0, k, 2) and nothing[0][1].shape == (0, k)
+
+
+def test_the_refine_pass_runs_only_for_landmark_crops_and_follows_upright_crops():
+    """A model trained on annotation boxes or whole images has no refine pass (its crops are not
+    cut around points); with upright_crops off, the refine crop is the points' box as it lies
+    (roll 0), so a ring of points level in its crop comes back level whatever the first roll."""
+    from dataclasses import replace
+
+    from heatnet.crop import CropBox
+
+    predictor = heatnet.load_pretrained("fast", runtime="pytorch")
+    k, size = predictor.scheme.num_points, predictor.crop.size
+    image = _spot(400, 500, (251.3, 187.6), 3.0)
+    box = np.array([[210.0, 150.0, 290.0, 230.0]])
+    for rule, passes in ((CropBox.LANDMARKS, 3), (CropBox.ANNOTATION, 1), (CropBox.IMAGE, 1)):
+        calls = []
+        predictor.network = _centroid_network(k, calls)
+        predictor.crop = replace(predictor.crop, rule=rule)
+        predictor.predict_crop_boxes(image, box, refine=2)
+        assert len(calls) == passes, rule
+    predictor.crop = replace(predictor.crop, rule=CropBox.LANDMARKS)
+    angles = np.linspace(0, 2 * np.pi, k, endpoint=False)
+    ring = 0.3 * size * np.stack([np.cos(angles), np.sin(angles)], axis=-1)
+    right, left = predictor.scheme.norm_pair
+    ring[right], ring[left] = [-0.25 * size, -0.1 * size], [0.25 * size, -0.1 * size]
+    predictor.network = lambda images: (_centroid(images)[:, None] + ring[None], np.ones((len(images), k)))
+    predictor.upright_crops = False
+    points, _ = predictor.predict_crop_boxes(image, box, refine=1, rolls=np.array([40.0]))
+    assert abs(predictor.roll(points)[0]) < 0.5
