@@ -3,8 +3,9 @@
     python tools/mutation_table.py              # the table, from mutmut's stored results
     python tools/mutation_table.py --survivors  # and each surviving mutant's name
 
-A mutant counts as killed when a test failed or timed out on it; the score is killed / all,
-so a mutant no selected test reaches ("no tests") counts against its module. heatnet/predict.py
+A mutant counts as killed when a test failed or timed out on it; the score is killed / checked,
+so a mutant no selected test reaches ("no tests") counts against its module; a run stopped part
+way leaves the rest "not checked" (`mutmut run` goes on from there). heatnet/predict.py
 is scored on the predictor's mapping (photo -> crops -> points -> photo), the part the fast
 tests in tests/test_predictor_mapping.py own; the rest of it is end-to-end code, tested there.
 """
@@ -47,14 +48,14 @@ def main() -> int:
             continue
         status = "killed" if match[3] in KILLED else match[3]
         counts[row][status] += 1
-        if status != "killed":
-            survivors.append(f"{line.strip()}")
-    print("| module | mutants | killed | survived | no tests | score |\n|---|---|---|---|---|---|")
+        if status not in ("killed", "not checked"):
+            survivors.append(line.strip())
+    print("| module | mutants | checked | killed | survived | no tests | score of the checked |\n|---|---|---|---|---|---|---|")
     for row in sorted(counts):
         c = counts[row]
-        total = sum(c.values())
-        print(f"| {row} | {total} | {c['killed']} | {c['survived']} | {c['no tests']} | "
-              f"{100 * c['killed'] / total:.1f} % |")
+        checked = sum(c.values()) - c["not checked"]  # a stopped run leaves some for the next (mutmut resumes)
+        score = f"{100 * c['killed'] / checked:.1f} %" if checked else ""
+        print(f"| {row} | {sum(c.values())} | {checked} | {c['killed']} | {c['survived']} | {c['no tests']} | {score} |")
     if args.survivors:
         print("\n" + "\n".join(survivors))
     return 0
