@@ -23,6 +23,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from heatnet.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFace
 from heatnet.errors import ConfigError
 from heatnet.geometry import apply_affine, invert_affine, landmark_box, roll_degrees, turn_image
 from heatnet.mtcnn import Mtcnn
@@ -228,16 +229,10 @@ class BlazeFaceDetector:
     # tools/fit_detector_box.py --detector blazeface_upright --limit 400: all 400 matched
     box_fit = BoxFit(scale=0.985, dx=0.002, dy=0.05)
 
+    variant = SHORT_RANGE
+
     def __init__(self, max_side: int = 256, min_score: float | None = None):
-        from heatnet.blazeface import BlazeFace
-
-        self.detector, self.max_side = BlazeFace(self.variant(), min_score=min_score), max_side
-
-    @staticmethod
-    def variant():
-        from heatnet.blazeface import SHORT_RANGE
-
-        return SHORT_RANGE
+        self.detector, self.max_side = BlazeFace(self.variant, min_score=min_score), max_side
 
     def __call__(self, image: np.ndarray) -> Detections:
         return _eye_roll_detections(self.detector, image, self.max_side)  # its eyes are keypoints 0 and 1
@@ -253,14 +248,10 @@ class BlazeFaceFullRangeDetector(BlazeFaceDetector):
     # that fill the photo: the short-range model's)
     box_fit = BoxFit(scale=0.92, dx=-0.004, dy=0.093)
 
+    variant = FULL_RANGE
+
     def __init__(self, max_side: int = 384, min_score: float | None = None):
         super().__init__(max_side, min_score)
-
-    @staticmethod
-    def variant():
-        from heatnet.blazeface import FULL_RANGE
-
-        return FULL_RANGE
 
 class AnyAngle:
     """A detector at every roll: it runs on the image (downscaled once to the detector's max_side)
