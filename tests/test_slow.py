@@ -82,19 +82,31 @@ def _page_rows(page: Path, header: str) -> list[list[str]]:
     return rows
 
 
+def imm_sweep_against_its_page(sweep_json: Path) -> None:
+    """A sweep's results against docs/imm_nose_tip.md's table: the same runs and steps, each
+    validation and test NME within 5 % of the page's (oneDNN's multi-threaded convolution
+    gradients are not bitwise repeatable: a rerun of the page's command moved lr 1e-5 / batch 4
+    from 29.29 / 32.40 to 29.62 / 32.82 while batch 16 came back to the digit), and the run
+    validation picks the page's."""
+    measured = {(float(row["lr"]), int(row["batch_size"])): row for row in json.loads(sweep_json.read_text())["rows"]}
+    page = _page_rows(ROOT / "docs/imm_nose_tip.md", "| lr | batch | steps | val NME % | test NME % |")
+    assert len(page) == len(measured) == 6
+    for lr, batch, steps, val, test in page:
+        row = measured[float(lr), int(batch)]
+        measured_test = sum(row["test_nme_per_seed"]) / len(row["test_nme_per_seed"])
+        assert row["steps"] == int(steps), (lr, batch)
+        assert row["val_nme"] == pytest.approx(float(val), rel=0.05) and measured_test == pytest.approx(float(test), rel=0.05), \
+            (lr, batch, row["val_nme"], measured_test)
+    best_page = min(page, key=lambda cells: float(cells[3]))
+    assert min(measured, key=lambda key: measured[key]["val_nme"]) == (float(best_page[0]), int(best_page[1]))
+
+
 def test_the_imm_nose_tip_sweep_reproduces_its_page(tmp_path, data_root):
-    """docs/imm_nose_tip.md's sweep table, re-run as the page's command runs it (make study-imm-nose-tip),
-    figure for figure: every run's steps, validation and test NME to the page's two decimals. About
-    six minutes on two cores."""
+    """docs/imm_nose_tip.md's sweep table, re-run as the page's command runs it (make study-imm-nose-tip).
+    About six minutes on two idle cores."""
     out = tmp_path / "sweep"
     run = subprocess.run([sys.executable, "tools/sweep.py", "experiments/imm_nose_tip_cnn.py", "--grid", "lr=1e-5,5e-5,1e-3",
                           "--grid", "batch_size=4,16", "--report-test", "--out", str(out), "--no-progress"],
                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HEATNET_DATA": str(data_root)})
     assert run.returncode == 0, run.stderr[-2000:]
-    measured = {(float(row["lr"]), int(row["batch_size"])): row for row in json.loads((out / "sweep.json").read_text())["rows"]}
-    page = _page_rows(ROOT / "docs/imm_nose_tip.md", "| lr | batch | steps | val NME % | test NME % |")
-    assert len(page) == len(measured) == 6
-    for lr, batch, steps, val, test in page:
-        row = measured[float(lr), int(batch)]
-        assert (row["steps"], f"{row['val_nme']:.2f}", f"{sum(row['test_nme_per_seed']) / len(row['test_nme_per_seed']):.2f}") \
-            == (int(steps), val, test), (lr, batch)
+    imm_sweep_against_its_page(out / "sweep.json")
