@@ -133,3 +133,19 @@ def test_quarter_offset_moves_toward_the_higher_neighbour_but_not_off_the_map():
     xy, _ = QuarterOffset()(heatmaps, sigma=1.0)
     np.testing.assert_allclose(xy[0].numpy(), [[4.25, 2.75], [3.75, 3.25], [0.0, 0.0], [7.0, 5.0]])
     assert xy.dtype == heatmaps.dtype
+
+
+def test_dark_keeps_the_argmax_where_the_log_is_no_maximum_and_limits_its_step():
+    """Where the log's Hessian is not negative definite (here curving up along y) the Newton step
+    is meaningless and the argmax stays; a Gaussian whose centre lies off the map (x = -2) is
+    followed at most 1.5 px past the integer maximum."""
+    log_patch = np.array([[-0.05, -0.1, -3.0],   # rows y = 3, 4, 5; columns x = 5, 6, 7
+                          [-1.0, 0.0, -0.5],      # along x alone a maximum (hxx = -1.5)
+                          [-3.0, -0.1, -0.05]])   # but the cross term makes the Hessian indefinite
+    saddle = np.full((12, 14), 1e-6)
+    saddle[3:6, 5:8] = np.exp(log_patch)
+    xy, _ = Dark()(torch.from_numpy(saddle)[None, None], sigma=1.5)
+    np.testing.assert_allclose(xy[0, 0].numpy(), [6.0, 4.0])  # the argmax
+    off_map = _gaussian_map(12, 14, (-2.0, 5.4), np.diag([1.5 ** 2, 1.5 ** 2]))
+    xy, _ = Dark()(off_map, sigma=1.5)
+    np.testing.assert_allclose(xy[0, 0].numpy(), [-1.5, 5.4], atol=1e-6)

@@ -113,6 +113,14 @@ def test_wing_smooth_l1_and_adaptive_wing_by_the_papers_formulas_at_their_defaul
 
     target, _ = CODEC.encode(torch.tensor([[[13.5, 9.5]]]), vis)
     y = target[0, 0].double().numpy()
-    per_pixel = 14 * np.log1p(0.3 ** (2.1 - y)) * (1 + 10 * (maximum_filter(y, size=3, mode="constant") > 0.2))
+    weight = 1 + 10 * (maximum_filter(y, size=3, mode="constant") > 0.2)
+    per_pixel = 14 * np.log1p(0.3 ** (2.1 - y)) * weight
     assert AdaptiveWing(CODEC)(target + 0.3, torch.tensor([[[13.5, 9.5]]]), vis).item() == \
+        pytest.approx(per_pixel.mean(), rel=1e-5)
+    # 0.8 above: past theta the loss is linear, A d - C, A and C making it continuous and smooth at theta
+    power = 2.1 - y
+    a = 14 / (1 + 0.5 ** power) * power * 0.5 ** (power - 1)
+    c = 0.5 * a - 14 * np.log1p(0.5 ** power)
+    per_pixel = (a * 0.8 - c) * weight
+    assert AdaptiveWing(CODEC)(target + 0.8, torch.tensor([[[13.5, 9.5]]]), vis).item() == \
         pytest.approx(per_pixel.mean(), rel=1e-5)

@@ -66,3 +66,12 @@ def test_each_shaken_frame_holds_the_photo_moved_by_its_shift_with_the_asked_noi
     noisy, _ = shaken_clip(flat, frames=3, noise_std=6.0)
     assert all(abs(frame.astype(np.float64).std() - 6.0) < 0.3 for frame in noisy)
     assert not np.array_equal(noisy[0], noisy[1])  # fresh noise per frame
+
+
+def test_jitter_is_the_mean_frame_to_frame_motion_left_after_the_shifts_in_percent():
+    """Three frames, two points: after the known shifts are taken out, point 0 moves 3 then 4 px
+    (a 3-4-5 step: 5 px, then 0), point 1 stays; mean of (5, 0, 0, 0) = 1.25 px, over a 50 px
+    normaliser: 2.5 %."""
+    shifts = np.array([[0.0, 0.0], [1.0, 2.0], [-2.0, 0.5]])
+    still = np.array([[[10.0, 10.0], [30.0, 30.0]], [[13.0, 14.0], [30.0, 30.0]], [[13.0, 14.0], [30.0, 30.0]]])
+    assert jitter(still + shifts[:, None, :], shifts, normaliser=50.0) == pytest.approx(2.5, abs=1e-12)
