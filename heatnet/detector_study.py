@@ -13,27 +13,19 @@ import cv2
 import numpy as np
 
 from heatnet.detect import match_face
-from heatnet.samples import Sample
+from heatnet.samples import EditedPhotos, Sample
 
 
-class Shrunk:
+class Shrunk(EditedPhotos):
     """A landmark source whose photos are shrunk `factor` times (area averaging) and pasted in the
     middle of a canvas of the original size filled with the photo's mean colour: the same faces,
     `factor` times smaller in a photo as large (a face a few dozen pixels wide, as in a group photo)."""
 
     def __init__(self, source, factor: float):
-        self.source, self.factor = source, factor
-        self.scheme, self.normaliser = source.scheme, source.normaliser
-        self.has_annotation_boxes = False
+        super().__init__(source)
+        self.factor = factor
 
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def name_of(self, index: int) -> str:
-        return self.source.name_of(index)
-
-    def __getitem__(self, index: int) -> Sample:
-        sample = self.source[index]
+    def edit(self, sample: Sample) -> Sample:
         h, w = sample.image.shape[:2]
         size = (max(1, round(w / self.factor)), max(1, round(h / self.factor)))
         small = cv2.resize(sample.image, size, interpolation=cv2.INTER_AREA)

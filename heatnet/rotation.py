@@ -19,27 +19,19 @@ import numpy as np
 from heatnet.geometry import apply_affine, turn_image
 from heatnet.metrics import per_image_nme
 from heatnet.predict import evaluate_with_detector
-from heatnet.samples import Sample
+from heatnet.samples import EditedPhotos, Sample
 
 WRONG_NME = 0.25  # a returned face whose NME is above this has wrong points (the any-angle issue's bound)
 
 
-class Turned:
+class Turned(EditedPhotos):
     """A landmark source whose photos (and points) are turned by `angle_deg` counter-clockwise."""
 
     def __init__(self, source, angle_deg: float):
-        self.source, self.angle_deg = source, angle_deg
-        self.scheme, self.normaliser = source.scheme, source.normaliser
-        self.has_annotation_boxes = False  # an annotation box would no longer fit a turned face
+        super().__init__(source)
+        self.angle_deg = angle_deg
 
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def name_of(self, index: int) -> str:
-        return self.source.name_of(index)
-
-    def __getitem__(self, index: int) -> Sample:
-        sample = self.source[index]
+    def edit(self, sample: Sample) -> Sample:
         image, matrix = turn_image(sample.image, self.angle_deg)
         # a turn keeps distances: the normaliser stays
         return replace(sample, image=image, points=apply_affine(sample.points, matrix).astype(np.float32),

@@ -174,6 +174,28 @@ class FirstN:
         return self.source.name_of(index)
 
 
+class EditedPhotos:
+    """A source whose every sample goes through `edit` (photos turned, shrunk, ...): the same
+    samples and names, and no annotation boxes, which would no longer fit the edited faces."""
+
+    has_annotation_boxes = False
+
+    def __init__(self, source: LandmarkSource):
+        self.source, self.scheme, self.normaliser = source, source.scheme, source.normaliser
+
+    def edit(self, sample: Sample) -> Sample:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> Sample:
+        return self.edit(self.source[index])
+
+    def name_of(self, index: int) -> str:
+        return self.source.name_of(index)
+
+
 class InMemory:
     """Every sample of a source decoded once, up front, and kept (small datasets: IMM's 240
     photos are 220 MB decoded). DataLoader workers forked later share the pages. An image that

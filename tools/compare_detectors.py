@@ -5,7 +5,7 @@ the annotated face) and milliseconds per photo, one detector after another in on
     python tools/compare_detectors.py --data-root ../shared/datasets
     python tools/compare_detectors.py --detectors haar,dlib_hog,dlib_cnn --limit 100 --threads 2
     python tools/compare_detectors.py --split val --rotations 0,15,30,45 --detectors blazeface,mtcnn   # choosing
-    python tools/compare_detectors.py --split val --shrink 1,4,8 --detectors blazeface,blazeface_full   # small faces
+    python tools/compare_detectors.py --split val --shrink 1,4,8 --detectors blazeface,blazeface_full_upright   # small faces
 
 --split val looks at the validation photos of 300-W only (and the face-free parts of 300-W and IMM
 validation photos), for choosing; --rotations turns the 300-W photos by each angle, a set per angle.
