@@ -43,8 +43,8 @@ class ShippedModel(enum.Enum):
 
     @property
     def refine(self) -> int:
-        """Refine passes by default: where one pays. The fast model's costs 42 % more time per photo
-        (7.9 -> 11.2 ms, one thread) for 0.05 NME points on validation (3.83 -> 3.78 %), so it has
+        """Refine passes by default: where one pays. The fast model's costs 40-60 % more time per photo
+        (6.3 -> 10.2 ms, one thread) for 0.05 NME points on validation (3.83 -> 3.78 %), so it has
         none; the accurate model keeps one (docs/speed.md#detectors)."""
         return {"accurate": 1, "fast": 0}[self.value]
 
