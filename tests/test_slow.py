@@ -103,7 +103,7 @@ def imm_sweep_against_its_page(sweep_json: Path) -> None:
 
 def test_the_imm_nose_tip_sweep_reproduces_its_page(tmp_path, data_root):
     """docs/imm_nose_tip.md's sweep table, re-run as the page's command runs it (make study-imm-nose-tip).
-    About six minutes on two idle cores."""
+    Minutes on two idle cores; 48 on a busy machine."""
     out = tmp_path / "sweep"
     run = subprocess.run([sys.executable, "tools/sweep.py", "experiments/imm_nose_tip_cnn.py", "--grid", "lr=1e-5,5e-5,1e-3",
                           "--grid", "batch_size=4,16", "--report-test", "--out", str(out), "--no-progress"],
