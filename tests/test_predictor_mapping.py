@@ -29,6 +29,17 @@ def _centroid_network(k: int, calls: list | None = None):
     return network
 
 
+def _ring(predictor) -> np.ndarray:
+    """(K, 2) face-shaped offsets in crop pixels: a zero-mean ring with the outer eye corners level,
+    the subject's right on the left."""
+    k, size = predictor.scheme.num_points, predictor.crop.size
+    angles = np.linspace(0, 2 * np.pi, k, endpoint=False)
+    ring = 0.3 * size * np.stack([np.cos(angles), np.sin(angles)], axis=-1)
+    right, left = predictor.scheme.norm_pair
+    ring[right], ring[left] = [-0.25 * size, -0.1 * size], [0.25 * size, -0.1 * size]
+    return ring - ring.mean(axis=0)
+
+
 @pytest.mark.parametrize("roll", [0.0, 30.0, 180.0, -75.0])
 @pytest.mark.parametrize("side", [80.0, 320.0])  # the second shrinks the photo 4x: the crop's area reduction
 def test_a_spot_seen_in_the_crop_comes_back_where_it_is_in_the_photo(roll, side):
@@ -75,11 +86,7 @@ def test_the_refine_pass_recrops_around_the_points_and_keeps_the_spot_and_the_ro
     predictor = heatnet.load_pretrained("fast", runtime="pytorch")
     predictor.refine = 1
     k, size = predictor.scheme.num_points, predictor.crop.size
-    angles = np.linspace(0, 2 * np.pi, k, endpoint=False)
-    ring = 0.3 * size * np.stack([np.cos(angles), np.sin(angles)], axis=-1)  # (K, 2), zero mean
-    right, left = predictor.scheme.norm_pair  # the outer eye corners: level, the subject's right on the left
-    ring[right], ring[left] = [-0.25 * size, -0.1 * size], [0.25 * size, -0.1 * size]
-    ring -= ring.mean(axis=0)
+    ring = _ring(predictor)
     spot = (251.3, 187.6)
     image = _spot(400, 500, spot, sigma=3.0)
     calls = []
@@ -130,7 +137,7 @@ def test_the_refine_pass_runs_only_for_landmark_crops_and_follows_upright_crops(
     from heatnet.crop import CropBox
 
     predictor = heatnet.load_pretrained("fast", runtime="pytorch")
-    k, size = predictor.scheme.num_points, predictor.crop.size
+    k = predictor.scheme.num_points
     image = _spot(400, 500, (251.3, 187.6), 3.0)
     box = np.array([[210.0, 150.0, 290.0, 230.0]])
     for rule, passes in ((CropBox.LANDMARKS, 3), (CropBox.ANNOTATION, 1), (CropBox.IMAGE, 1)):
@@ -140,10 +147,7 @@ def test_the_refine_pass_runs_only_for_landmark_crops_and_follows_upright_crops(
         predictor.predict_crop_boxes(image, box, refine=2)
         assert len(calls) == passes, rule
     predictor.crop = replace(predictor.crop, rule=CropBox.LANDMARKS)
-    angles = np.linspace(0, 2 * np.pi, k, endpoint=False)
-    ring = 0.3 * size * np.stack([np.cos(angles), np.sin(angles)], axis=-1)
-    right, left = predictor.scheme.norm_pair
-    ring[right], ring[left] = [-0.25 * size, -0.1 * size], [0.25 * size, -0.1 * size]
+    ring = _ring(predictor)
     predictor.network = lambda images: (_centroid(images)[:, None] + ring[None], np.ones((len(images), k)))
     predictor.upright_crops = False
     points, _ = predictor.predict_crop_boxes(image, box, refine=1, rolls=np.array([40.0]))
