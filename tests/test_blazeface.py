@@ -151,3 +151,38 @@ def test_the_full_range_model_finds_small_faces(data_root):
         eyes = np.stack([sample.points[36:42].mean(0), sample.points[42:48].mean(0)])
         eye_errors.append(np.linalg.norm(keypoints[match, :2] - eyes, axis=1).max() / np.linalg.norm(eyes[1] - eyes[0]))
     assert found >= 16 and np.median(eye_errors) < 0.3, (found, np.median(eye_errors))
+
+
+def test_a_shrunk_photo_keeps_each_point_on_its_pixel_and_the_rest_grey():
+    """Shrunk: a bright spot's centroid in the shrunk, pasted photo lies on the mapped point to
+    0.05 px; the canvas around the paste is the photo's mean colour; boxes are dropped."""
+    from heatnet.detector_study import Shrunk
+    from heatnet.samples import Sample
+
+    h, w, spot = 300, 400, (251.3, 122.6)
+    ys, xs = np.mgrid[0:h, 0:w]
+    image = np.zeros((h, w, 3), np.uint8)
+    image[..., 0] = 250 * np.exp(-((xs - spot[0]) ** 2 + (ys - spot[1]) ** 2) / (2 * 12.0 ** 2))
+    image[..., 1] = 60  # a colour of its own for the canvas
+    sample = Sample(image, np.array([spot, [10.0, 20.0]], np.float32), np.ones(2, np.float32), 50.0, "a",
+                    box=np.zeros(4), annotation_box=np.zeros(4))
+
+    class One:
+        scheme, normaliser = None, None
+
+        def __getitem__(self, index):
+            return sample
+
+    for factor in (3.0, 5.0):
+        shrunk = Shrunk(One(), factor)[0]
+        assert shrunk.image.shape == image.shape and shrunk.box is None and shrunk.annotation_box is None
+        assert shrunk.points.dtype == np.float32
+        pasted = (round(w / factor), round(h / factor))
+        corner = ((w - pasted[0]) // 2, (h - pasted[1]) // 2)
+        inside = (slice(corner[1], corner[1] + pasted[1]), slice(corner[0], corner[0] + pasted[0]))
+        red = shrunk.image[..., 0].astype(np.float64)[inside]  # the paste: the spot on black
+        centroid = np.array([(xs[inside] * red).sum(), (ys[inside] * red).sum()]) / red.sum()
+        np.testing.assert_allclose(centroid, shrunk.points[0], atol=0.05)
+        np.testing.assert_array_equal(shrunk.image[0, 0], image.reshape(-1, 3).mean(axis=0).astype(np.uint8))
+        assert (shrunk.image[inside][..., 1] == 60).all()  # the photo itself fills the paste
+        np.testing.assert_allclose(shrunk.points[1], (np.array([10.0, 20.0]) + 0.5) / factor - 0.5 + corner, atol=0.02)
