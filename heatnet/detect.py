@@ -255,6 +255,25 @@ class BlazeFaceFullRangeDetector(BlazeFaceDetector):
         super().__init__(max_side, min_score)
 
 
+class CentreNetDetector:
+    """heatnet's own detector (heatnet.centre_detector), trained by tools/train_detector.py on faces
+    at every roll: one pass per photo finds faces at any angle, each with its roll from the eyes it
+    regresses. Its box is the landmark crop's own square, so its BoxFit is the identity. `path`: a
+    heatnet.centre_detector.CentreDetector (CentreDetector.load(checkpoint of tools/train_detector.py))."""
+
+    box_fit = BoxFit()
+
+    def __init__(self, detector, name: str = "centrenet", max_side: int = 256, overlap: float = 0.3):
+        self.detector, self.name, self.max_side, self.overlap = detector, name, max_side, overlap
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        small, factor = _downscaled(image, self.max_side)
+        centres, sides, scores, eyes = self.detector(small)
+        found = Detections(np.concatenate([centres - sides[:, None] / 2, centres + sides[:, None] / 2], axis=1) * factor,
+                           scores, roll_degrees(eyes, (0, 1)))
+        return found[same_roll_nms(found, self.overlap, 360.0)]
+
+
 class AnyAngle:
     """A detector at every roll: it runs on the image (downscaled once to the detector's max_side)
     and on copies turned in steps of `step_deg` (45: 7 copies, so that every face lies within 22.5
@@ -348,9 +367,16 @@ DETECTORS = {
 
 
 def make_detector(name: str = "blazeface") -> FaceDetector:
-    """The detector of a --detector option; ConfigError naming the choices otherwise."""
+    """The detector of a --detector option: a name of DETECTORS, or a checkpoint of
+    tools/train_detector.py (heatnet's own detector, CentreNetDetector); ConfigError otherwise."""
+    if name.endswith(".pt"):
+        if not Path(name).is_file():
+            raise ConfigError(f"--detector {name}: no such detector checkpoint")
+        from heatnet.centre_detector import CentreDetector  # its model code only when asked for
+
+        return CentreNetDetector(CentreDetector.load(Path(name)), name=name)
     if name not in DETECTORS:
-        raise ConfigError(f"--detector {name}: choose from {', '.join(DETECTORS)}")
+        raise ConfigError(f"--detector {name}: choose from {', '.join(DETECTORS)}, or a detector checkpoint (.pt)")
     return DETECTORS[name]()
 
 

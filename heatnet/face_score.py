@@ -40,22 +40,25 @@ def _scores(predictor, images: list[np.ndarray], detections: list[Detections]) -
 
 
 def face_free_images(source, margin: float = 0.15, min_side: int = 48, limit: int = 0) -> list[np.ndarray]:
-    """The largest strip of each photo (left, right, above or below its annotated face, kept
-    `margin` x the face's size away from it) of at least min_side x min_side pixels. Face-free
-    as far as the annotation knows: a photo's other, unannotated people can still be there."""
-    images = []
-    for index in range(min(limit or len(source), len(source))):
-        sample = source[index]
-        x0, y0, x1, y1 = landmark_box(sample.points, sample.visibility)
-        pad = margin * max(x1 - x0, y1 - y0)
-        h, w = sample.image.shape[:2]
-        left, right = int(max(x0 - pad, 0)), int(min(x1 + pad, w))
-        top, bottom = int(max(y0 - pad, 0)), int(min(y1 + pad, h))
-        strips = [sample.image[:, :left], sample.image[:, right:], sample.image[:top], sample.image[bottom:]]
-        strips = [s for s in strips if min(s.shape[:2]) >= min_side]
-        if strips:
-            images.append(np.ascontiguousarray(max(strips, key=lambda s: s.shape[0] * s.shape[1])))
-    return images
+    """The face-free strip (face_free_strip) of each photo of a source that has one."""
+    strips = (face_free_strip(source[index], margin, min_side) for index in range(min(limit or len(source), len(source))))
+    return [strip for strip in strips if strip is not None]
+
+
+def face_free_strip(sample, margin: float = 0.15, min_side: int = 48) -> np.ndarray | None:
+    """The largest strip of a photo (left, right, above or below its annotated face, kept `margin` x
+    the face's size away from it) of at least min_side x min_side pixels, or None. Face-free as far
+    as the annotation knows: a photo's other, unannotated people can still be there."""
+    x0, y0, x1, y1 = landmark_box(sample.points, sample.visibility)
+    pad = margin * max(x1 - x0, y1 - y0)
+    h, w = sample.image.shape[:2]
+    left, right = int(max(x0 - pad, 0)), int(min(x1 + pad, w))
+    top, bottom = int(max(y0 - pad, 0)), int(min(y1 + pad, h))
+    strips = [sample.image[:, :left], sample.image[:, right:], sample.image[:top], sample.image[bottom:]]
+    strips = [s for s in strips if min(s.shape[:2]) >= min_side]
+    if not strips:
+        return None
+    return np.ascontiguousarray(max(strips, key=lambda s: s.shape[0] * s.shape[1]))
 
 
 def turned_face_scores(predictor, source, angles, limit: int = 0) -> np.ndarray:
