@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.ndimage import maximum_filter
 
 from heatnet.blazeface import fit_to_input
