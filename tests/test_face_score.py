@@ -91,3 +91,22 @@ def test_face_free_images_and_the_threshold_rule(data_root):
     non_faces = np.arange(101)[::-1] / 1000
     assert choose_min_score(faces, non_faces) == pytest.approx(0.100, abs=1e-12)
     assert choose_min_score(faces + 0.02, non_faces) == pytest.approx(0.110, abs=1e-12)  # better faces: higher bar
+
+
+def test_the_face_free_strip_is_the_largest_side_of_the_photo_clear_of_the_face():
+    from heatnet.face_score import face_free_images, face_free_strip
+    from heatnet.samples import Sample
+
+    image = np.arange(120 * 300 * 3, dtype=np.uint32).reshape(120, 300, 3).astype(np.uint8)
+    # a 40 x 50 px face at x 100-140, y 30-80; margin 0.15 x 50 = 7.5 px around it
+    points = np.array([[100, 30], [140, 80], [120, 55]], np.float32)
+    sample = Sample(image, points, np.ones(3, np.float32), 1.0, "strip")
+    strip = face_free_strip(sample)  # left 92 px (x < 92.5), right 153 (x >= 147), above 22, below 33
+    assert strip.shape == (120, 153, 3) and np.array_equal(strip, image[:, 147:])
+    assert strip.flags["C_CONTIGUOUS"]
+    assert face_free_strip(sample, margin=0.0).shape == (120, 160, 3)  # the face's own edge, x >= 140
+    assert face_free_strip(sample, min_side=154) is None  # no side is 154 px in both directions
+    assert face_free_strip(sample, min_side=121) is None  # nor 121: the photo is 120 high
+    hidden = Sample(image, points, np.array([1, 0, 1], np.float32), 1.0, "hidden")  # (140, 80) not visible
+    assert face_free_strip(hidden).shape == (120, 300 - 123, 3)  # box x 100-120, y 30-55: from x 123 (123.75)
+    assert len(face_free_images([sample, sample, sample], limit=2)) == 2
