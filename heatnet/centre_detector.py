@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from scipy.ndimage import maximum_filter
 
-from heatnet.blazeface import fit_to_input
+from heatnet.blazeface import canvas_to_image, fit_to_input
 from heatnet.models import HeatmapModel
 from heatnet.runtime import cpu_session, kept_graph
 
@@ -136,6 +136,5 @@ class CentreDetector:
             with torch.no_grad():
                 maps = self.net(torch.from_numpy(x)).numpy()
         centres, sides, scores, eyes = decode_centres(maps[0], self.min_score)
-        # canvas pixel centres -> image pixel centres (fit_to_input scales edges, keeps the corner)
-        back = lambda p: (p - corner + 0.5) / scale - 0.5  # noqa: E731
-        return back(centres), sides / scale, scores, back(eyes)
+        return (canvas_to_image(centres, scale, corner), sides / scale.mean(), scores,  # the scales differ by a pixel at most
+                canvas_to_image(eyes, scale, corner))

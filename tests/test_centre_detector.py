@@ -166,3 +166,18 @@ def test_the_score_threshold_finds_the_most_faces_within_the_false_detections_al
     assert choose_detector_score(matched, false, images=10, max_false=0.1) == 0.8  # one false allowed: 0.85
     assert choose_detector_score(matched, false, images=10, max_false=0.2) == 0.3  # two: 0.85 and 0.4
     assert choose_detector_score(matched, false, images=10, max_false=0.0) == 0.9
+
+
+@pytest.mark.parametrize("shape", [(200, 300), (300, 130), (96, 96)])
+def test_canvas_points_map_back_onto_the_photo(shape):
+    from heatnet.blazeface import canvas_to_image, fit_to_input
+
+    image = np.zeros((*shape, 3), np.uint8)
+    spot = np.array([shape[1] * 0.7, shape[0] * 0.3]).round()
+    cv2.circle(image, tuple(int(v) for v in spot), 6, (255, 255, 255), -1)
+    canvas, scale, corner = fit_to_input(image, 128)
+    weights = canvas[..., 0].astype(np.float64)
+    ys, xs = np.mgrid[:128, :128]
+    centroid = np.array([(xs * weights).sum(), (ys * weights).sum()]) / weights.sum()
+    # within a fifth of a canvas pixel: a half-pixel slip in the canvas is 0.5 / scale photo pixels
+    assert np.hypot(*((canvas_to_image(centroid, scale, corner) - spot) * scale)) < 0.2
