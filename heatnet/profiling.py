@@ -128,11 +128,12 @@ def bench_codec(batch: int, k: int, size: int) -> None:
 
 
 def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: int = 50, batch: int = 16,
-                  rounds: int = 5) -> None:
+                  rounds: int = 5, checkpoints: tuple[str, ...] = ()) -> None:
     """Median per-face latency of each model (crop + network + decoder + mapping back, in PyTorch
     and in onnxruntime), of dlib's 68-point predictor and of each available detector, in one run,
     on a 300-W test photo: one face at a time (one pass, and with the refine pass), and `batch`
-    copies of the face per call (ms per face). The candidates take turns, `repeats / rounds` calls
+    copies of the face per call (ms per face); `checkpoints`: heatnet's own detectors to time too. The
+    candidates take turns, `repeats / rounds` calls
     each per round, so a machine whose speed drifts during the run slows them all alike."""
     import torch
 
@@ -187,7 +188,7 @@ def bench_predict(root: Path | None, threads: int, models: list[Path], repeats: 
     for key, columns in times.items():
         print(key + " | " + " | ".join(f"{1000 * float(np.median(t)):.2f}" if t else "" for t in columns) + " |")
     print()
-    bench_detectors(image, threads)
+    bench_detectors(image, threads, checkpoints=checkpoints)
 
 
 def twelve_megapixels(image: np.ndarray) -> np.ndarray:
@@ -198,11 +199,12 @@ def twelve_megapixels(image: np.ndarray) -> np.ndarray:
     return large
 
 
-def bench_detectors(image: np.ndarray, threads: int, repeats: int = 5) -> None:
-    """Median ms per photo of every detector of heatnet.detect.DETECTORS that is installed, on the
-    photo as it is, enlarged to 1280 px on its longer side, and on twelve_megapixels(photo)."""
+def bench_detectors(image: np.ndarray, threads: int, repeats: int = 5, checkpoints: tuple[str, ...] = ()) -> None:
+    """Median ms per photo of every detector of heatnet.detect.DETECTORS that is installed, and of
+    heatnet's own detector from each of `checkpoints` (tools/train_detector.py), on the photo as it
+    is, enlarged to 1280 px on its longer side, and on twelve_megapixels(photo)."""
     from heatnet.config import ConfigError
-    from heatnet.detect import DETECTORS
+    from heatnet.detect import DETECTORS, make_detector
 
     cv2.setNumThreads(threads)
     factor = 1280 / max(image.shape[:2])
@@ -211,7 +213,8 @@ def bench_detectors(image: np.ndarray, threads: int, repeats: int = 5) -> None:
               "12 Mpx": twelve_megapixels(image)}
     print(f"| detector, {threads} thread(s) | " + " | ".join(f"ms, {size}" for size in photos) + " |\n"
           + "|---" * (len(photos) + 1) + "|")
-    for name, make in DETECTORS.items():
+    makers = {**DETECTORS, **{path: (lambda p=path: make_detector(p)) for path in checkpoints}}
+    for name, make in makers.items():
         try:
             detector = make()
         except ConfigError:

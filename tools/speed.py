@@ -33,7 +33,8 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=20, help="predict: lfpw test photos the whole pipeline is timed "
                         "on (0: none)")
     parser.add_argument("--detectors", default="blazeface,blazeface_upright,mtcnn_upright",
-                        help="predict: the detectors the whole photo pipeline is timed with, comma-separated")
+                        help="predict: the detectors the whole photo pipeline is timed with, comma-separated: names of "
+                        "heatnet.detect.DETECTORS or checkpoints of tools/train_detector.py (also timed alone)")
     parser.add_argument("--refine", help="predict: the refine passes the whole photo pipeline is timed with, "
                         "comma-separated (e.g. 0,1; default: each model's own)")
     parser.add_argument("--mediapipe-python", help="predict: a Python with mediapipe 0.10.21 (its own venv): its "
@@ -63,9 +64,11 @@ def main() -> int:
     elif args.what == "predict":
         from heatnet.predict import model_path
 
-        profiling.bench_predict(args.data_root, args.threads, [model_path(m) for m in args.models])
+        detectors = [name.strip() for name in args.detectors.split(",") if name.strip()]
+        profiling.bench_predict(args.data_root, args.threads, [model_path(m) for m in args.models],
+                                checkpoints=tuple(name for name in detectors if name.endswith(".pt")))
         if args.photos:
-            profiling.bench_photos(args.data_root, args.threads, args.models, args.detectors.split(","), args.photos,
+            profiling.bench_photos(args.data_root, args.threads, args.models, detectors, args.photos,
                                    mediapipe_python=args.mediapipe_python,
                                    refines=parse_list(args.refine, int, "--refine", "numbers of passes") if args.refine else ())
     else:
