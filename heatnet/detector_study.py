@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from heatnet.detect import match_face
+from heatnet.geometry import roll_degrees
 from heatnet.samples import EditedPhotos, Sample
 
 
@@ -41,18 +42,26 @@ class Shrunk(EditedPhotos):
 
 def detector_row(detector, sources: dict, face_free: list[np.ndarray], limit: int = 0) -> dict:
     """One detector over every set: faces found (a detection overlapping the landmark box, IoU
-    >= 0.3) and ms per photo per set; detections on the face-free images (all false)."""
+    >= 0.3), ms per photo, and the found faces' roll errors in degrees (the detection's roll
+    against the line of the scheme's eye pair; median and 95th percentile) per set; detections on
+    the face-free images (all false)."""
     row = {"detector": detector.name}
     for name, source in sources.items():
-        found, seconds, count = 0, 0.0, min(limit or len(source), len(source))
+        found, seconds, count, roll_errors = 0, 0.0, min(limit or len(source), len(source)), []
+        pair = source.scheme.norm_pair
         for index in range(count):
             sample = source[index]
             start = time.perf_counter()
-            boxes = detector(sample.image).boxes
+            detections = detector(sample.image)
             seconds += time.perf_counter() - start
-            found += match_face(boxes, sample.points, sample.visibility) is not None
+            match = match_face(detections.boxes, sample.points, sample.visibility)
+            found += match is not None
+            if match is not None and pair is not None and sample.visibility[list(pair)].all():
+                roll_errors.append(abs((detections.rolls[match] - roll_degrees(sample.points, pair) + 180) % 360 - 180))
         row[name] = {"faces": count, "found": found, "recall_%": 100 * found / max(count, 1),
-                     "ms_per_photo": 1000 * seconds / max(count, 1)}
+                     "ms_per_photo": 1000 * seconds / max(count, 1),
+                     "roll_error_deg": [float(np.median(roll_errors)), float(np.percentile(roll_errors, 95))]
+                     if roll_errors else None}
     false = sum(len(detector(image)) for image in face_free)
     row["face_free"] = {"images": len(face_free), "false_detections": false,
                         "per_image": false / max(len(face_free), 1)}
@@ -61,10 +70,12 @@ def detector_row(detector, sources: dict, face_free: list[np.ndarray], limit: in
 
 def detector_table(rows: list[dict]) -> str:
     sets = [key for key in rows[0] if key not in ("detector", "face_free")]
-    lines = ["| detector | " + " | ".join(f"{s} found / faces (recall %, ms per photo)" for s in sets)
+    lines = ["| detector | " + " | ".join(f"{s} found / faces (recall %, ms per photo; roll error median / p95)"
+                                          for s in sets)
              + " | false detections on face-free images |", "|---" * (len(sets) + 2) + "|"]
     for row in rows:
-        cells = [f"{row[s]['found']} / {row[s]['faces']} ({row[s]['recall_%']:.1f} %, {row[s]['ms_per_photo']:.0f} ms)"
+        cells = [f"{row[s]['found']} / {row[s]['faces']} ({row[s]['recall_%']:.1f} %, {row[s]['ms_per_photo']:.0f} ms"
+                 + ("; roll {:.1f} / {:.1f} deg)".format(*row[s]["roll_error_deg"]) if row[s]["roll_error_deg"] else ")")
                  for s in sets]
         free = row["face_free"]
         lines.append(f"| {row['detector']} | " + " | ".join(cells)
