@@ -350,7 +350,7 @@ DETECTORS = {
     "mtcnn_every_90": lambda: AnyAngle(MtcnnDetector(), step_deg=90),
     "mtcnn_upright": MtcnnDetector,
     # MTCNN made cheaper: photos downscaled to 320 px and faces from 40 px there (an eighth of the photo's longer
-    # side): half the pyramid's time, every face of the test sets still found (docs/detectors.md#mtcnn-made-cheaper)
+    # side): half the pyramid's time, every face of the test sets still found (docs/detectors.md#the-candidates-side-by-side)
     "mtcnn_upright_fast": lambda: MtcnnDetector(max_side=320, min_face=40, name="mtcnn_upright_fast"),
     # the default. BlazeFace reads the roll of faces within about 60 degrees of upright, so copies every 120
     # degrees suffice, and they are looked at only when the upright photo shows no face or one BlazeFace is
