@@ -65,9 +65,11 @@ class FaceTracker:
     """Tracks every face of a video; `smooth=False` gives the raw per-frame predictions."""
 
     def __init__(self, predictor: FacePredictor, min_cutoff: float = 1.0, beta: float = 0.5, smooth: bool = True,
-                 min_score: float = 0.02):
+                 min_score: float | None = None):
         self.predictor, self.min_cutoff, self.beta, self.smooth = predictor, min_cutoff, beta, smooth
-        self.min_score = min_score  # a track whose median point score falls below this is lost
+        # a track whose face score falls below this is lost: by default the threshold a detected face must
+        # pass (heatnet.face_score), so a face that left the crop is not returned from it as a face
+        self.min_score = getattr(predictor, "min_score", 0.0) if min_score is None else min_score
         self.tracks: list[Track] = []
         self.detections = 0  # frames on which the detector ran
 
@@ -76,7 +78,7 @@ class FaceTracker:
         (centre,), (side,) = centres_and_sides(points_boxes(points[None]))
         h, w = image.shape[:2]
         inside = 0 <= centre[0] < w and 0 <= centre[1] < h
-        return float(np.median(scores)) < self.min_score or not inside or not 0.5 < side / previous_side < 2
+        return float(face_score(scores)) < self.min_score or not inside or not 0.5 < side / previous_side < 2
 
     def __call__(self, frame: np.ndarray, t: float) -> list[Face]:
         kept, faces = [], []
