@@ -126,15 +126,17 @@ class CentreDetector:
             torch.onnx.export(self.net, (torch.zeros(1, 3, self.size, self.size),), stream, input_names=["images"],
                               output_names=["maps"], opset_version=17, dynamo=False)
 
+    def maps(self, canvas: np.ndarray) -> np.ndarray:
+        """(S, S, 3) uint8 canvas -> the network's (8, S/4, S/4) output maps."""
+        x = canvas.transpose(2, 0, 1)[None].astype(np.float32) / 255
+        if self.session is not None:
+            return self.session.run(None, {"images": x})[0][0]
+        with torch.no_grad():
+            return self.net(torch.from_numpy(x))[0].numpy()
+
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """image (H, W, 3) uint8 RGB -> centres (N, 2), sides (N,), scores (N,), eyes (N, 2, 2), image pixels."""
         canvas, scale, corner = fit_to_input(image, self.size)
-        x = canvas.transpose(2, 0, 1)[None].astype(np.float32) / 255
-        if self.session is not None:
-            (maps,) = self.session.run(None, {"images": x})
-        else:
-            with torch.no_grad():
-                maps = self.net(torch.from_numpy(x)).numpy()
-        centres, sides, scores, eyes = decode_centres(maps[0], self.min_score)
+        centres, sides, scores, eyes = decode_centres(self.maps(canvas), self.min_score)
         return (canvas_to_image(centres, scale, corner), sides / scale.mean(), scores,  # the scales differ by a pixel at most
                 canvas_to_image(eyes, scale, corner))

@@ -181,3 +181,27 @@ def test_canvas_points_map_back_onto_the_photo(shape):
     centroid = np.array([(xs * weights).sum(), (ys * weights).sum()]) / weights.sum()
     # within a fifth of a canvas pixel: a half-pixel slip in the canvas is 0.5 / scale photo pixels
     assert np.hypot(*((canvas_to_image(centroid, scale, corner) - spot) * scale)) < 0.2
+
+
+def test_a_trained_checkpoint_is_a_detector_by_its_path_with_the_threshold_chosen_on_validation(tmp_path):
+    from heatnet.centre_detector import CentreDetector
+    from heatnet.detect import CentreNetDetector, Detections, make_detector
+    from heatnet.errors import ConfigError
+    from heatnet.training.detector import DetectorRun, train_detector
+
+    record = train_detector(DetectorRun(tmp_path, steps=2, batch_size=2, size=64, val_every=2, workers=0),
+                            [DotFaces()], DotFaces(2))
+    state = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert record["min_score"] == state["min_score"] == state["validation"]["min_score"]
+    detector = make_detector(str(tmp_path / "best.pt"))
+    assert isinstance(detector, CentreNetDetector) and detector.detector.min_score == state["min_score"]
+    assert detector.box_fit.scale == 1 and isinstance(detector(DotFaces(1)[0].image), Detections)
+    # onnxruntime (the kept graph) and PyTorch give the same maps
+    loaded = CentreDetector.load(tmp_path / "best.pt")
+    canvas = cv2.resize(DotFaces(1)[0].image, (64, 64))
+    assert loaded.session is not None
+    onnx = loaded.maps(canvas)
+    loaded.session = None
+    np.testing.assert_allclose(onnx, loaded.maps(canvas), atol=1e-4)
+    with pytest.raises(ConfigError, match="no such detector checkpoint"):
+        make_detector(str(tmp_path / "missing.pt"))
