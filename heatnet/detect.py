@@ -258,8 +258,9 @@ class BlazeFaceFullRangeDetector(BlazeFaceDetector):
 class CentreNetDetector:
     """heatnet's own detector (heatnet.centre_detector), trained by tools/train_detector.py on faces
     at every roll: one pass per photo finds faces at any angle, each with its roll from the eyes it
-    regresses. Its box is the landmark crop's own square, so its BoxFit is the identity. `path`: a
-    heatnet.centre_detector.CentreDetector (CentreDetector.load(checkpoint of tools/train_detector.py))."""
+    regresses. Its box is the landmark crop's own square, so its BoxFit is the identity. `detector`: a
+    heatnet.centre_detector.CentreDetector (make_detector loads one from a tools/train_detector.py
+    checkpoint by its path)."""
 
     box_fit = BoxFit()
 

@@ -51,7 +51,7 @@ class FaceScenes(torch.utils.data.Dataset):
         canvas = self._background(rng)
         faces: list[np.ndarray] = []
         count = rng.choice([0, 1, 2, 3, 4], p=[0.08, 0.52, 0.2, 0.12, 0.08])
-        for attempt in range(count * 3):
+        for _ in range(count * 3):  # a face that would cover another is not pasted: a few tries
             if len(faces) == count:
                 break
             self._paste(canvas, faces, rng, whole_photo=not faces and rng.random() < 0.6, alone=count == 1)
@@ -87,9 +87,9 @@ class FaceScenes(torch.utils.data.Dataset):
         """One face turned by a random angle to a random size and place on the canvas, unless it
         would cover a face already there (then nothing)."""
         sample, pair = self._sample(rng)
-        points = sample.points[sample.visibility > 0] if not sample.visibility.all() else sample.points
-        if len(points) != len(sample.points):
-            return  # a face's eye pair may be unlabelled: only fully labelled faces
+        if not sample.visibility.all():
+            return  # its eye pair may be unlabelled: only fully labelled faces
+        points = sample.points
         (box,), _ = face_frames(points[None], pair)
         centre, side = (box[:2] + box[2:]) / 2, box[2] - box[0]
         size = self.size

@@ -154,7 +154,9 @@ def test_training_resumed_from_its_saved_state_ends_with_the_same_weights(tmp_pa
     assert again["step"] == whole["step"] == 4
     for name, tensor in whole["model"].items():
         assert torch.equal(tensor, again["model"][name]), name
-    with pytest.raises(ValueError, match="other settings"):
+    from heatnet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="other settings"):
         train_detector(DetectorRun(resumed, steps=8, batch_size=2, size=64, workers=0), [DotFaces()], DotFaces(2))
 
 

@@ -1,6 +1,6 @@
 """Training heatnet's own face detector (heatnet.centre_detector) on heatnet.scenes.
 
-    result = train_detector(DetectorRun(out=Path("results/detector"), steps=6000), sources, val_photos)
+    result = train_detector(DetectorRun(out=Path("results/detector"), steps=7000), sources, val_photos)
 
 AdamW with a cosine schedule, a fixed number of steps. Every `val_every` steps the detector runs on
 the validation photos, each turned by a multiple of 45 degrees, and on their face-free strips:
@@ -23,6 +23,7 @@ from torch.utils.tensorboard import SummaryWriter
 from heatnet.centre_detector import ENCODER, CentreDetector, centre_loss, centre_net
 from heatnet.checkpoint import save_atomic
 from heatnet.detect import CentreNetDetector, match_face
+from heatnet.errors import ConfigError
 from heatnet.face_score import face_free_images
 from heatnet.geometry import apply_affine, turn_image
 from heatnet.runtime import restore_rng_state, rng_state
@@ -32,7 +33,7 @@ from heatnet.scenes import FaceScenes
 @dataclass(frozen=True)
 class DetectorRun:
     out: Path
-    steps: int = 6000
+    steps: int = 7000
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -88,7 +89,7 @@ def train_detector(run: DetectorRun, sources: list, val_photos, progress: bool =
     if last.is_file():
         state = torch.load(last, map_location="cpu", weights_only=True)
         if state["run"] != _plain(run):
-            raise ValueError(f"{last}: a run with other settings ({state['run']}); give another --out")
+            raise ConfigError(f"{last}: a run with other settings ({state['run']}); give another --out")
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
@@ -149,7 +150,8 @@ def choose_and_keep_min_score(path: Path, val_photos, face_free: list[np.ndarray
     matched, false = validation_scores(detector, val_photos, face_free)
     min_score = choose_detector_score(matched, false, len(face_free), MAX_FALSE_PER_IMAGE)
     recall, false_rate = float((matched >= min_score).mean()), float((false >= min_score).sum() / max(len(face_free), 1))
-    record = {**state["validation"], "min_score": min_score, "recall": recall, "false_per_image": false_rate}
+    record = {**state["validation"], "min_score": min_score, "recall": recall, "false_per_image": false_rate,
+              "score": recall - false_rate}
     save_atomic({**state, "min_score": min_score, "validation": record}, path)
     return record
 
