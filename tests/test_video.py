@@ -90,7 +90,7 @@ def _tracked_photo(data_root):
 
 def test_the_tracker_follows_a_moving_and_turning_face_with_one_detection_and_looks_again_when_it_is_lost(data_root):
     """With the fast model, raw points (no smoothing): a face moved 6 px a frame is followed from its
-    previous points (the detector runs on the first frame only) to within 8 % NME of the moved truth,
+    previous points (the detector runs on the first frame only) to within 5 % NME of the moved truth,
     and turned 20 degrees a frame up to 100, each Face's roll within 8 degrees of the truth's; a black
     frame loses the track, and the next frame with the face detects again."""
     import cv2
@@ -108,7 +108,7 @@ def test_the_tracker_follows_a_moving_and_turning_face_with_one_detection_and_lo
         faces = tracker(frame, t)
         assert len(faces) == 1, f"frame at {t}: {len(faces)} faces"
         nme = per_image_nme(faces[0].points[None], points[None], np.ones((1, 68)), np.array([inter_ocular]))[0]
-        assert nme < 0.08, f"frame at {t}: NME {nme:.3f}"
+        assert nme < 0.05, f"frame at {t}: NME {nme:.3f}"  # 3.0 % at most, measured
         return faces[0]
 
     for k in range(5):
