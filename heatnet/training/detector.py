@@ -22,10 +22,10 @@ from torch.utils.tensorboard import SummaryWriter
 
 from heatnet.centre_detector import ENCODER, CentreDetector, centre_loss, centre_net
 from heatnet.checkpoint import save_atomic
-from heatnet.detect import CentreNetDetector, match_face
+from heatnet.detect import CentreNetDetector, box_iou
 from heatnet.errors import ConfigError
 from heatnet.face_score import face_free_images
-from heatnet.geometry import apply_affine, turn_image
+from heatnet.geometry import apply_affine, landmark_box, turn_image
 from heatnet.runtime import restore_rng_state, rng_state
 from heatnet.scenes import FaceScenes
 
@@ -49,8 +49,13 @@ def validate(detector: CentreNetDetector, photos, face_free: list[np.ndarray]) -
     """Recall over the validation photos, photo i turned by (i mod 8) x 45 degrees, and false
     detections on the face-free images, at the detector's min_score."""
     matched, false = validation_scores(detector, photos, face_free)
-    threshold = detector.detector.min_score
-    recall, false_rate = float((matched >= threshold).mean()), float((false >= threshold).sum() / max(len(face_free), 1))
+    return rates_at(detector.detector.min_score, matched, false, len(face_free))
+
+
+def rates_at(threshold: float, matched: np.ndarray, false: np.ndarray, images: int) -> dict:
+    """Recall and false detections per face-free image at a score threshold (validation_scores'
+    arrays), and the checkpoint's score: recall less the false rate."""
+    recall, false_rate = float((matched >= threshold).mean()), float((false >= threshold).sum() / max(images, 1))
     return {"recall": recall, "false_per_image": false_rate, "score": recall - false_rate}
 
 
@@ -62,9 +67,9 @@ def validation_scores(detector: CentreNetDetector, photos, face_free: list[np.nd
         sample = photos[i]
         turned, matrix = turn_image(sample.image, 45.0 * (i % 8))
         found = detector(turned)
-        points = apply_affine(sample.points, matrix)
-        hits = [j for j in range(len(found)) if match_face(found.boxes[j:j + 1], points, sample.visibility) is not None]
-        matched[i] = max((found.scores[j] for j in hits), default=-1.0)
+        face = landmark_box(apply_affine(sample.points, matrix), sample.visibility)
+        hits = box_iou(found.boxes, face[None])[:, 0] >= 0.3  # match_face's overlap, for every detection
+        matched[i] = found.scores[hits].max(initial=-1.0)
     false = np.array([score for image in face_free for score in detector(image).scores])
     return matched, false
 
@@ -149,9 +154,7 @@ def choose_and_keep_min_score(path: Path, val_photos, face_free: list[np.ndarray
     detector = CentreNetDetector(CentreDetector(net.eval(), state["size"], min_score=0.05))
     matched, false = validation_scores(detector, val_photos, face_free)
     min_score = choose_detector_score(matched, false, len(face_free), MAX_FALSE_PER_IMAGE)
-    recall, false_rate = float((matched >= min_score).mean()), float((false >= min_score).sum() / max(len(face_free), 1))
-    record = {**state["validation"], "min_score": min_score, "recall": recall, "false_per_image": false_rate,
-              "score": recall - false_rate}
+    record = {**state["validation"], "min_score": min_score, **rates_at(min_score, matched, false, len(face_free))}
     save_atomic({**state, "min_score": min_score, "validation": record}, path)
     return record
 
