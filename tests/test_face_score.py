@@ -107,6 +107,19 @@ def test_the_face_free_strip_is_the_largest_side_of_the_photo_clear_of_the_face(
     assert face_free_strip(sample, margin=0.0).shape == (120, 160, 3)  # the face's own edge, x >= 140
     assert face_free_strip(sample, min_side=154) is None  # no side is 154 px in both directions
     assert face_free_strip(sample, min_side=121) is None  # nor 121: the photo is 120 high
+    assert face_free_strip(sample, min_side=120) is not None  # 120 is enough
     hidden = Sample(image, points, np.array([1, 0, 1], np.float32), 1.0, "hidden")  # (140, 80) not visible
     assert face_free_strip(hidden).shape == (120, 300 - 123, 3)  # box x 100-120, y 30-55: from x 123 (123.75)
     assert len(face_free_images([sample, sample, sample], limit=2)) == 2
+    both = face_free_images([sample, sample])  # every photo by default, by the same rule and defaults
+    assert len(both) == 2 and all(np.array_equal(a, strip) for a in both)
+    thin = Sample(image[:48], np.array([[100, 10], [140, 40]], np.float32), np.ones(2, np.float32), 1.0, "thin")
+    assert face_free_strip(thin).shape == (48, 154, 3) and len(face_free_images([thin])) == 1  # 48 px: enough (pad 6)
+    assert face_free_images([sample], min_side=121) == [] and face_free_images([sample], margin=0.0)[0].shape[1] == 160
+    # the face on the right: the left strip is the largest, up to x 200 - 7.5
+    right = Sample(image, points + [100, 0], np.ones(3, np.float32), 1.0, "right")
+    assert np.array_equal(face_free_strip(right), image[:, :192])
+    low = Sample(image.transpose(1, 0, 2), points[:, ::-1] + [0, 100], np.ones(3, np.float32), 1.0, "low")
+    assert np.array_equal(face_free_strip(low), low.image[:192])  # above the face: up to y 200 - 7.5
+    high = Sample(low.image, points[:, ::-1], np.ones(3, np.float32), 1.0, "high")  # y 100-140
+    assert np.array_equal(face_free_strip(high), low.image[147:])  # below the face: from y 147.5

@@ -126,3 +126,30 @@ def test_the_tracker_follows_a_moving_and_turning_face_with_one_detection_and_lo
     assert tracker(np.zeros_like(canvas), 0.5) == [] and tracker.tracks == [] and tracker.detections == 2
     check(canvas, truth, 0.6)
     assert tracker.detections == 3
+
+
+def test_a_track_is_lost_below_the_face_score_off_the_frame_or_when_its_size_jumps():
+    """FaceTracker._lost's rule, exact at its edges: a face score below (not at) the threshold, a
+    centre outside the frame on either axis, a side that halves or doubles from the last frame."""
+    from types import SimpleNamespace
+
+    from heatnet.video import FaceTracker
+
+    tracker = FaceTracker(SimpleNamespace(min_score=0.1))
+    assert tracker.min_score == 0.1 and FaceTracker(SimpleNamespace()).min_score == 0.0  # no threshold: 0
+    assert FaceTracker(SimpleNamespace(min_score=0.1), min_score=0.3).min_score == 0.3
+    image = np.zeros((100, 120, 3), np.uint8)
+
+    def face(cx, cy, side=20.0):  # a square of points around (cx, cy)
+        return np.array([[cx - side / 2, cy - side / 2], [cx + side / 2, cy + side / 2]])
+
+    good = np.full(2, 0.2)
+    assert not tracker._lost(face(50, 50), good, 20.0, image)
+    assert not tracker._lost(face(50, 50), np.array([0.1, 0.1]), 20.0, image)  # at the threshold: kept
+    assert tracker._lost(face(50, 50), np.array([0.05, 0.14]), 20.0, image)  # mean 0.095
+    assert (tracker.min_cutoff, tracker.beta, tracker.smooth) == (1.0, 0.5, True)  # tools/jitter.py's defaults
+    assert not tracker._lost(face(0, 0), good, 20.0, image) and not tracker._lost(face(0.5, 0.5), good, 20.0, image) and not tracker._lost(face(119.5, 99.5), good, 20.0, image)
+    for cx, cy in [(-0.5, 50), (120, 50), (50, -0.5), (50, 100), (-5, -5)]:
+        assert tracker._lost(face(cx, cy), good, 20.0, image), (cx, cy)
+    assert not tracker._lost(face(50, 50, 10.2), good, 20.0, image) and not tracker._lost(face(50, 50, 39.8), good, 20.0, image)
+    assert tracker._lost(face(50, 50, 10.0), good, 20.0, image) and tracker._lost(face(50, 50, 40.0), good, 20.0, image)
