@@ -31,6 +31,9 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
 # the processes' halves would then hold unequal numbers of visible points, and the mean of
 # their mean losses would weigh points unlike the whole batch's mean does).
 EXPERIMENT = '''
+import os
+import time
+
 from heatnet.codecs import NormalisedCoordinates
 from heatnet.losses import L1
 from heatnet.method import Method, RegressionSettings
@@ -41,9 +44,21 @@ settings = RegressionSettings(input_size=64, channels=1, batch_size=8, epochs=6,
                               scale_jitter=0, checkpoint_minutes=0)  # last.pt after every step: the test kills the run mid-epoch
 
 
+CALLS = [0]
+
+
+def hold(module, inputs):
+    """Holds the 21st and later forward passes until the file $GATE exists (when GATE is set): the
+    test kills a process held there, part way through the run, however fast the machine is."""
+    CALLS[0] += 1
+    while CALLS[0] > 20 and os.environ.get("GATE") and not os.path.exists(os.environ["GATE"]):
+        time.sleep(0.05)
+
+
 def build(s, scheme) -> Method:
-    return Method(face_points_cnn(scheme.num_points, s.channels, s.input_size),
-                  s.loss(NormalisedCoordinates(s.input_size)))
+    network = face_points_cnn(scheme.num_points, s.channels, s.input_size)
+    network.register_forward_pre_hook(hold)
+    return Method(network, s.loss(NormalisedCoordinates(s.input_size)))
 '''
 # The tolerance between 1 and 2 processes: they sum the same gradients in another order (float32),
 # which Adam's normalised steps amplify, as any change of summation order does. Measured after 48
@@ -123,9 +138,10 @@ def test_two_gloo_processes_match_one_and_resume_after_one_is_killed(tmp_path):
 
     run_dir = tmp_path / "two"
     command = TORCHRUN + [str(ROOT / "tools/train.py"), str(experiment), "--run-dir", str(run_dir), "--no-progress"]
-    log = tmp_path / "torchrun.log"
-    with open(log, "w") as out:
-        torchrun = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
+    log, gate = tmp_path / "torchrun.log", tmp_path / "gate"
+    with open(log, "w") as out:  # held before its 21st forward pass (step 20 of 48 at most) until `gate` exists
+        torchrun = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                    env={**os.environ, "GATE": str(gate)})
         try:
             rank1 = _rank_pid(torchrun, 1)
             wait_for(lambda: checkpoint_step(run_dir) >= 4, torchrun)
@@ -136,10 +152,10 @@ def test_two_gloo_processes_match_one_and_resume_after_one_is_killed(tmp_path):
         torchrun.wait(timeout=300)
     output = log.read_text()
     assert torchrun.returncode != 0, output[-3000:]  # torchrun stops the other process too
-    assert 4 <= checkpoint_step(run_dir) < 48 and not (run_dir / "metrics.json").exists()
+    assert 4 <= checkpoint_step(run_dir) <= 20 and not (run_dir / "metrics.json").exists()
 
     resumed = subprocess.run(TORCHRUN + [str(ROOT / "tools/train.py"), "--resume", str(run_dir), "--no-progress"],
-                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+                             cwd=ROOT, capture_output=True, text=True, timeout=600)  # no GATE: not held
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert resumed.stdout.count("done (epochs, 48 steps)") == 1  # rank 0 reports; the other process is quiet
 

@@ -153,3 +153,96 @@ def test_a_track_is_lost_below_the_face_score_off_the_frame_or_when_its_size_jum
         assert tracker._lost(face(cx, cy), good, 20.0, image), (cx, cy)
     assert not tracker._lost(face(50, 50, 10.2), good, 20.0, image) and not tracker._lost(face(50, 50, 39.8), good, 20.0, image)
     assert tracker._lost(face(50, 50, 10.0), good, 20.0, image) and tracker._lost(face(50, 50, 40.0), good, 20.0, image)
+
+
+class SpotFinder:
+    """A detector that finds each bright spot (connected pixels over 100) and boxes it as a face
+    landmark box of side SIDE around the spot's centroid (BoxFit identity)."""
+
+    SIDE = 40.0
+
+    def __init__(self):
+        from heatnet.detect import BoxFit
+
+        self.name, self.box_fit, self.max_side, self.calls = "spots", BoxFit(), 10_000, 0
+
+    def __call__(self, image):
+        from scipy import ndimage
+
+        from heatnet.detect import Detections
+
+        self.calls += 1
+        grey = image[..., 0].astype(np.float64)
+        labels, count = ndimage.label(grey > 100)
+        centres = np.array(ndimage.center_of_mass(grey, labels, range(1, count + 1))).reshape(-1, 2)[:, ::-1]
+        return Detections.upright(np.concatenate([centres - self.SIDE / 2, centres + self.SIDE / 2], axis=1),
+                                  np.ones(count))
+
+
+def _spot_predictor():
+    """The fast model's predictor with SpotFinder as its detector and a "network" that puts a
+    face-shaped ring (its eye corners level, as wide as the landmark box the crop was cut around)
+    on the bright spot it sees in each crop, scored 0.9 if the crop holds a spot and 0 if not."""
+    import heatnet
+
+    predictor = heatnet.load_pretrained("fast", runtime="pytorch", detector=SpotFinder())
+    k, size = predictor.scheme.num_points, predictor.crop.size
+    radius = size / predictor.crop.box_scale / 2  # the crop is box_scale x the landmark box
+    angles = 2 * np.pi * np.arange(k) / k  # 68 = 4 x 17: the ring's box is exactly 2 radius wide
+    ring = radius * np.stack([np.cos(angles), np.sin(angles)], axis=-1)
+    right, left = predictor.scheme.norm_pair
+    ring[right], ring[left] = [-0.5 * radius, -0.3 * radius], [0.5 * radius, -0.3 * radius]
+
+    def network(images):  # (N, C, S, S) uint8 crops
+        grey = images[:, 0].astype(np.float64)
+        ys, xs = np.mgrid[0:size, 0:size]
+        mass = np.maximum(grey.sum((1, 2)), 1e-9)
+        centroid = np.stack([(grey * xs).sum((1, 2)), (grey * ys).sum((1, 2))], axis=-1) / mass[:, None]
+        scores = np.where(grey.max((1, 2)) > 100, 0.9, 0.0)
+        return centroid[:, None] + ring, np.repeat(scores[:, None], k, axis=1)
+
+    predictor.network = network
+    return predictor
+
+
+def _spots(*centres, shape=(240, 400)) -> np.ndarray:
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]]
+    grey = sum(250 * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * 2.0 ** 2)) for x, y in centres)
+    return np.repeat(np.clip(grey, 0, 255)[..., None], 3, axis=2).astype(np.uint8) if centres else np.zeros((*shape, 3), np.uint8)
+
+
+def test_the_tracker_keeps_each_face_from_its_last_points_and_detects_only_when_one_is_lost():
+    """Fast (no data, no real network): two tracked spots follow their motion without the detector;
+    when one vanishes the detector runs and the face still tracked is not started again; a black
+    frame loses every track; smoothing is the One-Euro filter over the raw points in the face's size."""
+    from heatnet.predict import Face
+    from heatnet.video import FaceTracker, OneEuroFilter
+
+    raw_tracker, smooth_tracker = FaceTracker(_spot_predictor(), smooth=False), FaceTracker(_spot_predictor(), 0.3, 2.0)
+    a, b = np.array([100.3, 120.7]), np.array([300.2, 60.4])
+    frames = [(_spots(a, b), [b, a], 1),  # both detected (b first: higher in the frame)
+              (_spots(a + [6, -4], b + [-3, 5]), [b + [-3, 5], a + [6, -4]], 1),  # both followed, no detector
+              (_spots(b + [-3, 5]), [b + [-3, 5]], 2),  # a lost: the detector runs, finds b, b is not doubled
+              (_spots(a, b + [-3, 5]), [b + [-3, 5]], 2),  # b followed; a is back but nothing looks for it
+              (_spots(), [], 3),  # black: b lost, nothing found
+              (_spots(a), [a], 4)]  # a detected again
+    filters: dict[int, tuple] = {}  # a filter per raw track (kept alive so its id is not reused)
+    for index, (frame, centres, detections) in enumerate(frames):
+        t = index / 25
+        raw, smooth = raw_tracker(frame, t), smooth_tracker(frame, t)
+        assert raw_tracker.detections == smooth_tracker.detections == detections, index
+        assert len(raw) == len(smooth) == len(centres) == len(raw_tracker.tracks), index
+        for face, centre in zip(raw, centres):
+            assert isinstance(face, Face) and math.isnan(face.detection_score) and face.roll == pytest.approx(0, abs=1e-9)
+            box = np.concatenate([face.points.min(0), face.points.max(0)])
+            np.testing.assert_allclose(face.box, box, atol=1e-9)  # the points' box
+            np.testing.assert_allclose((box[:2] + box[2:]) / 2, centre, atol=0.05)  # on the spot
+            np.testing.assert_allclose(box[2:] - box[:2], SpotFinder.SIDE, atol=0.05)  # as wide as detected
+            np.testing.assert_allclose(face.scores, 0.9)
+        for face, smoothed, track in zip(raw, smooth, raw_tracker.tracks):  # each track filtered from its start
+            _, f = filters.setdefault(id(track), (track, OneEuroFilter(0.3, 2.0)))
+            assert track.scale == pytest.approx(SpotFinder.SIDE, abs=0.05)  # the filter's unit: the face's size
+            np.testing.assert_allclose(smoothed.points, f(face.points, t, track.scale), atol=1e-9)
+            np.testing.assert_allclose(smoothed.box, np.concatenate([smoothed.points.min(0), smoothed.points.max(0)]))
+        if index == 1:
+            assert np.abs(smooth[1].points - raw[1].points).max() > 1  # the filter lags a 6 px jump
