@@ -233,6 +233,8 @@ def test_the_study_table_counts_what_falls_below_the_threshold():
         "|---|---|---|---|---|---|",
         "| a/val | real faces | 4 | 2 | 50.0 | 0.103 / 0.250 / 0.397 |",  # p1 = 0.1 + 0.03 x 0.1
         "| b/test | non-faces | 0 | 0 | 0.0 | nan / nan / nan |"])
+    one = [{"set": "c", "kind": "one face", "scores": np.array([0.1])}]
+    assert "| c | one face | 1 | 1 | 100.0 | 0.100 / 0.100 / 0.100 |" in ScoreStudy(0.25, one).table()
     assert "| 4 | 1 | 25.0 |" in ScoreStudy(0.2, rows).table()  # a score equal to the threshold is kept
 
 
@@ -242,18 +244,39 @@ def test_the_threshold_is_chosen_on_validation_alone_and_test_is_only_counted(mo
     the test splits score, and each row must hold its own split's scores."""
     import heatnet.face_score as fs
 
-    level = {("300w", "val"): 0.6, ("ytf68", "val"): 0.5, ("300w", "test"): 0.95, ("ytf68", "test"): 0.9,
-             ("imm", "val"): 0.0, ("imm", "test"): 0.0}
-    turned_asked, crop_draws = [], []
-    monkeypatch.setattr(fs, "face_scores", lambda predictor, source: np.full(10, level[source]))
-    monkeypatch.setattr(fs, "turned_face_scores", lambda predictor, source, angles: (
-        turned_asked.append((source, tuple(angles))), np.full(20, level[source] - 0.2))[1])
-    monkeypatch.setattr(fs, "face_free_images", lambda source: [source] * 2)
-    monkeypatch.setattr(fs, "crop_scores", lambda predictor, images, rng: (
-        crop_draws.append(rng.uniform()), np.full(30, 0.2 if images[0][1] == "val" else 0.01))[1])
-    monkeypatch.setattr(fs, "false_detections", lambda predictor, images: np.full(len(images), 0.05 if images[0][1] == "val" else 0.07))
+    level = {("300w", "val"): 0.6, ("ytf68", "val"): 0.5, ("300w", "test"): 0.95, ("ytf68", "test"): 0.9}
+    predictor, turned_asked, crop_draws = object(), [], []
 
-    study = fs.study_min_score(predictor=None, load=lambda name, split: (name, split), seed=5)
+    def faces(given, source):
+        assert given is predictor
+        return np.full(10, level[source])
+
+    def turned(given, source, angles):
+        assert given is predictor
+        turned_asked.append((source, tuple(angles)))
+        return np.full(20, level[source] - 0.2)
+
+    def background(images, split):  # the face-free photos of 300w and imm, of one split
+        assert images == [("300w", split), ("imm", split)], images
+
+    def crops(given, images, rng):
+        assert given is predictor
+        background(images, images[0][1])
+        crop_draws.append(rng.uniform())
+        return np.full(30, 0.2 if images[0][1] == "val" else 0.01)
+
+    def false(given, images):
+        assert given is predictor
+        background(images, images[0][1])
+        return np.full(4, 0.05 if images[0][1] == "val" else 0.07)
+
+    monkeypatch.setattr(fs, "face_scores", faces)
+    monkeypatch.setattr(fs, "turned_face_scores", turned)
+    monkeypatch.setattr(fs, "face_free_images", lambda source: [source])
+    monkeypatch.setattr(fs, "crop_scores", crops)
+    monkeypatch.setattr(fs, "false_detections", false)
+
+    study = fs.study_min_score(predictor, load=lambda name, split: (name, split), seed=5)
     # val faces: 0.6 (10), 0.5 (10), 0.4 (20): 0.5th percentile 0.4; val crops 0.2: 99th 0.2 -> 0.3
     assert study.min_score == pytest.approx(0.3, abs=1e-12)
     assert turned_asked == [(("300w", "val"), (45, 180)), (("300w", "test"), (45, 180))]
