@@ -246,3 +246,28 @@ def test_the_tracker_keeps_each_face_from_its_last_points_and_detects_only_when_
             np.testing.assert_allclose(smoothed.box, np.concatenate([smoothed.points.min(0), smoothed.points.max(0)]))
         if index == 1:
             assert np.abs(smooth[1].points - raw[1].points).max() > 1  # the filter lags a 6 px jump
+
+
+def test_measure_jitter_reads_each_tracker_on_the_shaken_clip():
+    """On a drawn spot without noise the raw tracker follows the clip's known shifts: jitter and
+    NME (against the ring drawn around the spot by hand) near 0, its offset from itself exactly 0;
+    the smoothed tracker lags (a larger offset), less so with a larger beta; two faces: None."""
+    from heatnet.video import Clip, measure_jitter
+
+    spot, clip = np.array([150.0, 110.0]), Clip(frames=20, max_shift=3.0, noise=0.0)
+    predictor = _spot_predictor()
+    k = predictor.scheme.num_points
+    angles = 2 * np.pi * np.arange(k) / k
+    truth = spot + SpotFinder.SIDE / 2 * np.stack([np.cos(angles), np.sin(angles)], axis=-1)
+    right, left = predictor.scheme.norm_pair
+    truth[right], truth[left] = spot + [-10, -6], spot + [10, -6]  # inter-ocular 20 px
+    rows = measure_jitter(_spots(spot), truth, [("raw", predictor, False), ("smooth", predictor, True)], clip)
+    (raw, raw_jitter, raw_offset, raw_nme, raw_fps), (smooth, jitter_, offset, nme, fps) = rows
+    assert (raw, smooth) == ("raw", "smooth") and raw_offset == 0.0 and raw_fps > 0 and fps > 0
+    assert raw_jitter < 0.2 and raw_nme < 0.2  # % of 20 px (0.08 and 0.05 measured): within 0.04 px
+    assert offset > 5 and nme > 5 and jitter_ > 10 * raw_jitter  # the filter lags the drift (9.6 % measured)
+    quick = measure_jitter(_spots(spot), None, [("raw", predictor, False), ("smooth", predictor, True)], clip, beta=50.0)
+    assert math.isnan(quick[0][3]) and quick[1][2] < offset / 2  # a large beta follows fast motion closely
+    slow = measure_jitter(_spots(spot), None, [("raw", predictor, False), ("smooth", predictor, True)], clip, min_cutoff=0.2)
+    assert slow[1][2] > offset * 1.2  # a lower cut-off lags more (12.5 % measured)
+    assert measure_jitter(_spots(spot, spot + [150, 0]), None, [("raw", predictor, False)], clip) is None
