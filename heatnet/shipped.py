@@ -36,10 +36,8 @@ class ShippedModel(enum.Enum):
     def min_score(self) -> float:
         """The face-score threshold chosen on validation for it by `python tools/choose_min_score.py`
         (docs/detectors.md): a detection whose points' mean heatmap peak is lower is dropped."""
-        # --model accurate / fast: accurate chosen with upright MTCNN (re-chosen with BlazeFace, the default
-        # detector since, it came out 0.1041: kept, as the tables barely move; docs/any_angle.md); fast chosen
-        # with BlazeFace for the model retrained with rotation_deg 10 (2026-12-03)
-        return {"accurate": 0.1044, "fast": 0.1115}[self.value]
+        # --model accurate / fast, with BlazeFace, each for its model retrained with rotation_deg 10 (2026-12-03)
+        return {"accurate": 0.1080, "fast": 0.1115}[self.value]
 
     @property
     def refine(self) -> int:
