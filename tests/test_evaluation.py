@@ -1,4 +1,5 @@
 """Evaluation: predictions mapped back to original pixels, flip test, decoders on one forward pass."""
+import numpy as np
 import pytest
 import torch
 
@@ -19,6 +20,41 @@ def test_flip_test_maps_mirrored_predictions_back():
     torch.testing.assert_close(flipped["image"], plain["image"].flip(-1))  # the mirrored crop is the flipped input
     back = mirror_predictions(flipped["points"][None], 64, IBUG68)[0]  # its labels, mapped back
     torch.testing.assert_close(back, plain["points"], atol=1e-4, rtol=0)
+
+
+def test_merging_shards_gives_what_one_process_gives():
+    """Distributed evaluation: each process evaluates every third image (a DistributedSampler's
+    shards), one shard may be empty; the merge must hold every array in dataset order, the loss
+    weighted by shard size, each extra decoder's errors, and every skipped reason."""
+    from heatnet.evaluation import Evaluation, merge_evaluations
+    from heatnet.metrics import LandmarkErrors
+    from heatnet.schemes import LandmarkScheme
+
+    scheme = LandmarkScheme("tiny", ("a", "b"), (1, 0), (0, 1), {"eyes": (0, 1)})
+    rng = np.random.default_rng(0)
+    n = 7
+    pred, gt = rng.normal(size=(n, 2, 2)), rng.normal(size=(n, 2, 2))
+    vis, norm = (rng.random((n, 2)) > 0.2).astype(float), rng.uniform(5, 10, n)
+    other = rng.normal(size=(n, 2, 2))  # an extra decoder's points
+    losses = np.arange(n, dtype=float) ** 2  # each image's loss (uneven: a mean of shard means would differ)
+
+    def shard(idx: np.ndarray) -> Evaluation:
+        errors, extra = LandmarkErrors(scheme), LandmarkErrors(scheme)
+        errors.add(pred[idx], gt[idx], vis[idx], norm[idx])
+        extra.add(other[idx], gt[idx], vis[idx], norm[idx])
+        return Evaluation(errors, float(losses[idx].mean()), pred[idx] + 100, idx, {"argmax": extra},
+                          [f"image {i} unreadable" for i in idx if i == 4])
+
+    merged = merge_evaluations([shard(np.arange(r, n, 3)) for r in range(3)] + [None])
+    np.testing.assert_array_equal(merged.indices, np.arange(n))
+    for got, want in zip(merged.errors.arrays(), (pred, gt, vis, norm)):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(merged.by_decoder["argmax"].arrays()[0], other)
+    np.testing.assert_array_equal(merged.predictions, pred + 100)
+    assert merged.loss == pytest.approx(losses.mean(), abs=1e-12)
+    assert merged.skipped == ["image 4 unreadable"]
+    one = shard(np.arange(n))
+    assert merge_evaluations([None, one]) is one  # a single shard is the evaluation itself
 
 
 def _dlib_xml(path, records) -> None:

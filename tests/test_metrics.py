@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from heatnet.metrics import LandmarkErrors, auc, cumulative_error_curve, failure_rate, per_image_nme
+from heatnet.metrics import LandmarkErrors, auc, cumulative_error_curve, failure_rate, per_image_nme, region_nmes
 from heatnet.schemes import IBUG68, LandmarkScheme
 
 TINY = LandmarkScheme("tiny", ("a", "b", "c"), (1, 0, 2), (0, 1), {"eyes": (0, 1), "mouth": (2,)})
@@ -38,6 +38,19 @@ def test_summary_mae_rmse_regions():
     assert s["nme_%"] == pytest.approx(100 * (5 / 3 / 10 + 0) / 2)
     assert s["nme_eyes_%"] == pytest.approx(100 * 5 / 10 / 4) and s["nme_mouth_%"] == 0
     np.testing.assert_allclose(errors.per_point(), [100 * 5 / 10 / 2, 0, 0])
+
+
+def test_region_nmes_are_the_summary_regions_by_name_and_nothing_else():
+    """The regions table (reports, TensorBoard) reads each region of the scheme from the summary,
+    under the region's own name; the whole-face NME, its median, FR, AUC and pixel errors stay out."""
+    errors = LandmarkErrors(TINY)
+    pred = np.zeros((2, 3, 2))
+    pred[0, 0], pred[1, 2] = [3, 4], [0, 2]  # eye error 5 on image 0, mouth error 2 on image 1
+    errors.add(pred, np.zeros((2, 3, 2)), np.ones((2, 3)), np.array([10.0, 10.0]))
+    assert region_nmes(errors.summary()) == {"eyes": pytest.approx(100 * 5 / 2 / 10 / 2),
+                                             "mouth": pytest.approx(100 * 2 / 10 / 2)}
+    assert region_nmes({"nme_%": 1.0, "nme_median_%": 2.0, "nme_jaw_%": 3.0, "nme_jaw_px": 4.0, "fr@10_%": 5.0,
+                        "a_nme_x_%": 6.0}) == {"jaw": 3.0}
 
 
 def test_region_nme_is_a_mean_over_images_like_the_whole_face():

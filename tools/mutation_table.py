@@ -19,14 +19,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # heatnet/predict.py's mapping: what turns detections into crops and network points back into photo pixels
 MAPPING = {"crops", "crop_boxes", "predict_crop_boxes", "predict_many", "face_frames", "_predict_once", "roll"}
-LINE = re.compile(r"^\s+heatnet\.(\w+)\.x(?:ǁ\w+ǁ|_)(\w+?)__mutmut_\d+: (.+)$")
+LINE = re.compile(r"^\s+heatnet\.(\w+)\.x(?:ǁ(\w+)ǁ|_)(\w+?)__mutmut_\d+: (.+)$")
 KILLED = {"killed", "timeout"}
 
 
-def scope(module: str, function: str) -> str | None:
-    """The table row a mutant belongs to, or None for predict.py beyond the mapping."""
+def scope(module: str, owner: str | None, function: str) -> str | None:
+    """The table row a mutant belongs to, or None for predict.py beyond the mapping (the
+    FacePredictor's methods and the module's functions of that name; not DlibPredictor's)."""
     if module == "predict":
-        return "predict (mapping)" if function in MAPPING else None
+        return "predict (mapping)" if function in MAPPING and owner in (None, "FacePredictor") else None
     return module
 
 
@@ -44,9 +45,9 @@ def main() -> int:
     survivors = []
     for line in out.stdout.splitlines():
         match = LINE.match(line)
-        if not match or (row := scope(match[1], match[2])) is None:
+        if not match or (row := scope(match[1], match[2], match[3])) is None:
             continue
-        status = "killed" if match[3] in KILLED else match[3]
+        status = "killed" if match[4] in KILLED else match[4]
         counts[row][status] += 1
         if status not in ("killed", "not checked"):
             survivors.append(line.strip())
