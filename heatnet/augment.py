@@ -31,6 +31,9 @@ class Augmentation:
     gray_prob: float = 0.1
 
     def __post_init__(self) -> None:
+        # Appearance strengths are tuning, outside mutation testing's scope (augment's geometry;
+        # docs/mutation.md); tests/test_samples.py checks that each change alters the crop.
+        # pragma: no mutate block
         self.appearance = A.Compose([
             A.ColorJitter(brightness=0.35, contrast=0.35, saturation=0.35, hue=(-0.04, 0.04), p=self.color_prob),
             A.ToGray(p=self.gray_prob),

@@ -62,13 +62,17 @@ class LandmarkErrors:
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return tuple(np.concatenate(x) for x in (self.pred, self.gt, self.visibility, self.normaliser))
 
+    def _scored(self) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], int]:
+        """The arrays of the images with a visible point (the others may lack a normaliser too),
+        and how many were left out."""
+        pred, gt, vis, norm = self.arrays()
+        scored = vis.sum(-1) > 0
+        return (pred[scored], gt[scored], vis[scored], norm[scored]), int((~scored).sum())
+
     def summary(self, threshold: float = 0.10) -> dict[str, float]:
         """Every key names its unit: `_%` (of the normaliser; FR and AUC in % of images and of
         the area, at a threshold written in NME %), `_px` (original pixels), or none (counts)."""
-        pred, gt, vis, norm = self.arrays()
-        scored = vis.sum(-1) > 0
-        without = int((~scored).sum())
-        pred, gt, vis, norm = pred[scored], gt[scored], vis[scored], norm[scored]
+        (pred, gt, vis, norm), without = self._scored()
         nme = per_image_nme(pred, gt, vis, norm)
         diff = np.abs(pred - gt)[vis > 0]  # (visible points, 2)
         out = {
@@ -89,13 +93,11 @@ class LandmarkErrors:
 
     def per_image(self) -> np.ndarray:
         """(N,) NME of the images that have a visible point."""
-        pred, gt, vis, norm = self.arrays()
-        nme = per_image_nme(pred, gt, vis, norm)
-        return nme[np.isfinite(nme)]
+        return per_image_nme(*self._scored()[0])
 
     def per_point(self) -> np.ndarray:
-        """(K,) NME of each point, in %."""
-        pred, gt, vis, norm = self.arrays()
+        """(K,) NME of each point over the images where it is visible, in % (0 where never)."""
+        (pred, gt, vis, norm), _ = self._scored()
         dist = np.linalg.norm(pred - gt, axis=-1) / norm[:, None]
         return 100 * (dist * vis).sum(0) / np.maximum(vis.sum(0), 1)
 

@@ -149,3 +149,88 @@ def test_dark_keeps_the_argmax_where_the_log_is_no_maximum_and_limits_its_step()
     off_map = _gaussian_map(12, 14, (-2.0, 5.4), np.diag([1.5 ** 2, 1.5 ** 2]))
     xy, _ = Dark()(off_map, sigma=1.5)
     np.testing.assert_allclose(xy[0, 0].numpy(), [-1.5, 5.4], atol=1e-6)
+
+
+def test_gaussian_targets_are_the_formula_at_any_sigma_on_a_non_square_map():
+    """Every pixel of the target against exp(-d^2 / 2 sigma^2) computed pixel by pixel (sigma 1.5 and
+    3: a slip that is exact only at sigma 2 fails)."""
+    centres = torch.tensor([[[3.3, 5.8], [0.2, 1.1]]], dtype=torch.float64)
+    for sigma in (1.5, 3.0):
+        maps = gaussian_heatmaps(centres, 7, 9, sigma)
+        assert maps.shape == (1, 2, 7, 9) and maps.dtype == torch.float64
+        for k, (cx, cy) in enumerate(centres[0].tolist()):
+            expected = [[np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * sigma ** 2)) for x in range(9)] for y in range(7)]
+            np.testing.assert_allclose(maps[0, k].numpy(), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_every_decoder_answers_in_the_heatmaps_dtype(dtype):
+    heatmaps = torch.rand(2, 3, 12, 12, generator=torch.Generator().manual_seed(0)).to(dtype)
+    for decoder in DECODERS.values():
+        xy, _ = decoder(heatmaps, sigma=1.5)
+        assert xy.dtype == dtype, decoder
+
+
+def test_quarter_offset_steps_one_pixel_inside_each_border():
+    """Peaks one pixel in from each border still take their quarter step (and a peak on the top
+    row still steps along x): the border rule stops only the border rows and columns."""
+    heatmaps = torch.zeros(1, 3, 6, 8)
+    heatmaps[0, 0, 1, 1], heatmaps[0, 0, 1, 0], heatmaps[0, 0, 0, 1] = 1.0, 0.6, 0.6  # (1, 1): left and up
+    heatmaps[0, 1, 4, 6], heatmaps[0, 1, 4, 7], heatmaps[0, 1, 5, 6] = 1.0, 0.6, 0.6  # (6, 4): right and down
+    heatmaps[0, 2, 0, 3], heatmaps[0, 2, 0, 4] = 1.0, 0.6  # the top row, x = 3: right
+    xy, _ = QuarterOffset()(heatmaps, sigma=1.0)
+    np.testing.assert_allclose(xy[0].numpy(), [[0.75, 0.75], [6.25, 4.25], [3.25, 0.0]])
+
+
+@pytest.mark.parametrize("sigma", [1.5, 3.0])
+def test_soft_argmax_is_blind_to_the_heatmaps_scale_and_exact_at_the_top_left(sigma):
+    """A soft-argmax is a weighted mean: heatmaps a hundredth as strong give the same points. Its
+    truncation correction is exact at any sigma, on points a fraction of a pixel from the top-left
+    corner too (the taps at pixel 0 count)."""
+    codec = GaussianHeatmap(64, 1, sigma=sigma)
+    points = torch.tensor([[[0.2, 0.3], [0.6, 30.4], [40.7, 0.1], [62.8, 62.6], [20.0, 20.0]]], dtype=torch.float64)
+    targets, _ = codec.encode(points, torch.ones(1, 5, dtype=torch.float64))
+    for decoder in (SoftArgmax(window_radius=5), SoftArgmax()):
+        decoded, _ = codec.decode(targets, decoder)
+        faint, _ = codec.decode(targets * 0.01, decoder)
+        np.testing.assert_allclose(decoded[0].numpy(), points[0].numpy(), atol=2e-3)
+        np.testing.assert_allclose(faint[0].numpy(), decoded[0].numpy(), atol=1e-4)  # float32 decoding
+
+
+def test_the_map_spans_the_input_from_edge_to_edge_for_every_codec():
+    """A point counts while it lies on the input, pixel edges included: [-0.5, size - 0.5] on both
+    axes, in every codec that draws maps. Just off the edge, or off along one axis only, it weighs
+    exactly 0; an invisible point stays 0; the offset head's cells stay on the map for any point."""
+    from heatnet.codecs import AxisHeatmaps, HeatmapOffsets
+
+    size = 32
+    on = [(-0.5, 10.0), (size - 0.5, 10.0), (10.0, -0.5), (10.0, size - 0.5), (10.0, 10.0)]
+    off = [(-0.501, 10.0), (size - 0.499, 10.0), (10.0, -0.501), (10.0, size - 0.499), (-50.0, 90.0)]
+    points = torch.tensor([on + off + [(12.0, 12.0)]], dtype=torch.float64)  # (1, 11, 2)
+    visibility = torch.ones(1, 11, dtype=torch.float64)
+    visibility[0, -1] = 0
+    for codec in (GaussianHeatmap(size, 4, 1.0), AxisHeatmaps(size, 2.0, 2.0), HeatmapOffsets(size, 4, 1.0)):
+        targets, weights = codec.encode(points, visibility)
+        assert weights.tolist() == [[1.0] * 5 + [0.0] * 6], codec
+    (_, cells, _), _ = HeatmapOffsets(size, 4, 1.0).encode(points, visibility)
+    assert cells.min() >= 0 and cells.max() <= size // 4 - 1
+    assert cells[0, 1].tolist() == [7, 2] and cells[0, 9].tolist() == [0, 7]
+
+
+def test_offsets_are_read_at_their_own_cell_on_a_non_square_map():
+    from heatnet.codecs import offsets_at
+
+    x_maps = torch.arange(2 * 3 * 5 * 7, dtype=torch.float64).reshape(2, 3, 5, 7)
+    y_maps = -x_maps
+    cells = torch.tensor([[[6, 0], [2, 4], [0, 3]], [[3, 1], [6, 4], [1, 2]]])  # (x, y)
+    read = offsets_at(x_maps, y_maps, cells)
+    for b in range(2):
+        for k in range(3):
+            x, y = cells[b, k].tolist()
+            assert read[b, k].tolist() == [x_maps[b, k, y, x].item(), y_maps[b, k, y, x].item()]
+
+
+def test_normalised_coordinates_score_every_point():
+    codec = NormalisedCoordinates(64)
+    points, scores = codec.decode(torch.zeros(3, 5, 2))
+    assert scores.shape == (3, 5) and scores.eq(1).all()

@@ -81,6 +81,30 @@ def test_the_rule_picks_the_box():
     assert shifted[0, 2] == pytest.approx(Crop(CropBox.LANDMARKS, 1.0, 20).matrix(np.array([0.0, 0.0, 10.0, 10.0]))[0, 2] - 2)
 
 
+def test_boxes_are_float64_from_the_visible_points_or_the_fixed_box():
+    """Sub-pixel boxes of big photos need float64: float32 and integer inputs come out float64 with
+    their exact values; an invisible point is no part of the landmark box; a fixed box (the IMM nose
+    tip's face) wins over every rule but the image's."""
+    from heatnet.crop import face_frames
+
+    image = np.zeros((30, 40, 3), np.uint8)
+    points = np.array([[4000.25, 6.5], [4015.5, 20.75], [1.0, 1.0]], np.float32)
+    sample = Sample(image, points, np.array([1, 1, 0], np.float32), 1.0, "x", None, [1, 2, 30, 25])
+    for rule, want in ((CropBox.LANDMARKS, [4000.25, 6.5, 4015.5, 20.75]), (CropBox.ANNOTATION, [1, 2, 30, 25])):
+        box = Crop(rule).box(sample)
+        assert box.dtype == np.float64 and box.tolist() == want
+    fixed = Sample(image, points, np.ones(3, np.float32), 1.0, "x", [3, 4, 5, 6], [1, 2, 30, 25])
+    for rule in (CropBox.LANDMARKS, CropBox.ANNOTATION):
+        box = Crop(rule).box(fixed)
+        assert box.dtype == np.float64 and box.tolist() == [3, 4, 5, 6]
+    boxes, rolls = face_frames(points[None, :2], None)
+    assert boxes.dtype == np.float64 and boxes.tolist() == [[4000.25, 6.5, 4015.5, 20.75]] and rolls.tolist() == [0.0]
+    centres, sides = centres_and_sides(np.array([[4000, 7, 4015, 21]], np.float32) + np.float32(0.25))
+    assert centres.dtype == sides.dtype == np.float64 and centres.tolist() == [[4007.75, 14.25]]
+    assert square_boxes(centres, np.array([15], np.float32) + np.float32(0.25)).tolist() == [[4000.125, 6.625, 4015.375, 21.875]]
+    assert square_boxes(centres, np.array([15], np.float32)).dtype == np.float64
+
+
 @pytest.mark.parametrize("angle", [0.0, 25.0, 90.0, -140.0, 180.0])
 def test_face_frames_crop_a_turned_face_as_the_upright_one(angle):
     """A face turned in the photo, cropped on the frame of its turned points, gives the crop of the

@@ -163,3 +163,27 @@ def test_each_head_trains_an_epoch_and_reloads(name, tmp_path):
     with torch.no_grad():
         points, scores = method.decode(method.model.eval()(images))
     assert points.shape == (2, 68, 2) and scores.shape == (2, 68) and torch.isfinite(points).all()
+
+
+def test_axis_scores_are_the_weaker_axis_peak_against_the_labels():
+    """An exact label on a bin scores 1; an axis at 0.4 of it scores 0.4 whichever axis it is; a peak
+    above the label's still scores 1; a flat axis (no peak) decodes to its argmax bin, unmoved."""
+    codec = AxisHeatmaps(40, 2.0, 3.0)
+    points = torch.tensor([[[10.25, 20.25], [7.75, 30.25]]], dtype=torch.float64)  # on bin centres
+    probabilities = _axis_probabilities(codec, points).unflatten(-1, (2, codec.bins))
+    _, exact = codec.decode(probabilities.flatten(-2))
+    assert exact[0].tolist() == pytest.approx([1.0, 1.0], abs=1e-6)
+    scaled = probabilities * torch.tensor([[[[0.6], [0.4]], [[0.4], [0.6]]]], dtype=torch.float64)
+    _, weaker = codec.decode(scaled.flatten(-2))
+    assert weaker[0].tolist() == pytest.approx([0.4, 0.4], abs=1e-6)
+    _, strong = codec.decode((probabilities * 1.5).flatten(-2))
+    assert strong.tolist() == [[1.0, 1.0]]
+    flat, _ = codec.decode(torch.full((1, 1, 2 * codec.bins), 1 / codec.bins))
+    assert flat.tolist() == [[[-0.25, -0.25]]]  # bin 0 covers input pixel (0 + 0.5) / 2 - 0.5
+
+
+def test_rle_scores_are_one_minus_the_mean_predicted_sigma():
+    outputs = torch.tensor([[[0.0, 0.0, 0.1, 0.3], [0.5, -0.5, 0.0, 0.6]]])
+    points, scores = CoordinatesWithScale(64).decode(outputs)
+    assert scores[0].tolist() == pytest.approx([0.8, 0.7])
+    assert points[0].flatten().tolist() == pytest.approx([31.5, 31.5, 47.5, 15.5])

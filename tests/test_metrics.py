@@ -105,3 +105,77 @@ def test_every_summary_key_names_its_unit():
     summary = errors.summary()
     assert {"nme_%", "nme_median_%", "fr@10_%", "auc@10_%", "mae_px", "rmse_px", "nme_eyes_%"} <= set(summary)
     assert all(k.endswith(("_%", "_px")) or k in ("images", "images_without_points") for k in summary), summary
+
+
+def _oracle_nme(pred, gt, vis, norm) -> list[float]:
+    """Per-image NME by loops over the points, written apart from heatnet.metrics."""
+    out = []
+    for p, g, v, n in zip(pred, gt, vis, norm):
+        seen = [float(np.hypot(*(p[k] - g[k]))) for k in range(len(v)) if v[k] > 0]
+        out.append(sum(seen) / len(seen) / n if seen else float("nan"))
+    return out
+
+
+def test_summary_equals_a_point_by_point_oracle_on_uneven_faces():
+    """Non-zero truth, mixed visibility (one image with a single visible point, one with none, a
+    region unseen in every image), torch and numpy inputs: every summary value, the per-image and
+    per-point NME agree with loops over the points to 1e-9."""
+    import math
+    import warnings
+
+    import torch
+
+    scheme = LandmarkScheme("four", ("a", "b", "c", "d"), (1, 0, 2, 3), (0, 1),
+                            {"eyes": (0, 1), "mouth": (2,), "chin": (3,)})
+    rng = np.random.default_rng(3)
+    gt = rng.uniform(20, 80, (6, 4, 2))
+    pred = gt + rng.normal(0, 1, gt.shape) * np.array([1.0, 2, 1, 6, 1, 8])[:, None, None]  # some fail at 8 %
+    vis = np.ones((6, 4))
+    vis[:, 3] = 0  # the chin is never visible
+    vis[1] = [0, 0, 1, 0]  # a single visible point still makes the image count
+    vis[2] = 0  # no visible point: left out and counted
+    vis[3, 0] = 0  # an invisible point with a large error adds nothing anywhere
+    pred[3, 0] += 500
+    norm = rng.uniform(30, 60, 6)
+    norm[2] = 0.0  # a face without points may have no normaliser either
+
+    errors = LandmarkErrors(scheme)
+    errors.add(torch.tensor(pred[:3], requires_grad=True), gt[:3], vis[:3].astype(np.int64), norm[:3])
+    errors.add(pred[3:].astype(np.float64), torch.tensor(gt[3:]), torch.tensor(vis[3:]), norm[3:].tolist())
+    assert all(a.dtype == np.float64 for a in errors.arrays())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no empty-slice or 0/0 warning leaks out of the metrics
+        s = errors.summary(threshold=0.08)
+        point = errors.per_point()
+
+    keep = [i for i in range(6) if vis[i].sum() > 0]
+    nme = [_oracle_nme(pred, gt, vis, norm)[i] for i in keep]
+    visible = [(i, k) for i in keep for k in range(4) if vis[i, k] > 0]
+    diffs = [abs(pred[i, k, a] - gt[i, k, a]) for i, k in visible for a in (0, 1)]
+    assert s["images"] == 5 and s["images_without_points"] == 1
+    assert s["nme_%"] == pytest.approx(100 * sum(nme) / len(nme), abs=1e-9)
+    assert s["nme_median_%"] == pytest.approx(100 * sorted(nme)[len(nme) // 2], abs=1e-9)
+    assert s["fr@8_%"] == pytest.approx(100 * sum(e > 0.08 for e in nme) / len(nme), abs=1e-9)
+    assert s["auc@8_%"] == pytest.approx(100 * sum(max(0.0, 1 - e / 0.08) for e in nme) / len(nme), abs=1e-9)
+    assert 0 < s["auc@8_%"] < 100 and 0 < s["fr@8_%"] < 100
+    assert s["mae_px"] == pytest.approx(sum(diffs) / len(diffs), abs=1e-9)
+    assert s["rmse_px"] == pytest.approx(math.sqrt(sum(d * d for d in diffs) / len(diffs)), abs=1e-9)
+    for region, idx in (("eyes", [0, 1]), ("mouth", [2])):
+        per = [e for e in _oracle_nme(pred[:, idx], gt[:, idx], vis[:, idx], norm) if not math.isnan(e)]
+        assert s[f"nme_{region}_%"] == pytest.approx(100 * sum(per) / len(per), abs=1e-9)
+    assert math.isnan(s["nme_chin_%"])
+    np.testing.assert_allclose(np.sort(errors.per_image()), np.sort(nme), atol=1e-12)
+    for k in range(4):
+        seen = [float(np.hypot(*(pred[i, k] - gt[i, k]))) / norm[i] for i in range(6) if vis[i, k] > 0]
+        assert point[k] == pytest.approx(100 * sum(seen) / len(seen) if seen else 0.0, abs=1e-9)
+
+
+def test_the_curve_and_the_failure_rate_at_their_edges():
+    """An image exactly at the threshold is not a failure and is under the curve at that error;
+    the curve has 1001 steps unless told."""
+    assert failure_rate(np.array([0.1, 0.05]), 0.1) == 0.0
+    errors, fraction = cumulative_error_curve(np.array([0.0, 0.05]), 0.1, steps=3)
+    np.testing.assert_array_equal(errors, [0.0, 0.05, 0.1])
+    np.testing.assert_array_equal(fraction, [0.5, 1.0, 1.0])
+    errors, fraction = cumulative_error_curve(np.array([0.02]), 0.1)
+    assert len(errors) == len(fraction) == 1001 and errors[20] == pytest.approx(0.002)

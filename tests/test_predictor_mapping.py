@@ -1,10 +1,24 @@
 """The predictor's mapping from photo to crop and back, to sub-pixel accuracy (seconds, no data):
 the fast tests `make mutation` runs against heatnet/predict.py. A half-pixel slip anywhere between
 the photo and the points fails them, where the end-to-end tests' NME bounds would not notice."""
+import copy
+
 import numpy as np
 import pytest
 
 import heatnet
+
+
+@pytest.fixture(scope="module")
+def shipped_fast():
+    return heatnet.load_pretrained("fast", runtime="pytorch")
+
+
+@pytest.fixture
+def predictor(shipped_fast):
+    """The shipped fast predictor (its crop rule, size, scheme), loaded once per module; a test
+    swaps in its own stand-in network on this copy."""
+    return copy.copy(shipped_fast)
 
 
 def _spot(h: int, w: int, centre: tuple[float, float], sigma: float) -> np.ndarray:
@@ -42,11 +56,10 @@ def _ring(predictor) -> np.ndarray:
 
 @pytest.mark.parametrize("roll", [0.0, 30.0, 180.0, -75.0])
 @pytest.mark.parametrize("side", [80.0, 320.0])  # the second shrinks the photo 4x: the crop's area reduction
-def test_a_spot_seen_in_the_crop_comes_back_where_it_is_in_the_photo(roll, side):
+def test_a_spot_seen_in_the_crop_comes_back_where_it_is_in_the_photo(predictor, roll, side):
     """An independent oracle for the whole round trip: the "network" finds a bright spot in each crop
     it is given (its intensity centroid, in crop pixels) and the predictor maps that back; it must
     land on the spot's photo position to 0.05 px (a half-input-pixel slip moves it 0.6-2.5 px)."""
-    predictor = heatnet.load_pretrained("fast", runtime="pytorch")
     k = predictor.scheme.num_points
     spot = (251.3, 187.6)
     image = _spot(400, 500, spot, sigma=side / 40)
@@ -59,11 +72,10 @@ def test_a_spot_seen_in_the_crop_comes_back_where_it_is_in_the_photo(roll, side)
 
 
 @pytest.mark.parametrize("roll", [0.0, 90.0, -30.0])
-def test_crop_points_map_back_to_the_photo_exactly(roll):
+def test_crop_points_map_back_to_the_photo_exactly(predictor, roll):
     """A network that answers fixed crop pixels: the crop's centre comes back at the box's centre,
     and a point d input pixels right of it at d x (crop side / S) photo pixels along the face's
     own x axis (turned by the roll), to 1e-6 pixels: a half-pixel slip in the mapping fails."""
-    predictor = heatnet.load_pretrained("fast", runtime="pytorch")
     size, k = predictor.crop.size, predictor.scheme.num_points
     centre, d = (size - 1) / 2, 10.0
     crop_points = np.full((1, k, 2), centre)
@@ -78,12 +90,11 @@ def test_crop_points_map_back_to_the_photo_exactly(roll):
 
 
 @pytest.mark.parametrize("roll", [0.0, 40.0, -120.0])
-def test_the_refine_pass_recrops_around_the_points_and_keeps_the_spot_and_the_roll(roll):
+def test_the_refine_pass_recrops_around_the_points_and_keeps_the_spot_and_the_roll(predictor, roll):
     """With a refine pass: the "network" answers a face-shaped set of points (a zero-mean ring, eyes
     level in the crop) around the spot it finds, so the refine crop is cut around them, turned
     upright by their roll (face_frames). The points' mean must still land on the spot to 0.05 px
     and their eye line must carry the first crop's roll (predictor.roll) to 0.5 degrees."""
-    predictor = heatnet.load_pretrained("fast", runtime="pytorch")
     predictor.refine = 1
     k, size = predictor.scheme.num_points, predictor.crop.size
     ring = _ring(predictor)
@@ -106,10 +117,9 @@ def test_the_refine_pass_recrops_around_the_points_and_keeps_the_spot_and_the_ro
     assert np.abs(calls[1][0] - (size - 1) / 2).max() < 0.05 * size
 
 
-def test_faces_of_several_photos_come_back_to_their_own_photo_and_none_is_empty():
+def test_faces_of_several_photos_come_back_to_their_own_photo_and_none_is_empty(predictor):
     """Three photos with 2, 0 and 1 spots, predicted together in batches of 2: each photo gets its
     own spots back, in order, to 0.05 px, and the photo without a box gets empty (0, K, 2) / (0, K)."""
-    predictor = heatnet.load_pretrained("fast", runtime="pytorch")
     predictor.batch_size = 2
     k = predictor.scheme.num_points
     calls = []
@@ -128,7 +138,7 @@ def test_faces_of_several_photos_come_back_to_their_own_photo_and_none_is_empty(
     assert nothing[0][0].shape == (0, k, 2) and nothing[0][1].shape == (0, k)
 
 
-def test_the_refine_pass_runs_only_for_landmark_crops_and_follows_upright_crops():
+def test_the_refine_pass_runs_only_for_landmark_crops_and_follows_upright_crops(predictor):
     """A model trained on annotation boxes or whole images has no refine pass (its crops are not
     cut around points); with upright_crops off, the refine crop is the points' box as it lies
     (roll 0), so a ring of points level in its crop comes back level whatever the first roll."""
@@ -136,7 +146,6 @@ def test_the_refine_pass_runs_only_for_landmark_crops_and_follows_upright_crops(
 
     from heatnet.crop import CropBox
 
-    predictor = heatnet.load_pretrained("fast", runtime="pytorch")
     k = predictor.scheme.num_points
     image = _spot(400, 500, (251.3, 187.6), 3.0)
     box = np.array([[210.0, 150.0, 290.0, 230.0]])
@@ -152,3 +161,33 @@ def test_the_refine_pass_runs_only_for_landmark_crops_and_follows_upright_crops(
     predictor.upright_crops = False
     points, _ = predictor.predict_crop_boxes(image, box, refine=1, rolls=np.array([40.0]))
     assert abs(predictor.roll(points)[0]) < 0.5
+
+
+def test_each_crop_rule_makes_its_own_boxes_from_the_detections(predictor):
+    """IMAGE: the whole photo, upright, once per face; ANNOTATION: the detections as they are;
+    LANDMARKS: a square of the box fit's side whose centre sits at the fit's offset from the
+    detection's centre, that offset turned with the face (a face turned 90 degrees counter-clockwise
+    has its chin offset pointing right)."""
+    from dataclasses import replace
+
+    from heatnet.crop import CropBox
+    from heatnet.detect import Detections
+
+    image = np.zeros((300, 400, 3), np.uint8)
+    boxes = np.array([[100.0, 50.0, 180.0, 130.0], [200.0, 100.0, 260.0, 160.0]])
+    found = Detections(boxes, np.array([0.9, 0.8]), np.array([0.0, 90.0]))
+    predictor.crop = replace(predictor.crop, rule=CropBox.IMAGE)
+    crops, rolls = predictor.crop_boxes(image, found)
+    assert crops.tolist() == [[-0.5, -0.5, 399.5, 299.5]] * 2 and rolls.tolist() == [0.0, 0.0]
+    predictor.crop = replace(predictor.crop, rule=CropBox.ANNOTATION)
+    crops, rolls = predictor.crop_boxes(image, found)
+    assert crops.tolist() == boxes.tolist() and rolls.tolist() == [0.0, 90.0]
+    predictor.crop = replace(predictor.crop, rule=CropBox.LANDMARKS)
+    crops, rolls = predictor.crop_boxes(image, found)
+    fit = predictor.detector.box_fit
+    assert rolls.tolist() == [0.0, 90.0]
+    sides = crops[:, 2:] - crops[:, :2]
+    np.testing.assert_allclose(sides, [[80 * fit.scale] * 2, [60 * fit.scale] * 2], atol=1e-9)
+    centres = (crops[:, :2] + crops[:, 2:]) / 2
+    np.testing.assert_allclose(centres[0], [140 + 80 * fit.dx, 90 + 80 * fit.dy], atol=1e-9)
+    np.testing.assert_allclose(centres[1], [230 + 60 * fit.dy, 130 - 60 * fit.dx], atol=1e-9)

@@ -153,3 +153,41 @@ def test_in_memory_sources_decode_once_and_keep_errors(tmp_path):
         cached[1]
     items = LandmarkDataset(cached, 16).__getitems__([0, 1])  # the bad one is dropped from its batch, not fatal
     assert "image" in items[0] and "bad.png" in items[1]["error"]
+
+
+def test_jitter_draws_cover_each_range_on_both_sides_and_mirror_at_its_rate():
+    """2000 draws: angle, scale and each shift axis fill their whole interval (both signs), mirrors
+    come at mirror_prob; mirror_prob 0 never mirrors, even on a draw of exactly 0."""
+    augmentation = Augmentation(rotation_deg=20, scale_range=(0.9, 1.2), shift=0.05, mirror_prob=0.25)
+    rng = np.random.default_rng(0)
+    draws = [augmentation.sample_jitter(rng) for _ in range(2000)]
+    for values, low, high in (([d.angle_deg for d in draws], -20, 20), ([d.scale for d in draws], 0.9, 1.2),
+                              ([d.shift[0] for d in draws], -0.05, 0.05), ([d.shift[1] for d in draws], -0.05, 0.05)):
+        spread = (high - low) * 0.02
+        assert low <= min(values) < low + spread and high - spread < max(values) <= high
+        assert abs(np.mean(values) - (low + high) / 2) < (high - low) * 0.03
+    assert np.corrcoef([d.shift[0] for d in draws], [d.shift[1] for d in draws])[0, 1] ** 2 < 0.01  # drawn apart
+    assert 0.22 < np.mean([d.mirror for d in draws]) < 0.28
+
+    class ZeroDraws:
+        def uniform(self, low, high=None):
+            return low
+
+        def random(self):
+            return 0.0
+
+    assert not Augmentation(mirror_prob=0.0).sample_jitter(ZeroDraws()).mirror
+
+
+@pytest.mark.parametrize("op", ["color_prob", "gray_prob", "blur_prob", "noise_prob", "occlusion_prob"])
+def test_each_appearance_change_alters_the_crop_and_follows_its_seed(op):
+    """The CPU appearance path (albumentations): with every probability 0 the crop is untouched; one
+    change at probability 1 alters it, the same way for the same seed."""
+    image = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    off = dict(color_prob=0, gray_prob=0, blur_prob=0, noise_prob=0, occlusion_prob=0)
+    np.testing.assert_array_equal(Augmentation(**off).appearance_transform(image.copy(), seed=3), image)
+    one = Augmentation(**{**off, op: 1.0})
+    changed = one.appearance_transform(image.copy(), seed=3)
+    assert changed.shape == image.shape and changed.dtype == np.uint8
+    assert np.abs(changed.astype(int) - image).mean() > 1.0
+    np.testing.assert_array_equal(one.appearance_transform(image.copy(), seed=3), changed)
