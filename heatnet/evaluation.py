@@ -148,7 +148,7 @@ def load_trained(checkpoint_path: str | Path, device: torch.device | str = "cpu"
                 warnings.warn(f"{path}: {line}", stacklevel=2)
         else:
             module = module_from_sources(stored)
-        settings = from_plain(type(module.settings), state["settings"], str(path))  # may be a Settings subclass
+        settings = from_plain(type(module.settings), state["settings"], "its settings")  # may be a Settings subclass
         method = module.build(settings, SCHEMES[state["scheme"]])
     except ConfigError as e:
         written_by = state.get("heatnet_version", "?")

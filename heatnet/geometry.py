@@ -17,7 +17,7 @@ def landmark_box(points: np.ndarray, visibility: np.ndarray | None = None) -> np
     visible = points if visibility is None else points[visibility > 0]
     if len(visible) == 0:
         raise ValueError("no visible points to make a face box from")
-    return np.concatenate([visible.min(axis=0), visible.max(axis=0)]).astype(np.float64)
+    return np.concatenate([visible.min(axis=0), visible.max(axis=0)], dtype=np.float64)
 
 
 def crop_affine(center: np.ndarray, side: float, size: int, angle_deg: float = 0.0,
@@ -30,9 +30,9 @@ def crop_affine(center: np.ndarray, side: float, size: int, angle_deg: float = 0
     # y points down, so a counter-clockwise turn on screen is a clockwise one in (x, y).
     rot = np.array([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]]) * k
     if mirror:
-        rot[0] *= -1.0  # x' = (S - 1) - x about the input centre
+        rot[0] = -rot[0]  # x' = (S - 1) - x about the input centre
     half = (size - 1) / 2.0
-    return np.hstack([rot, (np.array([half, half]) - rot @ np.asarray(center, np.float64))[:, None]])
+    return np.hstack([rot, (np.array([half, half]) - rot @ np.asarray(center))[:, None]])
 
 
 def roll_degrees(points: np.ndarray, pair: tuple[int, int]) -> np.ndarray:
@@ -64,8 +64,7 @@ def turn_image(image: np.ndarray, angle_deg: float) -> tuple[np.ndarray, np.ndar
     quarter = angle_deg / 90.0
     if quarter == round(quarter):
         return np.ascontiguousarray(np.rot90(image, int(round(quarter)) % 4)), matrix
-    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=0), matrix
+    return cv2.warpAffine(image, matrix, size), matrix  # bilinear, black outside: OpenCV's defaults
 
 
 def apply_affine(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -94,7 +93,7 @@ def warp_to_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray
     scale = math.sqrt(abs(np.linalg.det(matrix[:, :2])))
     if scale < 0.5:
         inv = invert_affine(matrix)
-        corners = apply_affine(np.array([[-1, -1], [size, -1], [-1, size], [size, size]], np.float64), inv)
+        corners = apply_affine(np.array([[-1, -1], [size, -1], [-1, size], [size, size]]), inv)
         h, w = image.shape[:2]
         x0, y0 = np.clip(np.floor(corners.min(axis=0)).astype(int), 0, [w - 1, h - 1])
         x1, y1 = np.clip(np.ceil(corners.max(axis=0)).astype(int) + 1, [x0 + 1, y0 + 1], [w, h])
@@ -107,5 +106,4 @@ def warp_to_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray
         to_original = np.array([[1 / rx, 0, 0.5 / rx - 0.5 + x0], [0, 1 / ry, 0.5 / ry - 0.5 + y0]])
         matrix = compose_affine(matrix, to_original)
         image = small
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.warpAffine(image, matrix, (size, size))  # bilinear, black outside: OpenCV's defaults

@@ -130,3 +130,17 @@ def test_face_frames_crop_a_turned_face_as_the_upright_one(angle):
     np.testing.assert_allclose(compose_affine(from_turned, matrix), upright, atol=1e-9)  # photo -> crop alike
     difference = np.abs(crop.pixels(turned, from_turned).astype(int) - crop.pixels(image, upright).astype(int))
     assert np.median(difference) <= 2 and difference.mean() < 3
+
+
+def test_a_run_s_crop_and_the_jitter_s_zoom():
+    """Crop.of takes each of the run's four crop settings; a jitter scale above 1 zooms out (the
+    square's side grows by it); a box of one point still gets a crop (side box_scale x 1 px)."""
+    from types import SimpleNamespace
+
+    settings = SimpleNamespace(box=CropBox.ANNOTATION, box_scale=1.4, input_size=96, channels=1)
+    assert Crop.of(settings) == Crop(CropBox.ANNOTATION, 1.4, 96, 1)
+    crop = Crop(CropBox.LANDMARKS, 1.25, 64)
+    box = np.array([10.0, 20.0, 50.0, 40.0])  # side 40 -> 50 at box_scale 1.25
+    assert crop.matrix(box)[0, 0] == pytest.approx(64 / 50)
+    assert crop.matrix(box, CropJitter(scale=1.2))[0, 0] == pytest.approx(64 / 60)
+    assert crop.matrix(np.array([5.0, 5.0, 5.0, 5.0]))[0, 0] == pytest.approx(64 / 1.25)

@@ -74,6 +74,10 @@ def test_a_batch_reaches_the_model_as_floats_in_0_1_channels_last():
     floats = torch.rand(2, 3, 4, 5)
     moved = images_to_device(floats, torch.device("cpu"))
     assert torch.equal(moved, floats) and moved.is_contiguous(memory_format=torch.channels_last)
+    # the device asked for is the one every tensor lands on ("meta": a device without data, on any machine)
+    meta = torch.device("meta")
+    assert all(t.device == meta for t in to_device_batch(batch, meta))
+    assert images_to_device(floats, meta).device == meta
 
 
 def _dlib_xml(path, records) -> None:
@@ -137,3 +141,88 @@ def test_a_folder_without_labels_is_refused_naming_what_it_expects(tmp_path):
     with pytest.raises(DatasetError, match="expected .pts files beside the images, or one dlib XML file, or one CSV "
                                            "in the ytf68 layout; found no .pts, 1 XML and 1 CSV file"):
         load_folder(tmp_path)
+
+
+def test_a_live_experiment_names_each_edited_source_and_an_old_checkpoint_says_how_to_load_it(tmp_path):
+    """live_experiment rebuilds from the file on disk and warns, per source that differs, with the
+    checkpoint's path, at the caller's line; the weights still load. A checkpoint whose settings no
+    longer fit, written by another heatnet version, is refused with both versions and the way out."""
+    import warnings
+
+    from heatnet.checkpoint import CheckpointError, load_checkpoint
+    import heatnet.evaluation
+    from conftest import ROOT
+    from heatnet.evaluation import load_trained
+    from heatnet.shipped import ShippedModel
+
+    state = load_checkpoint(ShippedModel.FAST.path)
+    state["experiment"]["path"] = str(ROOT / "experiments" / "w300_fast.py")
+    state["experiment"]["sources"]["experiments.w300_fast"] += "\n# edited after training\n"
+    edited = tmp_path / "edited.pt"
+    torch.save(state, edited)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        method, settings, _ = load_trained(edited, live_experiment=True)
+    assert [str(w.message) for w in caught] == [f"{edited}: experiments.w300_fast: edited since training"]
+    assert caught[0].filename != heatnet.evaluation.__file__  # the caller's line, not heatnet's
+    loaded = method.model.state_dict()
+    assert all(torch.equal(loaded[name], weights.to(loaded[name].dtype)) for name, weights in state["model"].items())
+    assert settings.input_size == 112
+    conv = next(p for p in method.model.parameters() if p.dim() == 4 and p.shape[-1] > 1)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+
+    state = load_checkpoint(ShippedModel.FAST.path)
+    state["settings"]["no_such_setting"] = 1
+    del state["heatnet_version"]  # unknown: the hint says "?"; the same version: no hint
+    unknown, same = tmp_path / "unknown.pt", tmp_path / "same.pt"
+    torch.save(state, unknown)
+    torch.save({**state, "heatnet_version": heatnet.__version__}, same)
+    with pytest.raises(CheckpointError, match=r"\(written by heatnet \?, this is "):
+        load_trained(unknown)
+    with pytest.raises(CheckpointError) as error:
+        load_trained(same)
+    assert str(error.value) == f"{same}: its settings: unknown field(s) ['no_such_setting'] for HeatmapSettings"
+
+    state = load_checkpoint(ShippedModel.FAST.path)
+    state["settings"]["no_such_setting"] = 1
+    state["heatnet_version"] = "0.0.1"
+    old = tmp_path / "old.pt"
+    torch.save(state, old)
+    with pytest.raises(CheckpointError) as error:
+        load_trained(old)
+    assert str(error.value) == (f"{old}: its settings: unknown field(s) ['no_such_setting'] for HeatmapSettings (written by "
+                                f"heatnet 0.0.1, this is {heatnet.__version__}: --live-experiment rebuilds it from the "
+                                f"experiment file as it is now)")
+
+
+def test_the_stored_codec_decodes_and_weights_that_do_not_fit_are_named(tmp_path):
+    """A checkpoint whose codec differs from what its experiment builds now decodes with the stored
+    one, saying both (at the caller's line); weights of another shape are refused naming the file
+    and the experiment module."""
+    import warnings
+
+    import heatnet.evaluation
+    from heatnet.checkpoint import CheckpointError, codec_description, load_checkpoint
+    from heatnet.evaluation import load_trained
+    from heatnet.shipped import ShippedModel
+
+    state = load_checkpoint(ShippedModel.FAST.path)
+    built = dict(state["codec"])
+    state["codec"] = {**built, "sigma": 1.7}
+    other = tmp_path / "other_codec.pt"
+    torch.save(state, other)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        method, _, _ = load_trained(other, "cpu")
+    assert [str(w.message) for w in caught] == [
+        f"{other}: the experiment now builds the codec {built}; decoding with the stored {state['codec']}"]
+    assert caught[0].filename != heatnet.evaluation.__file__
+    assert method.codec.sigma == 1.7 and codec_description(method.codec) == state["codec"]
+
+    state = load_checkpoint(ShippedModel.FAST.path)
+    name = next(iter(state["model"]))
+    state["model"][name] = state["model"][name][:1]
+    misfit = tmp_path / "misfit.pt"
+    torch.save(state, misfit)
+    with pytest.raises(CheckpointError, match=f"^{misfit}: weights do not fit the model that experiments.w300_fast builds"):
+        load_trained(misfit, "cpu")

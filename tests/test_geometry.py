@@ -145,3 +145,26 @@ def test_landmark_box_without_visibility_uses_every_point_and_says_why_it_fails(
     np.testing.assert_array_equal(landmark_box(points[:1], np.ones(1)), [3.0, 4.0, 3.0, 4.0])  # one point: a zero box
     with pytest.raises(ValueError, match="^no visible points to make a face box from$"):
         landmark_box(points, np.zeros(3))
+
+
+@pytest.mark.parametrize("corner", [(0, 0), (1, 0), (0, 1), (1, 1)])
+def test_a_shrunk_crop_across_an_image_corner_is_the_ramp_inside_and_black_outside(corner):
+    """A crop shrunk 6x (the area-reduction branch) that hangs over one corner of the photo, turned
+    20 degrees: its region of interest is cut at the photo's edges, so where the crop's pixels map
+    a few pixels inside the photo they must hold the ramp exactly (a region cut one pixel short, or
+    one of the wrong size, blends them with black), and where they map well outside, black."""
+    h, w = 300, 400
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    image = 0.31 * xs + 0.17 * ys + 5.0
+    size, side = 40, 240.0
+    centre = np.array([w * corner[0] + (40 if corner[0] == 0 else -40), h * corner[1] + (30 if corner[1] == 0 else -30)])
+    m = crop_affine(centre, side, size, angle_deg=20.0)
+    crop = warp_to_crop(image, m, size)
+    qy, qx = np.mgrid[0:size, 0:size].astype(np.float64)
+    original = apply_affine(np.stack([qx, qy], axis=-1), invert_affine(m))
+    x, y = original[..., 0], original[..., 1]
+    inside = (x > 2.5) & (x < w - 3.5) & (y > 2.5) & (y < h - 3.5)
+    outside = (x < -8) | (x > w + 7) | (y < -8) | (y > h + 7)
+    assert inside.sum() > 200 and outside.sum() > 200
+    np.testing.assert_allclose(crop[inside], (0.31 * x + 0.17 * y + 5.0)[inside], atol=0.02 * 7)
+    assert (crop[outside] == 0).all()

@@ -124,3 +124,25 @@ def test_wing_smooth_l1_and_adaptive_wing_by_the_papers_formulas_at_their_defaul
     per_pixel = (a * 0.8 - c) * weight
     assert AdaptiveWing(CODEC)(target + 0.8, torch.tensor([[[13.5, 9.5]]]), vis).item() == \
         pytest.approx(per_pixel.mean(), rel=1e-5)
+
+
+def test_js_of_heatmaps_with_no_overlap_is_log_2_and_kl_follows_its_temperature():
+    """Jensen-Shannon is log 2 between two maps on different pixels and 0 between equal ones, at
+    any scale of their logits; KL at temperature T is zero on logits T x log(target)."""
+    from heatnet.losses import _js_divergence
+
+    p = torch.zeros(1, 2, 3, 4)
+    p[0, 0, 0, 0] = p[0, 1, 2, 3] = 1.0
+    q = torch.zeros(1, 2, 3, 4)
+    q[0, 0, 1, 1] = 1.0
+    q[0, 1, 2, 3] = 1.0
+    js = _js_divergence(p.clamp_min(1e-30).log(), q)
+    torch.testing.assert_close(js, torch.tensor([[math.log(2), 0.0]]))
+    codec = GaussianHeatmap(32, 4, 1.0)
+    points = torch.tensor([[[13.0, 9.0], [20.5, 17.25]]])
+    visibility = torch.ones(1, 2)
+    targets, _ = codec.encode(points, visibility)
+    log_q = (targets / targets.flatten(2).sum(-1)[..., None, None]).clamp_min(1e-30).log()
+    assert HeatmapKL(codec, temperature=0.5)(0.5 * log_q, points, visibility).item() == pytest.approx(0.0, abs=1e-5)
+    assert HeatmapKL(codec, temperature=0.5)(log_q, points, visibility).item() > 0.1
+    assert HeatmapJS(codec)(log_q, points, visibility).item() == pytest.approx(0.0, abs=1e-5)

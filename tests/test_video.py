@@ -66,6 +66,9 @@ def test_each_shaken_frame_holds_the_photo_moved_by_its_shift_with_the_asked_noi
     noisy, _ = shaken_clip(flat, frames=3, noise_std=6.0)
     assert all(abs(frame.astype(np.float64).std() - 6.0) < 0.3 for frame in noisy)
     assert not np.array_equal(noisy[0], noisy[1])  # fresh noise per frame
+    for level in (0, 255):  # noise past black or white saturates there, never wraps around
+        frames, _ = shaken_clip(np.full((32, 32, 3), level, np.uint8), frames=2, noise_std=6.0)
+        assert all(frame.dtype == np.uint8 and np.abs(frame.astype(int) - level).max() <= 30 for frame in frames)
 
 
 def test_jitter_is_the_mean_frame_to_frame_motion_left_after_the_shifts_in_percent():

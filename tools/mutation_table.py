@@ -2,6 +2,7 @@
 
     python tools/mutation_table.py              # the table, from mutmut's stored results
     python tools/mutation_table.py --survivors  # and each surviving mutant's name
+    python tools/mutation_table.py --edits      # and each one's edit: the line before and after
 
 A mutant counts as killed when a test failed or timed out on it; the score is killed / checked,
 so a mutant no selected test reaches ("no tests") counts against its module; a run stopped part
@@ -10,6 +11,7 @@ is scored on the predictor's mapping (photo -> crops -> points -> photo), the pa
 tests in tests/test_predictor_mapping.py own; the rest of it is end-to-end code, tested there.
 """
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -34,10 +36,11 @@ def scope(module: str, owner: str | None, function: str) -> str | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--survivors", action="store_true", help="list the mutants that no test killed")
+    parser.add_argument("--edits", action="store_true", help="list the survivors with the lines each one changes")
     parser.add_argument("--no-progress", action="store_true", help="accepted for uniformity; prints no progress anyway")
     args = parser.parse_args()
-    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=ROOT,
-                         capture_output=True, text=True)
+    os.chdir(ROOT)  # mutmut reads setup.cfg and mutants/ from the working folder
+    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], capture_output=True, text=True)
     if out.returncode != 0:
         print(f"mutmut results failed (run `make mutation` first):\n{out.stderr}", file=sys.stderr)
         return 1
@@ -57,9 +60,22 @@ def main() -> int:
         checked = sum(c.values()) - c["not checked"]  # a stopped run leaves some for the next (mutmut resumes)
         score = f"{100 * c['killed'] / checked:.1f} %" if checked else ""
         print(f"| {row} | {sum(c.values())} | {checked} | {c['killed']} | {c['survived']} | {c['no tests']} | {score} |")
-    if args.survivors:
-        print("\n" + "\n".join(survivors))
+    if args.survivors or args.edits:
+        print()
+        for line in survivors:
+            print(line)
+            if args.edits:
+                print(edit(line.split(":")[0]))
     return 0
+
+
+def edit(mutant: str) -> str:
+    """The lines a mutant changes, as `- before` / `+ after` (mutmut's own diff, without context)."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    path = Path("heatnet") / f"{mutant.split('.')[1]}.py"
+    diff = get_diff_for_mutant(mutant, path=path).splitlines()
+    return "\n".join("    " + line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---"))
 
 
 if __name__ == "__main__":
