@@ -143,23 +143,34 @@ def test_a_folder_without_labels_is_refused_naming_what_it_expects(tmp_path):
         load_folder(tmp_path)
 
 
+def _edited_fast_checkpoint(path, edit) -> dict:
+    """The shipped fast checkpoint, changed in place by `edit(state)`, saved at `path`; its state."""
+    from heatnet.checkpoint import load_checkpoint
+    from heatnet.shipped import ShippedModel
+
+    state = load_checkpoint(ShippedModel.FAST.path)
+    edit(state)
+    torch.save(state, path)
+    return state
+
+
 def test_a_live_experiment_names_each_edited_source_and_an_old_checkpoint_says_how_to_load_it(tmp_path):
     """live_experiment rebuilds from the file on disk and warns, per source that differs, with the
     checkpoint's path, at the caller's line; the weights still load. A checkpoint whose settings no
     longer fit, written by another heatnet version, is refused with both versions and the way out."""
     import warnings
 
-    from heatnet.checkpoint import CheckpointError, load_checkpoint
     import heatnet.evaluation
     from conftest import ROOT
+    from heatnet.checkpoint import CheckpointError
     from heatnet.evaluation import load_trained
-    from heatnet.shipped import ShippedModel
 
-    state = load_checkpoint(ShippedModel.FAST.path)
-    state["experiment"]["path"] = str(ROOT / "experiments" / "w300_fast.py")
-    state["experiment"]["sources"]["experiments.w300_fast"] += "\n# edited after training\n"
+    def edit_source(state):
+        state["experiment"]["path"] = str(ROOT / "experiments" / "w300_fast.py")
+        state["experiment"]["sources"]["experiments.w300_fast"] += "\n# edited after training\n"
+
     edited = tmp_path / "edited.pt"
-    torch.save(state, edited)
+    state = _edited_fast_checkpoint(edited, edit_source)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         method, settings, _ = load_trained(edited, live_experiment=True)
@@ -171,23 +182,23 @@ def test_a_live_experiment_names_each_edited_source_and_an_old_checkpoint_says_h
     conv = next(p for p in method.model.parameters() if p.dim() == 4 and p.shape[-1] > 1)
     assert conv.is_contiguous(memory_format=torch.channels_last)
 
-    state = load_checkpoint(ShippedModel.FAST.path)
-    state["settings"]["no_such_setting"] = 1
-    del state["heatnet_version"]  # unknown: the hint says "?"; the same version: no hint
-    unknown, same = tmp_path / "unknown.pt", tmp_path / "same.pt"
-    torch.save(state, unknown)
-    torch.save({**state, "heatnet_version": heatnet.__version__}, same)
+    def stale_settings(version):  # None: the checkpoint does not say (the hint says "?")
+        def edit(state):
+            state["settings"]["no_such_setting"] = 1
+            state["heatnet_version"] = version
+            if version is None:
+                del state["heatnet_version"]
+        return edit
+
+    unknown, same, old = tmp_path / "unknown.pt", tmp_path / "same.pt", tmp_path / "old.pt"
+    _edited_fast_checkpoint(unknown, stale_settings(None))
+    _edited_fast_checkpoint(same, stale_settings(heatnet.__version__))
+    _edited_fast_checkpoint(old, stale_settings("0.0.1"))
     with pytest.raises(CheckpointError, match=r"\(written by heatnet \?, this is "):
         load_trained(unknown)
     with pytest.raises(CheckpointError) as error:
         load_trained(same)
     assert str(error.value) == f"{same}: its settings: unknown field(s) ['no_such_setting'] for HeatmapSettings"
-
-    state = load_checkpoint(ShippedModel.FAST.path)
-    state["settings"]["no_such_setting"] = 1
-    state["heatnet_version"] = "0.0.1"
-    old = tmp_path / "old.pt"
-    torch.save(state, old)
     with pytest.raises(CheckpointError) as error:
         load_trained(old)
     assert str(error.value) == (f"{old}: its settings: unknown field(s) ['no_such_setting'] for HeatmapSettings (written by "
@@ -202,15 +213,17 @@ def test_the_stored_codec_decodes_and_weights_that_do_not_fit_are_named(tmp_path
     import warnings
 
     import heatnet.evaluation
-    from heatnet.checkpoint import CheckpointError, codec_description, load_checkpoint
+    from heatnet.checkpoint import CheckpointError, codec_description
     from heatnet.evaluation import load_trained
-    from heatnet.shipped import ShippedModel
 
-    state = load_checkpoint(ShippedModel.FAST.path)
-    built = dict(state["codec"])
-    state["codec"] = {**built, "sigma": 1.7}
+    built = {}
+
+    def other_sigma(state):
+        built.update(state["codec"])
+        state["codec"] = {**built, "sigma": 1.7}
+
     other = tmp_path / "other_codec.pt"
-    torch.save(state, other)
+    state = _edited_fast_checkpoint(other, other_sigma)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         method, _, _ = load_trained(other, "cpu")
@@ -219,10 +232,11 @@ def test_the_stored_codec_decodes_and_weights_that_do_not_fit_are_named(tmp_path
     assert caught[0].filename != heatnet.evaluation.__file__
     assert method.codec.sigma == 1.7 and codec_description(method.codec) == state["codec"]
 
-    state = load_checkpoint(ShippedModel.FAST.path)
-    name = next(iter(state["model"]))
-    state["model"][name] = state["model"][name][:1]
+    def cut_first_weight(state):
+        name = next(iter(state["model"]))
+        state["model"][name] = state["model"][name][:1]
+
     misfit = tmp_path / "misfit.pt"
-    torch.save(state, misfit)
+    _edited_fast_checkpoint(misfit, cut_first_weight)
     with pytest.raises(CheckpointError, match=f"^{misfit}: weights do not fit the model that experiments.w300_fast builds"):
         load_trained(misfit, "cpu")
