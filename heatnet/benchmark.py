@@ -255,29 +255,39 @@ def write_report(results: dict[str, dict], out: Path, dataset: str, seeds: int, 
     return report
 
 
-def write_budget_report(by_budget: dict[float, dict[str, dict]], out: Path, dataset: str, seeds: int) -> str:
+def write_budget_report(by_budget: dict[float, dict[str, dict]], out: Path, dataset: str, unit: str = "min") -> str:
     """The test NME of every method at every training budget: budgets.md (returned), budgets.json
-    (per seed) and nme_vs_budget.png (mean with the seed spread as error bars, log budget axis)."""
+    (per seed) and nme_vs_budget.png (mean with the seed spread as error bars, log budget axis).
+    by_budget: budget -> method -> {"rows": per-seed rows with nme_%, "step_budget": steps}; a
+    budget in minutes ("min": converted to steps once per method) or optimizer steps ("steps": the
+    same for every method). A budget may lack a method and budgets may differ in seeds."""
     from heatnet.drawing import plt
 
-    budgets = list(by_budget)
-    methods = list(by_budget[budgets[0]])
-    lines = [f"Dataset {dataset}: test NME % (mean ± std over {seeds} seed(s)) and optimizer steps, by training budget "
-             f"(minutes on this machine, converted to steps once per method and budget).", "",
-             "| method | " + " | ".join(f"{b:g} min" for b in budgets) + " |", "|---|" + "---|" * len(budgets)]
+    budgets = sorted(by_budget)
+    methods = list(dict.fromkeys(m for b in budgets for m in by_budget[b]))
+    how = ("minutes on this machine, converted to steps once per method and budget" if unit == "min"
+           else "optimizer steps, the same for every method")
+    lines = [f"Dataset {dataset}: test NME % (mean ± std over each cell's seeds) by training budget ({how}).", "",
+             "| method | " + " | ".join(f"{b:g} {unit}" for b in budgets) + " |", "|---|" + "---|" * len(budgets)]
     fig, ax = plt.subplots(figsize=(6, 4))
     for method in methods:
-        cells, means, spreads = [], [], []
+        cells, points = [], []
         for b in budgets:
-            mean, spread = by_budget[b][method]["stats"]["nme_%"]
-            steps = by_budget[b][method]["step_budget"]
-            cells.append(f"{mean:.2f}" + (f" ± {spread:.2f}" if spread else "") + (f" ({steps} steps)" if steps else ""))
-            means.append(mean)
-            spreads.append(spread)
+            if method not in by_budget[b]:
+                cells.append("-")
+                continue
+            result = by_budget[b][method]
+            seeds = len(result["rows"])
+            mean, spread = mean_and_spread(result["rows"])["nme_%"]
+            extra = f", {result['step_budget']} steps" if unit == "min" and result["step_budget"] else ""
+            cells.append(f"{mean:.2f}" + (f" ± {spread:.2f}" if seeds > 1 else "")
+                         + f" ({seeds} seed{'s' * (seeds > 1)}{extra})")
+            points.append((b, mean, spread))
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
-        ax.errorbar(budgets, means, yerr=spreads, marker="o", capsize=3, label=method)
+        x, means, spreads = zip(*points)
+        ax.errorbar(x, means, yerr=spreads, marker="o", capsize=3, label=method)
     ax.set_xscale("log")
-    ax.set_xlabel("training budget (minutes)")
+    ax.set_xlabel("training budget (minutes)" if unit == "min" else "training budget (optimizer steps)")
     ax.set_ylabel("test NME (%)")
     ax.set_title(f"{dataset}: NME against training budget")
     ax.grid(True, alpha=0.3)
@@ -290,3 +300,29 @@ def write_budget_report(by_budget: dict[float, dict[str, dict]], out: Path, data
         f"{b:g}": {m: {"nme_per_seed": [row["nme_%"] for row in r["rows"]], "steps": r["step_budget"]}
                    for m, r in by_budget[b].items()} for b in budgets}, indent=1))
     return report
+
+
+def finished_step_budgets(folders: list[Path]) -> tuple[str, dict[float, dict[str, dict]]]:
+    """Finished benchmarks of one dataset, each trained with one step budget for every method
+    (tools/benchmark.py --steps), read back from their results.json: the dataset and
+    write_budget_report's input (unit "steps")."""
+    by_budget, datasets = {}, set()
+    for folder in folders:
+        path = Path(folder) / "results.json"
+        try:
+            saved = json.loads(path.read_text())
+            step_budgets, per_seed = saved["step_budgets"], saved["per_seed"]
+            datasets.add(saved["settings"]["dataset"])
+        except (OSError, ValueError, KeyError) as e:
+            raise ConfigError(f"{path}: not a finished benchmark's results ({e})") from None
+        steps = set(step_budgets.values())
+        if len(steps) != 1:
+            raise ConfigError(f"{path}: its methods trained different step budgets {step_budgets}; "
+                              f"give benchmarks run with --steps")
+        budget = float(steps.pop())
+        if budget in by_budget:
+            raise ConfigError(f"{path}: a second benchmark at {budget:g} steps; give one folder per budget")
+        by_budget[budget] = {m: {"rows": rows, "step_budget": step_budgets[m]} for m, rows in per_seed.items()}
+        if len(datasets) > 1:
+            raise ConfigError(f"{path}: a benchmark of another dataset ({sorted(datasets)}); give one dataset's")
+    return datasets.pop(), by_budget

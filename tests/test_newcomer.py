@@ -293,6 +293,7 @@ def test_every_tool_answers_help_without_importing_torch(tool):
 @pytest.mark.parametrize("args, message", [
     (["tools/benchmark.py", "--seeds", "0"], "--seeds must be at least 1"),
     (["tools/benchmark.py", "--budgets", "1,x"], "--budgets 1,x: give positive minutes"),
+    (["tools/benchmark.py", "--budget-report", "results/heads_5min"], "--budget-report: give --out"),
     (["tools/benchmark.py", "--dataset", "celeb"], "unknown dataset 'celeb'"),
     (["tools/benchmark.py", "--dataset", "300w", "--data-root", "/nowhere"], "data root /nowhere is not a folder"),
     (["tools/benchmark.py", "--quick", "--out", "/dev/null/results"], "is a file, not a folder"),

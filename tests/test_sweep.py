@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import wait_for
+from heatnet.benchmark import finished_step_budgets, write_budget_report
 from heatnet.config import ConfigError
 from heatnet.method import HeatmapSettings
 from heatnet.sweep import grid_points, parse_grid, point_name
@@ -78,3 +80,53 @@ def test_the_benchmark_draws_nme_against_training_budget(tmp_path):
     assert (out / "nme_vs_budget.png").stat().st_size > 10_000 and "| regression_cnn |" in (out / "budgets.md").read_text()
     for b in budgets:  # each budget has the benchmark's own report and runs
         assert (out / f"budget_{b}min/results.md").is_file()
+
+
+def test_finished_step_budgets_are_drawn_together_with_each_cells_seeds(tmp_path):
+    """--budget-report: the 5-minute heads benchmark kept in docs/ (one seed) beside a 3-seed one
+    at 2250 steps that lacks a method; each cell's mean and sample std recomputed here."""
+    five = tmp_path / "five"
+    five.mkdir()
+    saved = json.loads((ROOT / "docs/studies/heads_5min/results.json").read_text())
+    (five / "results.json").write_text(json.dumps(saved))
+    twenty = {**saved, "step_budgets": {"w300_unet_js": 2250, "w300_rle": 2250},
+              "per_seed": {"w300_unet_js": [{"nme_%": v} for v in (3.39, 3.39, 3.43)],
+                           "w300_rle": [{"nme_%": v} for v in (4.0, 4.5, 5.5)]}}
+    (tmp_path / "twenty").mkdir()
+    (tmp_path / "twenty/results.json").write_text(json.dumps(twenty))
+    out = tmp_path
+    dataset, by_budget = finished_step_budgets([tmp_path / "twenty", five])
+    assert dataset == "300w"
+    table = write_budget_report(by_budget, out, dataset, unit="steps")
+    assert (out / "budgets.md").read_text() == table
+    assert "| method | 562 steps | 2250 steps |" in table  # budgets in order, whatever order they were given
+    five_min_js = saved["per_seed"]["w300_unet_js"][0]["nme_%"]
+    rle = np.array([4.0, 4.5, 5.5])
+    assert f"| w300_unet_js | {five_min_js:.2f} (1 seed) | 3.40 ± 0.02 (3 seeds) |" in table
+    assert f"| w300_rle | {saved['per_seed']['w300_rle'][0]['nme_%']:.2f} (1 seed) | " \
+           f"{rle.mean():.2f} ± {rle.std(ddof=1):.2f} (3 seeds) |" in table
+    assert "| w300_simcc | 5.39 (1 seed) | - |" in table  # not run at 2250 steps
+    budgets = json.loads((out / "budgets.json").read_text())
+    assert budgets["2250"]["w300_rle"] == {"nme_per_seed": [4.0, 4.5, 5.5], "steps": 2250}
+    assert (out / "nme_vs_budget.png").stat().st_size > 10_000
+
+
+def test_a_budget_report_names_the_benchmark_it_cannot_use(tmp_path):
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "results.json").write_text(json.dumps({"settings": {"dataset": "300w"}, "per_seed": {},
+                                                    "step_budgets": {"a": 100, "b": 181}}))
+    with pytest.raises(ConfigError, match=f"{mixed / 'results.json'}: its methods trained different step budgets"):
+        finished_step_budgets([mixed])
+    with pytest.raises(ConfigError, match=f"{tmp_path / 'results.json'}: not a finished benchmark's results"):
+        finished_step_budgets([tmp_path])
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "results.json").write_text(json.dumps({"settings": {"dataset": "imm"}, "per_seed": {},
+                                                    "step_budgets": {"a": 181}}))
+    (mixed / "results.json").write_text(json.dumps({"settings": {"dataset": "300w"}, "per_seed": {},
+                                                    "step_budgets": {"a": 100}}))
+    with pytest.raises(ConfigError, match="another dataset"):
+        finished_step_budgets([mixed, other])
+    with pytest.raises(ConfigError, match="a second benchmark at 100 steps"):
+        finished_step_budgets([mixed, mixed])

@@ -8,6 +8,7 @@ is read once per run, on that checkpoint.
     python tools/benchmark.py --methods unet_kl,experiments/my_idea.py --epochs 10
     python tools/benchmark.py --dataset 300w --budget-from results/<earlier>/results.json   # same steps again
     python tools/benchmark.py --dataset 300w --budgets 1,5,20,60 --seeds 3      # NME against training budget
+    python tools/benchmark.py --budget-report results/heads_5min,results/heads_20min --out results/heads_budgets
     python tools/benchmark.py --dataset 300w --own-input-size --methods experiments/w300_unet_js.py,experiments/w300_regression_resnet18.py
     python tools/benchmark.py --dataset 300w --input-size 160 --steps 2250 --seeds 3 \
         --methods w300_unet_js,w300_simcc,w300_offsets,w300_integral,w300_regression_resnet18,w300_rle  # heads
@@ -57,6 +58,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a ~1 minute smoke run on a few images")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--out", type=Path, help="output folder (default: results/benchmark_<dataset>_<time>)")
+    p.add_argument("--budget-report", help="comma-separated folders of finished benchmarks, each run with one --steps "
+                   "budget: NME against budget from their results.json, without training (written to --out)")
     p.add_argument("--dlib", action="store_true", help="add dlib's 68-point predictor as a row (the [dlib] extra; "
                    "it was trained on all of 300-W, test images included)")
     return p.parse_args()
@@ -65,6 +68,17 @@ def parse_args() -> argparse.Namespace:
 @tool
 def main() -> int:
     args = parse_args()
+    if args.budget_report:  # finished benchmarks drawn together: nothing to train
+        if not args.out:
+            fail("--budget-report: give --out, the folder for budgets.md and nme_vs_budget.png")
+        from heatnet.benchmark import finished_step_budgets, write_budget_report
+        from heatnet.files import check_writable
+
+        dataset, by_budget = finished_step_budgets([Path(f.strip()) for f in args.budget_report.split(",") if f.strip()])
+        check_writable(args.out)
+        args.out.mkdir(parents=True, exist_ok=True)
+        print(write_budget_report(by_budget, args.out, dataset, unit="steps"))
+        return 0
     if args.seeds < 1:
         fail("--seeds must be at least 1")
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -132,7 +146,7 @@ def main() -> int:
         print("\n" + report)
         by_budget[minutes] = results
         if args.budgets:  # after every budget, so a long sweep that stops shows the budgets it finished
-            print("\n" + write_budget_report(by_budget, out, args.dataset, args.seeds))
+            print("\n" + write_budget_report(by_budget, out, args.dataset))
     if is_main:
         print(f"wrote {out}")
     return 0
