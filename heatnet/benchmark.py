@@ -306,6 +306,8 @@ def finished_step_budgets(folders: list[Path]) -> tuple[str, dict[float, dict[st
     """Finished benchmarks of one dataset, each trained with one step budget for every method
     (tools/benchmark.py --steps), read back from their results.json: the dataset and
     write_budget_report's input (unit "steps")."""
+    if not folders:
+        raise ConfigError("no benchmark folders to report on")
     by_budget, datasets = {}, set()
     for folder in folders:
         path = Path(folder) / "results.json"

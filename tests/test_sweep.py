@@ -130,3 +130,5 @@ def test_a_budget_report_names_the_benchmark_it_cannot_use(tmp_path):
         finished_step_budgets([mixed, other])
     with pytest.raises(ConfigError, match="a second benchmark at 100 steps"):
         finished_step_budgets([mixed, mixed])
+    with pytest.raises(ConfigError, match="no benchmark folders"):
+        finished_step_budgets([])
