@@ -26,6 +26,7 @@ from heatnet.loading import make_dataset, make_loader
 from heatnet.metrics import LandmarkErrors, region_nmes
 from heatnet.runtime import choose_device
 from heatnet.experiment import load_experiment
+from heatnet.files import check_writable
 from heatnet.training import Budget, train_seeds, with_budget
 
 
@@ -328,3 +329,11 @@ def finished_step_budgets(folders: list[Path]) -> tuple[str, dict[float, dict[st
         if len(datasets) > 1:
             raise ConfigError(f"{path}: a benchmark of another dataset ({sorted(datasets)}); give one dataset's")
     return datasets.pop(), by_budget
+
+
+def write_finished_budget_report(folders: list[Path], out: Path) -> str:
+    """write_budget_report (unit "steps") over finished step-budget benchmarks, into `out`."""
+    dataset, by_budget = finished_step_budgets(folders)
+    check_writable(out)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    return write_budget_report(by_budget, Path(out), dataset, unit="steps")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import wait_for
-from heatnet.benchmark import finished_step_budgets, write_budget_report
+from heatnet.benchmark import finished_step_budgets, write_finished_budget_report
 from heatnet.config import ConfigError
 from heatnet.method import HeatmapSettings
 from heatnet.sweep import grid_points, parse_grid, point_name
@@ -94,10 +94,9 @@ def test_finished_step_budgets_are_drawn_together_with_each_cells_seeds(tmp_path
                            "w300_rle": [{"nme_%": v} for v in (4.0, 4.5, 5.5)]}}
     (tmp_path / "twenty").mkdir()
     (tmp_path / "twenty/results.json").write_text(json.dumps(twenty))
-    out = tmp_path
-    dataset, by_budget = finished_step_budgets([tmp_path / "twenty", five])
-    assert dataset == "300w"
-    table = write_budget_report(by_budget, out, dataset, unit="steps")
+    out = tmp_path / "report"  # made by the report
+    assert finished_step_budgets([tmp_path / "twenty", five])[0] == "300w"
+    table = write_finished_budget_report([tmp_path / "twenty", five], out)
     assert (out / "budgets.md").read_text() == table
     assert "| method | 562 steps | 2250 steps |" in table  # budgets in order, whatever order they were given
     five_min_js = saved["per_seed"]["w300_unet_js"][0]["nme_%"]

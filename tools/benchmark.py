@@ -8,7 +8,6 @@ is read once per run, on that checkpoint.
     python tools/benchmark.py --methods unet_kl,experiments/my_idea.py --epochs 10
     python tools/benchmark.py --dataset 300w --budget-from results/<earlier>/results.json   # same steps again
     python tools/benchmark.py --dataset 300w --budgets 1,5,20,60 --seeds 3      # NME against training budget
-    python tools/benchmark.py --budget-report results/heads_5min,results/heads_20min --out results/heads_budgets
     python tools/benchmark.py --dataset 300w --own-input-size --methods experiments/w300_unet_js.py,experiments/w300_regression_resnet18.py
     python tools/benchmark.py --dataset 300w --input-size 160 --steps 2250 --seeds 3 \
         --methods w300_unet_js,w300_simcc,w300_offsets,w300_integral,w300_regression_resnet18,w300_rle  # heads
@@ -29,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from heatnet.cli import fail, tool
+from heatnet.cli import fail, parse_list, tool
 
 ROOT = Path(__file__).resolve().parents[1]
 # the default methods by name: experiments/<name>.py (any other experiment there, or file, works too)
@@ -71,13 +70,8 @@ def main() -> int:
     if args.budget_report:  # finished benchmarks drawn together: nothing to train
         if not args.out:
             fail("--budget-report: give --out, the folder for budgets.md and nme_vs_budget.png")
-        from heatnet.benchmark import finished_step_budgets, write_budget_report
-        from heatnet.files import check_writable
-
-        dataset, by_budget = finished_step_budgets([Path(f.strip()) for f in args.budget_report.split(",") if f.strip()])
-        check_writable(args.out)
-        args.out.mkdir(parents=True, exist_ok=True)
-        print(write_budget_report(by_budget, args.out, dataset, unit="steps"))
+        from heatnet.benchmark import write_finished_budget_report
+        print(write_finished_budget_report(parse_list(args.budget_report, Path, "--budget-report", "folders"), args.out))
         return 0
     if args.seeds < 1:
         fail("--seeds must be at least 1")
