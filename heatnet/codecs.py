@@ -278,39 +278,86 @@ class AxisHeatmaps:
 class HeatmapOffsets:
     """A score map plus per-cell x / y offsets (as PIPNet, Jin et al. 2021, and CenterNet): the
     point lies in the cell nearest its heatmap position, at an offset in [-0.5, 0.5] cell from
-    the cell's centre; the score target is the Gaussian of std `sigma` heatmap pixels. Outputs
-    (B, 3K, H, W): K score maps, then K x offsets, then K y offsets."""
+    the cell's centre; the score target is the Gaussian of std `sigma` heatmap pixels.
+
+    With `neighbours` (PIPNet's neighbour regression), point k's cell also regresses the offsets
+    of its N neighbours `neighbours[k]` (all the same length), and each point is decoded as the
+    mean of its own estimate and those of the points that have it as a neighbour.
+    Outputs (B, K (1 + 2 (1 + N)), H, W): K score maps, then x offsets, then y offsets, each
+    offset block point-major: channel k (1 + N) + j holds point k's own offset (j = 0) or its
+    neighbour neighbours[k][j - 1]'s."""
 
     input_size: int
     stride: int = 4
     sigma: float = 1.0
+    neighbours: tuple[tuple[int, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        if len({len(row) for row in self.neighbours}) > 1:
+            raise ValueError(f"HeatmapOffsets: every point needs as many neighbours; got {self.neighbours}")
+        # (K, N) once here: a tensor made while tracing for ONNX export would warn on every call
+        self._neighbour_table = torch.tensor(self.neighbours, dtype=torch.long) if self.neighbours else None
 
     @property
     def heatmap_size(self) -> int:
         return self.input_size // self.stride
 
+    @property
+    def maps_per_point(self) -> int:
+        return 1 + 2 * (1 + (len(self.neighbours[0]) if self.neighbours else 0))
+
+    def split(self, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, K (1 + 2 (1 + N)), H, W) -> score maps (B, K, H, W), x and y offsets (B, K (1 + N), H, W)."""
+        k = outputs.shape[1] // self.maps_per_point
+        per_axis = k * (self.maps_per_point - 1) // 2
+        return outputs.split([k, per_axis, per_axis], dim=1)
+
+    def targets_of(self, num_points: int) -> torch.Tensor:
+        """(K, 1 + N) long: the point each offset channel of point k estimates (itself first)."""
+        own = torch.arange(num_points)[:, None]
+        return own if self._neighbour_table is None else torch.cat([own, self._neighbour_table], dim=1)
+
     def encode(self, points: torch.Tensor, visibility: torch.Tensor
                ) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
         """points (B, K, 2) input pixels -> ((Gaussians (B, K, H, W) with peak 1, cells (B, K, 2)
-        long, offsets (B, K, 2) in cells), weights (B, K): visibility, zeroed off the map)."""
+        long, offsets (B, K, 1 + N, 2) in cells from point k's cell to itself and to its
+        neighbours), weights (B, K): visibility, zeroed off the map)."""
         n = self.heatmap_size
         centres = to_heatmap_coords(points, self.stride)
         inside = ((centres >= -0.5) & (centres <= n - 0.5)).all(dim=-1)
         cells = centres.round().clamp(0, n - 1)
-        return (gaussian_heatmaps(centres, n, n, self.sigma), cells.long(), centres - cells), visibility * inside
+        offsets = centres[:, self.targets_of(points.shape[1])] - cells[:, :, None]  # (B, K, 1 + N, 2)
+        return (gaussian_heatmaps(centres, n, n, self.sigma), cells.long(), offsets), visibility * inside
 
     def decode(self, outputs: torch.Tensor, decoder=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 3K, H, W), score maps non-negative -> points (B, K, 2) in input pixels, scores (B, K):
-        the best cell's score."""
-        score_maps, x_offsets, y_offsets = outputs.float().chunk(3, dim=1)
+        """(B, K (1 + 2 (1 + N)), H, W), score maps non-negative -> points (B, K, 2) in input
+        pixels, scores (B, K): the best cell's score."""
+        score_maps, x_offsets, y_offsets = self.split(outputs.float())
+        k = score_maps.shape[1]
         cells, scores = heatmap_argmax(score_maps)
-        return to_input_coords(cells + offsets_at(x_offsets, y_offsets, cells), self.stride), scores
+        estimates = cells[:, :, None] + offsets_at(x_offsets, y_offsets, cells)  # (B, K, 1 + N, 2)
+        # each point: the mean of the estimates that name it, as a (K, K (1 + N)) averaging matrix
+        votes = torch.nn.functional.one_hot(self.targets_of(k).flatten(), k).T.to(estimates)
+        merged = (votes / votes.sum(dim=1, keepdim=True)) @ estimates.flatten(1, 2)
+        return to_input_coords(merged, self.stride), scores
 
 
 def offsets_at(x_offsets: torch.Tensor, y_offsets: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
-    """(B, K, H, W) x and y offset maps read at integer (B, K, 2) cells -> (B, K, 2)."""
-    flat = (cells[..., 1] * x_offsets.shape[-1] + cells[..., 0])[..., None]  # (B, K, 1)
-    return torch.cat([x_offsets.flatten(2).gather(-1, flat), y_offsets.flatten(2).gather(-1, flat)], dim=-1)
+    """(B, K M, H, W) x and y offset maps, M per point, read at point k's integer (B, K, 2) cell
+    -> (B, K, M, 2)."""
+    b, k = cells.shape[:2]
+    flat = (cells[..., 1] * x_offsets.shape[-1] + cells[..., 0])[..., None, None]  # (B, K, 1, 1)
+    def read(maps: torch.Tensor) -> torch.Tensor:
+        maps = maps.reshape(b, k, -1, maps.shape[-2] * maps.shape[-1])  # (B, K, M, H W)
+        return maps.gather(-1, flat.expand(-1, -1, maps.shape[2], 1))
+    return torch.cat([read(x_offsets), read(y_offsets)], dim=-1)
+
+
+def nearest_neighbours(shape: torch.Tensor, count: int) -> tuple[tuple[int, ...], ...]:
+    """(K, 2) shape -> for each point, the indices of its `count` nearest other points, nearest first."""
+    distances = torch.cdist(shape[None].double(), shape[None].double())[0]
+    distances.fill_diagonal_(math.inf)
+    return tuple(tuple(row) for row in distances.argsort(dim=1, stable=True)[:, :count].tolist())
 
 DECODERS = {
     "argmax": Argmax(),

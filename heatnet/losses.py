@@ -174,8 +174,9 @@ class AxisKL(CodecLoss):
 class OffsetLoss(CodecLoss):
     """Heatmap plus offsets: the KL divergence of the score maps' spatial softmax from the
     normalised Gaussian (HeatmapKL's), plus `offset_weight` times the L1 of the x / y offsets
-    (cell units) read at the point's cell. PIPNet's own score loss, the squared error to a
-    one-hot cell, did not learn at stride 4 (docs/coordinate_heads.md)."""
+    (cell units) read at the point's cell; with neighbours (PIPNet), plus the mean L1 of the
+    offsets to its labelled neighbours. PIPNet's own score loss, the squared error to a one-hot
+    cell, did not learn at stride 4 (docs/coordinate_heads.md)."""
 
     codec_type = HeatmapOffsets
 
@@ -184,13 +185,17 @@ class OffsetLoss(CodecLoss):
         self.offset_weight = offset_weight
 
     def activate(self, outputs: torch.Tensor) -> torch.Tensor:  # spatial softmax of the score maps only
-        score_logits, x_offsets, y_offsets = outputs.float().chunk(3, dim=1)
+        score_logits, x_offsets, y_offsets = self.codec.split(outputs.float())
         return torch.cat([_log_softmax2d(score_logits, 1.0).exp(), x_offsets, y_offsets], dim=1)
 
     def forward(self, outputs: torch.Tensor, points: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
         (targets, cells, offsets), weights = self.codec.encode(points, visibility)
-        score_logits, x_offsets, y_offsets = outputs.float().chunk(3, dim=1)  # each (B, K, H, W)
-        offset_l1 = (offsets_at(x_offsets, y_offsets, cells) - offsets).abs().sum(-1)
+        score_logits, x_offsets, y_offsets = self.codec.split(outputs.float())  # (B, K, H, W), 2 x (B, K (1 + N), H, W)
+        errors = (offsets_at(x_offsets, y_offsets, cells) - offsets).abs().sum(-1)  # (B, K, 1 + N)
+        offset_l1 = errors[..., 0]
+        if errors.shape[-1] > 1:  # neighbours: those labelled count, each point's mean over its N
+            labelled = visibility[:, self.codec.targets_of(points.shape[1])[:, 1:]].to(errors)  # (B, K, N)
+            offset_l1 = offset_l1 + (errors[..., 1:] * labelled).mean(-1)
         return _weighted_mean(_kl_to_targets(score_logits, targets) + self.offset_weight * offset_l1, weights)
 
 

@@ -17,11 +17,12 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
-from heatnet.codecs import AxisHeatmaps, Decoder, GaussianHeatmap, HeatmapOffsets, SoftArgmax
+from heatnet.codecs import AxisHeatmaps, Decoder, GaussianHeatmap, HeatmapOffsets, SoftArgmax, nearest_neighbours
 from heatnet.config import OneOf, Range, Settings, setting
 from heatnet.errors import ConfigError
 from heatnet.losses import L1, AxisKL, CoordinateLossClass, HeatmapKL, HeatmapLossClass, OffsetLoss
 from heatnet.models import Architecture, AxisModel, HeatmapModel
+from heatnet.shape_model import ShapeModel
 
 
 @dataclass
@@ -51,6 +52,9 @@ class HeatmapSettings(Settings):
     loss: HeatmapLossClass = setting(HeatmapKL, "the heatmap loss, built around the codec")
     decoder: Decoder = setting(SoftArgmax(window_radius=4), 'heatmaps -> points; keywords allowed: "Dark(blur=True)"')
     split_ratio: float = setting(2.0, "with --loss=AxisKL (SimCC): bins per input pixel", Range(0.5, 8))
+    neighbours: int = setting(0, "with --loss=OffsetLoss: each point's cell also regresses the offsets of its N "
+                              "nearest points in the 68-point mean shape, each point decoded as their mean (PIPNet)",
+                              Range(0, 67))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -65,6 +69,16 @@ class RegressionSettings(Settings):
     loss: CoordinateLossClass = setting(L1, "the coordinate loss")
 
 
+def neighbours_in_mean_shape(num_points: int, count: int) -> tuple[tuple[int, ...], ...]:
+    """Each point's `count` nearest points in the shipped 68-point mean shape (none for count 0)."""
+    if count == 0:
+        return ()
+    if num_points != 68:
+        raise ConfigError(f"--neighbours={count}: needs a mean shape, shipped for the 68-point layout only "
+                          f"(this data has {num_points} points); use --neighbours=0")
+    return nearest_neighbours(torch.from_numpy(ShapeModel.load().mean), count)
+
+
 def smp_method(s: HeatmapSettings, num_points: int, **options) -> Method:
     """The smp model, codec and loss that heatmap settings name, by the loss's coordinate head:
     AxisKL: 1-D heatmaps per axis (SimCC) with labels as wide in input pixels as the 2-D ones;
@@ -76,7 +90,7 @@ def smp_method(s: HeatmapSettings, num_points: int, **options) -> Method:
         codec = AxisHeatmaps(s.input_size, s.split_ratio, sigma=s.sigma * s.stride * s.split_ratio)
         return Method(AxisModel(num_points, s.input_size, codec.bins, **model_options), s.loss(codec))
     if s.loss is OffsetLoss:
-        return Method(HeatmapModel(num_points, maps_per_point=3, **model_options),
-                      s.loss(HeatmapOffsets(s.input_size, s.stride, s.sigma)))
+        codec = HeatmapOffsets(s.input_size, s.stride, s.sigma, neighbours_in_mean_shape(num_points, s.neighbours))
+        return Method(HeatmapModel(num_points, maps_per_point=codec.maps_per_point, **model_options), s.loss(codec))
     codec = GaussianHeatmap(s.input_size, stride=s.stride, sigma=s.sigma, decoder=s.decoder)
     return Method(HeatmapModel(num_points, **model_options), s.loss(codec))

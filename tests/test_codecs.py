@@ -217,17 +217,21 @@ def test_the_map_spans_the_input_from_edge_to_edge_for_every_codec():
     assert cells[0, 1].tolist() == [7, 2] and cells[0, 9].tolist() == [0, 7]
 
 
-def test_offsets_are_read_at_their_own_cell_on_a_non_square_map():
+@pytest.mark.parametrize("per_point", [1, 2])
+def test_offsets_are_read_at_their_own_cell_on_a_non_square_map(per_point):
+    """Point k's M offset maps are channels k M .. k M + M - 1, each read at point k's cell."""
     from heatnet.codecs import offsets_at
 
-    x_maps = torch.arange(2 * 3 * 5 * 7, dtype=torch.float64).reshape(2, 3, 5, 7)
+    x_maps = torch.arange(2 * 3 * per_point * 5 * 7, dtype=torch.float64).reshape(2, 3 * per_point, 5, 7)
     y_maps = -x_maps
     cells = torch.tensor([[[6, 0], [2, 4], [0, 3]], [[3, 1], [6, 4], [1, 2]]])  # (x, y)
     read = offsets_at(x_maps, y_maps, cells)
+    assert read.shape == (2, 3, per_point, 2)
     for b in range(2):
         for k in range(3):
             x, y = cells[b, k].tolist()
-            assert read[b, k].tolist() == [x_maps[b, k, y, x].item(), y_maps[b, k, y, x].item()]
+            channels = range(k * per_point, (k + 1) * per_point)
+            assert read[b, k].tolist() == [[x_maps[b, c, y, x].item(), y_maps[b, c, y, x].item()] for c in channels]
 
 
 def test_normalised_coordinates_score_every_point():

@@ -14,7 +14,7 @@ from heatnet.losses import RLE, AxisKL, OffsetLoss
 from heatnet.models import AxisModel, ModelConfigError, RealNVP
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-HEADS = ["w300_simcc", "w300_offsets", "w300_integral", "w300_rle"]
+HEADS = ["w300_simcc", "w300_offsets", "w300_pipnet", "w300_integral", "w300_rle"]
 
 
 def _points(size: int = 160, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,20 +66,62 @@ def test_axis_kl_is_zero_on_the_label_and_sees_half_a_pixel():
 
 
 def _offset_outputs(score_maps: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-    """(B, K, H, W) score maps and one (B, K, 2) offset per point, spread over the map -> (B, 3K, H, W)."""
-    return torch.cat([score_maps, offsets[..., 0, None, None].expand_as(score_maps),
-                      offsets[..., 1, None, None].expand_as(score_maps)], dim=1)
+    """(B, K, H, W) score maps and (B, K, M, 2) offsets per point (M = 1 + N), each spread over the
+    map -> (B, K (1 + 2M), H, W) in HeatmapOffsets' channel order."""
+    b, k, h, w = score_maps.shape
+    def spread(axis: torch.Tensor) -> torch.Tensor:  # (B, K, M) -> (B, K M, H, W), point-major
+        return axis.reshape(b, -1)[..., None, None].expand(b, axis[0].numel(), h, w)
+    return torch.cat([score_maps, spread(offsets[..., 0]), spread(offsets[..., 1])], dim=1)
 
 
-def test_heatmap_offsets_decode_their_targets_to_the_points():
-    codec = HeatmapOffsets(160, 4, sigma=1.0)
+def _mean_shape_neighbours(count: int) -> tuple[tuple[int, ...], ...]:
+    from heatnet.method import neighbours_in_mean_shape
+    return neighbours_in_mean_shape(68, count)
+
+
+@pytest.mark.parametrize("neighbours", [0, 10])
+def test_heatmap_offsets_decode_their_targets_to_the_points(neighbours):
+    codec = HeatmapOffsets(160, 4, sigma=1.0, neighbours=_mean_shape_neighbours(neighbours))
     points, visibility = _points()
     (gaussians, cells, offsets), weights = codec.encode(points, visibility)
-    assert weights.eq(1).all() and offsets.abs().max() <= 0.5 + 1e-9  # the nearest cell
+    assert offsets.shape == (4, 68, 1 + neighbours, 2) and codec.maps_per_point == 3 + 2 * neighbours
+    assert weights.eq(1).all() and offsets[..., 0, :].abs().max() <= 0.5 + 1e-9  # the nearest cell
     peak = gaussians.flatten(2).argmax(-1)
     assert peak.eq(cells[..., 1] * 40 + cells[..., 0]).all()  # the Gaussian peaks in the point's cell
     decoded, _ = codec.decode(_offset_outputs(gaussians, offsets))
     assert (decoded - points).abs().max() < 1e-3
+
+
+def test_neighbours_are_the_nearest_in_the_mean_shape_and_each_point_is_the_mean_of_its_estimates():
+    """The eye corners' nearest neighbours are their own eye's points; a decoded point is the mean
+    of its own estimate and those of every point naming it: moving one neighbour estimate by 2 cells
+    moves only the point it names, by 2 cells x 4 px / (1 + the times that point is named)."""
+    from heatnet.shape_model import ShapeModel
+    neighbours = _mean_shape_neighbours(3)
+    assert set(neighbours[36]) <= {37, 38, 39, 40, 41} and set(neighbours[45]) <= {42, 43, 44, 46, 47}
+    mean = ShapeModel.load().mean
+    for k, row in enumerate(neighbours):  # nearest first, and no point left out is nearer
+        distance = ((mean - mean[k]) ** 2).sum(-1)
+        others = [distance[j] for j in range(68) if j != k and j not in row]
+        assert k not in row and len(set(row)) == 3 and list(distance[list(row)]) == sorted(distance[list(row)])
+        assert distance[row[-1]] <= min(others)
+    codec = HeatmapOffsets(160, 4, sigma=1.0, neighbours=neighbours)
+    points, visibility = _points()
+    (gaussians, _, offsets), _ = codec.encode(points, visibility)
+    moved = offsets.clone()
+    moved[:, 0, 2, 0] += 2.0  # point 0's estimate of its second neighbour, x
+    named = neighbours[0][1]
+    times_named = sum(row.count(named) for row in neighbours)
+    shift = codec.decode(_offset_outputs(gaussians, moved))[0] - codec.decode(_offset_outputs(gaussians, offsets))[0]
+    expected = torch.zeros_like(shift)
+    expected[:, named, 0] = 8.0 / (1 + times_named)
+    assert (shift - expected).abs().max() < 1e-4
+    from heatnet.errors import ConfigError
+    from heatnet.method import neighbours_in_mean_shape
+    with pytest.raises(ConfigError, match="--neighbours=10: needs a mean shape.*58 points"):
+        neighbours_in_mean_shape(58, 10)
+    with pytest.raises(ValueError, match="as many neighbours"):
+        HeatmapOffsets(160, neighbours=((1, 2), (0,)))
 
 
 def test_offset_loss_values():
@@ -97,6 +139,29 @@ def test_offset_loss_values():
                                                 visibility).item() == pytest.approx(0.5, abs=1e-6)
     decoded, _ = codec.decode(loss.activate(_offset_outputs(logits, quarter)))
     assert (decoded - points - torch.tensor([1.0, 0.0])).abs().max() < 1e-3  # a quarter cell = 1 px at stride 4
+
+
+def test_offset_loss_with_neighbours_adds_their_mean_l1_over_labelled_neighbours():
+    """4 neighbours each: one cell of y error on every neighbour estimate adds 1; on one neighbour
+    of every point, 1/4; an unlabelled neighbour's error counts for nothing (its estimators'
+    labelled neighbours still divide by 4)."""
+    codec = HeatmapOffsets(64, 4, sigma=1.0, neighbours=_mean_shape_neighbours(4))
+    points, visibility = _points(64)
+    (gaussians, _, offsets), _ = codec.encode(points, visibility)
+    logits = (gaussians / gaussians.sum(dim=(-2, -1), keepdim=True)).clamp_min(1e-30).log()
+    loss = OffsetLoss(codec)
+    def with_error(channels: slice, v: torch.Tensor = visibility) -> float:
+        wrong = offsets.clone()
+        wrong[:, :, channels, 1] += 1.0
+        return loss(_offset_outputs(logits, wrong), points, v).item()
+    assert with_error(slice(0, 0)) == pytest.approx(0.0, abs=1e-6)
+    assert with_error(slice(1, 5)) == pytest.approx(1.0, abs=1e-6)
+    assert with_error(slice(2, 3)) == pytest.approx(0.25, abs=1e-6)
+    hidden = visibility.clone()
+    hidden[:, 30] = 0  # unlabelled: its own loss and the estimates of it drop out
+    naming = sum(row.count(30) for row in codec.neighbours)
+    expected = (4 * 67 - naming) / 4 / 67
+    assert with_error(slice(1, 5), hidden) == pytest.approx(expected, abs=1e-6)
 
 
 def test_realnvp_is_a_density():
@@ -148,9 +213,10 @@ def test_simcc_model_takes_its_own_input_size_only():
 
 @pytest.mark.parametrize("name", HEADS)
 def test_each_head_trains_an_epoch_and_reloads(name, tmp_path):
-    """One epoch on synthetic faces through tools/train.py's code path, then best.pt reloads to
-    the same outputs."""
+    """One epoch on synthetic faces through tools/train.py's code path; best.pt reloads, and its
+    ONNX graph gives PyTorch's points and scores."""
     from heatnet.evaluation import load_trained
+    from heatnet.export import onnx_session
     from heatnet.training import train
 
     path = EXPERIMENTS / f"{name}.py"
@@ -163,6 +229,9 @@ def test_each_head_trains_an_epoch_and_reloads(name, tmp_path):
     with torch.no_grad():
         points, scores = method.decode(method.model.eval()(images))
     assert points.shape == (2, 68, 2) and scores.shape == (2, 68) and torch.isfinite(points).all()
+    session = onnx_session(method, s)  # network and decoder, as tools/benchmark.py times them
+    onnx_points, onnx_scores = session.run(None, {session.get_inputs()[0].name: images.numpy()})
+    assert abs(onnx_points - points.numpy()).max() < 1e-3 and abs(onnx_scores - scores.numpy()).max() < 1e-4
 
 
 def test_axis_scores_are_the_weaker_axis_peak_against_the_labels():
