@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 import heatnet
-from heatnet.codecs import GaussianHeatmap, NormalisedCoordinates
+from heatnet.codecs import AxisHeatmaps, CoordinatesWithScale, GaussianHeatmap, HeatmapOffsets, NormalisedCoordinates
 from heatnet.config import from_plain, settings_dict, to_plain
 from heatnet.experiment import ExperimentSource
 from heatnet.files import write_atomic
@@ -28,7 +28,7 @@ class CheckpointError(HeatnetError, ValueError):
     """A checkpoint is missing, unreadable or does not fit what it is used with."""
 
 
-CODECS = (GaussianHeatmap, NormalisedCoordinates)
+CODECS = (GaussianHeatmap, NormalisedCoordinates, CoordinatesWithScale, AxisHeatmaps, HeatmapOffsets)
 
 
 def codec_description(codec) -> dict:
@@ -37,7 +37,8 @@ def codec_description(codec) -> dict:
 
 
 def codec_from_description(description: dict):
-    """The codec a checkpoint decoded with, rebuilt from codec_description's output."""
+    """The codec a checkpoint decoded with, rebuilt from codec_description's output; a field the
+    codec gained since the checkpoint was written takes its default (what the codec did then)."""
     fields = dict(description)
     kinds = {cls.__name__: cls for cls in CODECS}
     kind = fields.pop("type")

@@ -155,10 +155,14 @@ def load_trained(checkpoint_path: str | Path, device: torch.device | str = "cpu"
         hint = (f" (written by heatnet {written_by}, this is {heatnet.__version__}: --live-experiment rebuilds it "
                 f"from the experiment file as it is now)" if written_by != heatnet.__version__ else "")
         raise CheckpointError(f"{path}: {e}{hint}") from None
-    if codec_description(method.codec) != state["codec"]:
+    try:
+        stored_codec = codec_from_description(state["codec"])
+    except (CheckpointError, ConfigError) as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    if codec_description(method.codec) != codec_description(stored_codec):
         warnings.warn(f"{path}: the experiment now builds the codec {codec_description(method.codec)}; "
                       f"decoding with the stored {state['codec']}", stacklevel=2)
-        method.loss.codec = codec_from_description(state["codec"])
+        method.loss.codec = stored_codec
     try:
         method.model.load_state_dict(state["model"])
     except RuntimeError as e:

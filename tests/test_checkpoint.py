@@ -46,3 +46,22 @@ def test_a_plain_pickle_is_not_a_checkpoint_either(tmp_path):
 def test_the_shipped_checkpoint_loads(tmp_path):
     state = load_checkpoint(PRETRAINED)
     assert state["scheme"] == "ibug68" and state["num_points"] == 68 and "training" not in state
+
+
+def test_every_codec_round_trips_and_fields_added_since_take_their_defaults():
+    """Each codec rebuilds from its stored description to an equal codec; a HeatmapOffsets stored
+    before it had `neighbours` rebuilds as the plain offsets head it was; an unknown codec type is
+    refused by name."""
+    from heatnet.checkpoint import CODECS, codec_description, codec_from_description
+    from heatnet.codecs import AxisHeatmaps, CoordinatesWithScale, Dark, GaussianHeatmap, HeatmapOffsets
+    from heatnet.codecs import NormalisedCoordinates
+
+    codecs = [GaussianHeatmap(96, 4, 1.5, Dark(blur=True)), NormalisedCoordinates(96), CoordinatesWithScale(64),
+              AxisHeatmaps(64, 2.0, 8.0), HeatmapOffsets(64, 4, 1.0, ((1, 2), (0, 2), (1, 0)))]
+    assert {type(c) for c in codecs} == set(CODECS)
+    for codec in codecs:
+        assert codec_from_description(codec_description(codec)) == codec
+    old = codec_from_description({"type": "HeatmapOffsets", "input_size": 160, "stride": 4, "sigma": 1.0})
+    assert old == HeatmapOffsets(160, 4, 1.0) and old.maps_per_point == 3
+    with pytest.raises(CheckpointError, match="unknown codec 'Simcc'"):
+        codec_from_description({"type": "Simcc", "input_size": 160})
