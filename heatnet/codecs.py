@@ -295,8 +295,8 @@ class HeatmapOffsets:
     def __post_init__(self) -> None:
         if len({len(row) for row in self.neighbours}) > 1:
             raise ValueError(f"HeatmapOffsets: every point needs as many neighbours; got {self.neighbours}")
-        # (K, N) once here: a tensor made while tracing for ONNX export would warn on every call
-        self._neighbour_table = torch.tensor(self.neighbours, dtype=torch.long) if self.neighbours else None
+        # (K, N) int64 once here: a tensor made while tracing for ONNX export would warn on every call
+        self._neighbour_table = torch.tensor(self.neighbours)
 
     @property
     def heatmap_size(self) -> int:
@@ -315,7 +315,7 @@ class HeatmapOffsets:
     def targets_of(self, num_points: int) -> torch.Tensor:
         """(K, 1 + N) long: the point each offset channel of point k estimates (itself first)."""
         own = torch.arange(num_points)[:, None]
-        return own if self._neighbour_table is None else torch.cat([own, self._neighbour_table], dim=1)
+        return torch.cat([own, self._neighbour_table], dim=1) if self.neighbours else own
 
     def encode(self, points: torch.Tensor, visibility: torch.Tensor
                ) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -337,7 +337,7 @@ class HeatmapOffsets:
         cells, scores = heatmap_argmax(score_maps)
         estimates = cells[:, :, None] + offsets_at(x_offsets, y_offsets, cells)  # (B, K, 1 + N, 2)
         # each point: the mean of the estimates that name it, as a (K, K (1 + N)) averaging matrix
-        votes = torch.nn.functional.one_hot(self.targets_of(k).flatten(), k).T.to(estimates)
+        votes = (self.targets_of(k).flatten() == torch.arange(k)[:, None]).to(estimates)  # onto its device
         merged = (votes / votes.sum(dim=1, keepdim=True)) @ estimates.flatten(1, 2)
         return to_input_coords(merged, self.stride), scores
 
@@ -345,10 +345,10 @@ class HeatmapOffsets:
 def offsets_at(x_offsets: torch.Tensor, y_offsets: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
     """(B, K M, H, W) x and y offset maps, M per point, read at point k's integer (B, K, 2) cell
     -> (B, K, M, 2)."""
-    b, k = cells.shape[:2]
+    k = cells.shape[1]
     flat = (cells[..., 1] * x_offsets.shape[-1] + cells[..., 0])[..., None, None]  # (B, K, 1, 1)
     def read(maps: torch.Tensor) -> torch.Tensor:
-        maps = maps.reshape(b, k, -1, maps.shape[-2] * maps.shape[-1])  # (B, K, M, H W)
+        maps = maps.flatten(2).unflatten(1, (k, -1))  # (B, K, M, H W)
         return maps.gather(-1, flat.expand(-1, -1, maps.shape[2], 1))
     return torch.cat([read(x_offsets), read(y_offsets)], dim=-1)
 
@@ -357,7 +357,7 @@ def nearest_neighbours(shape: torch.Tensor, count: int) -> tuple[tuple[int, ...]
     """(K, 2) shape -> for each point, the indices of its `count` nearest other points, nearest first."""
     distances = torch.cdist(shape[None].double(), shape[None].double())[0]
     distances.fill_diagonal_(math.inf)
-    return tuple(tuple(row) for row in distances.argsort(dim=1, stable=True)[:, :count].tolist())
+    return tuple(tuple(row) for row in distances.argsort()[:, :count].tolist())
 
 DECODERS = {
     "argmax": Argmax(),

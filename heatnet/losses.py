@@ -193,8 +193,8 @@ class OffsetLoss(CodecLoss):
         score_logits, x_offsets, y_offsets = self.codec.split(outputs.float())  # (B, K, H, W), 2 x (B, K (1 + N), H, W)
         errors = (offsets_at(x_offsets, y_offsets, cells) - offsets).abs().sum(-1)  # (B, K, 1 + N)
         offset_l1 = errors[..., 0]
-        if errors.shape[-1] > 1:  # neighbours: those labelled count, each point's mean over its N
-            labelled = visibility[:, self.codec.targets_of(points.shape[1])[:, 1:]].to(errors)  # (B, K, N)
+        if self.codec.neighbours:  # those labelled count, each point's mean over its N
+            labelled = visibility[:, self.codec.targets_of(points.shape[1])[:, 1:]]  # (B, K, N)
             offset_l1 = offset_l1 + (errors[..., 1:] * labelled).mean(-1)
         return _weighted_mean(_kl_to_targets(score_logits, targets) + self.offset_weight * offset_l1, weights)
 

@@ -208,8 +208,8 @@ def test_a_live_experiment_names_each_edited_source_and_an_old_checkpoint_says_h
 
 def test_the_stored_codec_decodes_and_weights_that_do_not_fit_are_named(tmp_path):
     """A checkpoint whose codec differs from what its experiment builds now decodes with the stored
-    one, saying both (at the caller's line); weights of another shape are refused naming the file
-    and the experiment module."""
+    one, saying both (at the caller's line); a codec heatnet does not know and weights of another
+    shape are refused naming the file (and the experiment module)."""
     import warnings
 
     import heatnet.evaluation
@@ -231,6 +231,14 @@ def test_the_stored_codec_decodes_and_weights_that_do_not_fit_are_named(tmp_path
         f"{other}: the experiment now builds the codec {built}; decoding with the stored {state['codec']}"]
     assert caught[0].filename != heatnet.evaluation.__file__
     assert method.codec.sigma == 1.7 and codec_description(method.codec) == state["codec"]
+
+    def unknown_codec(state):
+        state["codec"] = {**state["codec"], "type": "Simcc"}
+
+    unknown = tmp_path / "unknown_codec.pt"
+    _edited_fast_checkpoint(unknown, unknown_codec)
+    with pytest.raises(CheckpointError, match=f"^{unknown}: unknown codec 'Simcc' in checkpoint$"):
+        load_trained(unknown, "cpu")
 
     def cut_first_weight(state):
         name = next(iter(state["model"]))

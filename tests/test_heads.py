@@ -137,8 +137,10 @@ def test_offset_loss_values():
     assert loss(_offset_outputs(logits, quarter), points, visibility).item() == pytest.approx(0.25, abs=1e-6)
     assert OffsetLoss(codec, offset_weight=2.0)(_offset_outputs(logits, quarter), points,
                                                 visibility).item() == pytest.approx(0.5, abs=1e-6)
-    decoded, _ = codec.decode(loss.activate(_offset_outputs(logits, quarter)))
+    decoded, scores = codec.decode(loss.activate(_offset_outputs(logits, quarter)))
     assert (decoded - points - torch.tensor([1.0, 0.0])).abs().max() < 1e-3  # a quarter cell = 1 px at stride 4
+    peaks = (gaussians / gaussians.sum(dim=(-2, -1), keepdim=True)).amax(dim=(-2, -1))
+    assert (scores - peaks).abs().max() < 1e-6  # the score: the best cell's spatial softmax, temperature 1
 
 
 def test_offset_loss_with_neighbours_adds_their_mean_l1_over_labelled_neighbours():
