@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import settings_for
+from conftest import in_process, one_line_error, settings_for
 from heatnet.augment import Augmentation
 from heatnet.config import InputPath
 from heatnet.datasets import load_split
@@ -163,3 +163,13 @@ def test_speed_train_prints_the_three_rates_on_the_cpu(capsys):
     rates = [float(line.split(":")[1].split()[0]) for line in out.splitlines()
              if line.startswith(("model step alone", "input alone", "training loop"))]
     assert len(rates) == 3 and all(rate > 0 for rate in rates) and "device path (40 canvases" in out
+
+
+def test_speed_train_reads_the_data_root_it_is_given(tmp_path):
+    """`tools/speed.py train --data-root DIR` trains from DIR, as `data` and `predict` read it (it
+    was once parsed and dropped, the experiment falling back to $HEATNET_DATA)."""
+
+    missing = tmp_path / "no_data_here"
+    out = in_process("tools/speed.py", "train", "--experiment", "experiments/w300_offsets.py", "--data-root",
+                     str(missing), "--steps", "1")
+    one_line_error(out, f"data root {missing} is not a folder")

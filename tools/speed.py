@@ -47,8 +47,8 @@ def main() -> int:
     if args.device and args.what != "train":
         parser.error("--device is for `train` (predict times the CPU)")
     if args.what == "train":
-        overrides += [f"--{name}={value}" for name, value in (("workers", args.workers), ("device", args.device))
-                      if value is not None]
+        overrides += [f"--{name}={value}" for name, value in (("workers", args.workers), ("device", args.device),
+                                                              ("data_root", args.data_root)) if value is not None]
     args.workers = 2 if args.workers is None else args.workers
     if args.workers < 0 or args.samples < 32:
         fail("--workers must be 0 or more and --samples at least 32 (one batch)")
