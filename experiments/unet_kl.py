@@ -5,8 +5,7 @@ built-in synthetic faces it trains in about 10 minutes on 2 CPU cores (`make tra
 Its `build` reads the method from the settings (architecture, encoder, stride, sigma, loss,
 decoder), so variants replace settings and overrides such as --sigma=2 reach the model; the loss
 also picks the coordinate head (heatnet.method.smp_method): --loss=AxisKL trains SimCC's 1-D
-heatmaps, --loss=OffsetLoss PIPNet's heatmap plus offsets (--neighbours=10 adds its neighbour regression),
---loss=IntegralLoss integral regression."""
+heatmaps, --loss=OffsetLoss PIPNet's heatmap plus offsets, --loss=IntegralLoss integral regression."""
 import segmentation_models_pytorch as smp
 
 from heatnet.codecs import SoftArgmax

@@ -76,7 +76,7 @@ def test_the_shared_settings_import_neither_torch_nor_smp():
 
 def test_method_settings_belong_to_the_method():
     assert method_settings(HeatmapSettings) == ["architecture", "encoder", "stride", "sigma", "loss", "decoder",
-                                               "split_ratio"]
+                                               "split_ratio", "neighbours"]
     assert method_settings(RegressionSettings) == ["loss"] and method_settings(Settings) == []
     with pytest.raises(ConfigError, match="--loss expects one of L1, SmoothL1, MSE, Wing, RLE, got 'HeatmapKL'"):
         apply_overrides(RegressionSettings(), ["--loss=HeatmapKL"])
