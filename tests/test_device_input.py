@@ -168,7 +168,6 @@ def test_speed_train_prints_the_three_rates_on_the_cpu(capsys):
 def test_speed_train_reads_the_data_root_it_is_given(tmp_path):
     """`tools/speed.py train --data-root DIR` trains from DIR, as `data` and `predict` read it (it
     was once parsed and dropped, the experiment falling back to $HEATNET_DATA)."""
-
     missing = tmp_path / "no_data_here"
     out = in_process("tools/speed.py", "train", "--experiment", "experiments/w300_offsets.py", "--data-root",
                      str(missing), "--steps", "1")
