@@ -295,8 +295,12 @@ class HeatmapOffsets:
     def __post_init__(self) -> None:
         if len({len(row) for row in self.neighbours}) > 1:
             raise ValueError(f"HeatmapOffsets: every point needs as many neighbours; got {self.neighbours}")
-        # (K, N) int64 once here: a tensor made while tracing for ONNX export would warn on every call
-        self._neighbour_table = torch.tensor(self.neighbours)
+        # once here, not per decode (and a tensor made while tracing for ONNX export would warn):
+        self._neighbour_table = torch.tensor(self.neighbours)  # (K, N) int64
+        # each point: the mean of the estimates that name it, as a (K, K (1 + N)) averaging matrix
+        k = len(self.neighbours)
+        votes = (self.targets_of(k).flatten() == torch.arange(k)[:, None]).float()
+        self._averaging = votes / votes.sum(dim=1, keepdim=True)
 
     @property
     def heatmap_size(self) -> int:
@@ -333,13 +337,13 @@ class HeatmapOffsets:
         """(B, K (1 + 2 (1 + N)), H, W), score maps non-negative -> points (B, K, 2) in input
         pixels, scores (B, K): the best cell's score."""
         score_maps, x_offsets, y_offsets = self.split(outputs.float())
-        k = score_maps.shape[1]
         cells, scores = heatmap_argmax(score_maps)
         estimates = cells[:, :, None] + offsets_at(x_offsets, y_offsets, cells)  # (B, K, 1 + N, 2)
-        # each point: the mean of the estimates that name it, as a (K, K (1 + N)) averaging matrix
-        votes = (self.targets_of(k).flatten() == torch.arange(k)[:, None]).to(estimates)  # onto its device
-        merged = (votes / votes.sum(dim=1, keepdim=True)) @ estimates.flatten(1, 2)
-        return to_input_coords(merged, self.stride), scores
+        if self.neighbours:
+            points = self._averaging.to(estimates.device) @ estimates.flatten(1, 2)
+        else:
+            points = estimates[:, :, 0]
+        return to_input_coords(points, self.stride), scores
 
 
 def offsets_at(x_offsets: torch.Tensor, y_offsets: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
