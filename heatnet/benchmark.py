@@ -18,10 +18,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from heatnet.codecs import DECODERS, GaussianHeatmap
 from heatnet.config import ConfigError, Settings, to_plain
 from heatnet.method import Method
-from heatnet.samples import has_samples, to_original
+from heatnet.samples import has_samples, to_device_batch, to_original
 from heatnet.distributed import world_from_environment
 from heatnet.drawing import error_curve_figure, region_bars_figure
-from heatnet.evaluation import evaluate, load_trained, to_device_batch
+from heatnet.evaluation import evaluate, load_trained
 from heatnet.loading import make_dataset, make_loader
 from heatnet.metrics import LandmarkErrors, region_nmes
 from heatnet.runtime import choose_device

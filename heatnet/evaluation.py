@@ -13,33 +13,13 @@ import heatnet
 from heatnet.checkpoint import CheckpointError, codec_description, codec_from_description, load_checkpoint
 from heatnet.config import ConfigError, from_plain
 from heatnet.method import Method
-from heatnet.samples import ImageError, has_samples, to_original, warn_skipped
+from heatnet.samples import ImageError, has_samples, to_device_batch, to_original, warn_skipped
 from heatnet.experiment import (ExperimentSource, experiment_source, load_experiment, module_from_sources,
                                 source_differences)
 from heatnet.metrics import LandmarkErrors
 from heatnet.runtime import Precision
 from heatnet.shipped import resolve_model
 from heatnet.schemes import SCHEMES, LandmarkScheme
-
-
-def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return tensor.to(device, non_blocking=True)  # from pinned memory, overlapping the next batch's loading
-
-
-def images_to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """(B, C, S, S) uint8 -> float [0, 1] on the device (converted there: 4x less to copy),
-    channels-last (faster convolutions on CPU and GPU alike). Float images (the device input
-    path's) are already in [0, 1]."""
-    images = _to_device(images, device)
-    if not images.is_floating_point():
-        images = images.float().div_(255)
-    return images.contiguous(memory_format=torch.channels_last)
-
-
-def to_device_batch(batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A batch's images (see images_to_device), points and visibility on the device."""
-    return (images_to_device(batch["image"], device), _to_device(batch["points"], device),
-            _to_device(batch["visibility"], device))
 
 
 def mirror_predictions(points: torch.Tensor, size: int, scheme: LandmarkScheme) -> torch.Tensor:

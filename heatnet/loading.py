@@ -121,7 +121,7 @@ class TrainingInput:
 
     def epoch(self, epoch: int, first_batch: int = 0, first_step: int = 0) -> Iterator[dict]:
         """The batches of `epoch` from its batch `first_batch` on, the first of them global step
-        `first_step`; each holds image, points and visibility (see heatnet.evaluation.to_device_batch)."""
+        `first_step`; each holds image, points and visibility (see heatnet.samples.to_device_batch)."""
         s, world = self.s, self.world
         self.dataset.set_epoch(epoch)
         local = world.local_batch(s.batch_size)

@@ -22,7 +22,8 @@ from heatnet.method import Method
 from heatnet.detect import (Detections, DlibHogDetector, FaceDetector, _dlib, box_iou, dlib_model_file, make_detector,
                             match_face)
 from heatnet.mtcnn import nms
-from heatnet.evaluation import images_to_device, load_trained
+from heatnet.evaluation import load_trained
+from heatnet.samples import images_to_device
 from heatnet.crop import Crop, CropBox, centres_and_sides, face_frames, points_boxes, square_boxes
 from heatnet.geometry import apply_affine, invert_affine, roll_degrees
 from heatnet.metrics import LandmarkErrors

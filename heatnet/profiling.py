@@ -313,7 +313,7 @@ def bench_train(experiment: Path, s: Settings, steps: int) -> None:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from heatnet.evaluation import to_device_batch
+    from heatnet.samples import to_device_batch
     from heatnet.experiment import build_method, load_experiment
     from heatnet.loading import TrainingInput, make_dataset
     from heatnet.runtime import choose_device, choose_precision, set_threads

@@ -1,4 +1,4 @@
-"""From landmark sources to training batches: image loading, face crop, augmentation.
+"""From landmark sources to training batches on the device: image loading, face crop, augmentation.
 
 A *source* is any sequence whose items are `Sample`s (an image and its landmarks in original
 pixels): `RecordSource` reads annotated files, `heatnet.synthetic.SyntheticFaces` draws faces.
@@ -329,6 +329,26 @@ def collate(items: list[dict]) -> dict:
 
 def has_samples(batch: dict) -> bool:
     return "index" in batch  # every item has one; a batch of failed items holds only "skipped"
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return tensor.to(device, non_blocking=True)  # from pinned memory, overlapping the next batch's loading
+
+
+def images_to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """(B, C, S, S) uint8 -> float [0, 1] on the device (converted there: 4x less to copy),
+    channels-last (faster convolutions on CPU and GPU alike). Float images (the device input
+    path's) are already in [0, 1]."""
+    images = _to_device(images, device)
+    if not images.is_floating_point():
+        images = images.float().div_(255)
+    return images.contiguous(memory_format=torch.channels_last)
+
+
+def to_device_batch(batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A batch's images (see images_to_device), points and visibility on the device."""
+    return (images_to_device(batch["image"], device), _to_device(batch["points"], device),
+            _to_device(batch["visibility"], device))
 
 
 def to_original(points: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:

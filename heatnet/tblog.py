@@ -7,9 +7,9 @@ from torch.utils.tensorboard import SummaryWriter
 
 from heatnet.config import Settings, settings_dict
 from heatnet.method import Method
-from heatnet.samples import LandmarkDataset, collate, has_samples
+from heatnet.samples import LandmarkDataset, collate, has_samples, to_device_batch
 from heatnet.drawing import draw_points, error_curve_figure, grid, heatmap_overlay
-from heatnet.evaluation import Evaluation, to_device_batch
+from heatnet.evaluation import Evaluation
 from heatnet.metrics import region_nmes
 
 HEATMAP_POINTS = {"ibug68": [30, 36, 45, 48], "wflw98": [54, 60, 72, 76], "imm58": [52, 13, 21, 39]}

@@ -18,10 +18,10 @@ import torch
 
 from heatnet.augment import Augmentation
 from heatnet.config import ConfigError
-from heatnet.samples import ImageError, LandmarkDataset, collate, has_samples, warn_skipped
+from heatnet.samples import ImageError, LandmarkDataset, collate, has_samples, to_device_batch, warn_skipped
 from heatnet.datasets import load_split
 from heatnet.drawing import draw_points, error_curve_figure, grid, heatmap_overlay, learning_curves_figure, roll_figure, plt
-from heatnet.evaluation import evaluate, load_trained, to_device_batch
+from heatnet.evaluation import evaluate, load_trained
 from heatnet.geometry import apply_affine
 from heatnet.loading import make_dataset, make_loader
 

@@ -58,28 +58,6 @@ def test_merging_shards_gives_what_one_process_gives():
     assert merge_evaluations([None, one]) is one  # a single shard is the evaluation itself
 
 
-def test_a_batch_reaches_the_model_as_floats_in_0_1_channels_last():
-    """uint8 images are divided by 255 exactly (255 -> 1.0), float ones (the device input path's)
-    pass unchanged; both channels-last; points and visibility untouched."""
-    from heatnet.evaluation import images_to_device, to_device_batch
-
-    image = torch.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5).to(torch.uint8)
-    image[0, 0, 0, 0] = 255
-    batch = {"image": image, "points": torch.rand(2, 68, 2), "visibility": torch.ones(2, 68)}
-    images, points, visibility = to_device_batch(batch, torch.device("cpu"))
-    assert images.dtype == torch.float32 and images[0, 0, 0, 0] == 1.0
-    torch.testing.assert_close(images, image.float() / 255, rtol=0, atol=0)
-    assert images.is_contiguous(memory_format=torch.channels_last)
-    assert torch.equal(points, batch["points"]) and torch.equal(visibility, batch["visibility"])
-    floats = torch.rand(2, 3, 4, 5)
-    moved = images_to_device(floats, torch.device("cpu"))
-    assert torch.equal(moved, floats) and moved.is_contiguous(memory_format=torch.channels_last)
-    # the device asked for is the one every tensor lands on ("meta": a device without data, on any machine)
-    meta = torch.device("meta")
-    assert all(t.device == meta for t in to_device_batch(batch, meta))
-    assert images_to_device(floats, meta).device == meta
-
-
 def _dlib_xml(path, records) -> None:
     """A dlib imglab XML of the records (each with its landmark box as the face box)."""
     images = []

@@ -19,7 +19,7 @@ from heatnet.schedules import StepDecay
 from heatnet.samples import LandmarkDataset, RecordSource
 from heatnet.formats import Record
 from heatnet.schemes import NOSE_TIP
-from heatnet.evaluation import to_device_batch
+from heatnet.samples import to_device_batch
 from heatnet.synthetic import SyntheticFaces
 
 EXPERIMENTS = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("[!_]*.py"))

@@ -8,7 +8,7 @@ import torch
 from heatnet.config import Settings
 from heatnet.method import Method
 from heatnet.errors import HeatnetError
-from heatnet.evaluation import to_device_batch
+from heatnet.samples import to_device_batch
 from heatnet.runtime import Precision
 
 
