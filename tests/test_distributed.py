@@ -178,6 +178,7 @@ def test_two_gloo_processes_match_one_and_resume_after_one_is_killed(tmp_path):
     shutil.copytree(run_dir, benchmark_runs / "seed0")
     benchmarked = run_method(experiment, settings_for(experiment, []), 1, benchmark_runs)
     assert benchmarked["stats"]["nme_%"][0] == pytest.approx(metrics["test"]["nme_%"])
+    assert benchmarked["stats"]["val_nme_%"][0] == pytest.approx(metrics["best_nme"])  # what chose the checkpoint
     assert benchmarked["cost"]["params_m"] > 0 and benchmarked["step_budget"] == 48
     assert benchmarked["cost"]["input_px"] == 64  # the experiment's own size: run_method adds no --input_size
 

@@ -32,6 +32,8 @@ def test_quick_benchmark_end_to_end_matches_evaluate_and_repeats(tmp_path):
     assert "| unet_kl |" in accuracy and _quick_benchmark(tmp_path / "b").split("Cost")[0] == accuracy
     table = json.loads((tmp_path / "a" / "results.json").read_text())["per_seed"]
     checkpoint = tmp_path / "a" / "runs" / "unet_kl" / "seed0" / "best.pt"
+    # beside the test metrics, the validation NME that chose the checkpoint
+    assert table["unet_kl"][0]["val_nme_%"] == json.loads((checkpoint.parent / "metrics.json").read_text())["best_nme"]
     evaluated = subprocess.run([sys.executable, "tools/evaluate.py", str(checkpoint), "--split", "test",
                                 "--out", str(tmp_path / "eval")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert evaluated.returncode == 0, evaluated.stderr
