@@ -183,30 +183,44 @@ class AxisModel(nn.Module):
 
 # --- Regression baselines --------------------------------------------------------------------
 class BlurPool(nn.Module):
-    """Anti-aliased downsampling (Zhang 2019): [1 2 1] x [1 2 1] / 16 low-pass, then stride 2."""
+    """Anti-aliased downsampling (Zhang 2019): [1 2 1] x [1 2 1] / 16 low-pass, then stride 2, on
+    `channels` channels (a kernel of fixed shape: one shaped from the input at run time does not
+    export to ONNX)."""
 
-    def __init__(self):
+    def __init__(self, channels: int):
         super().__init__()
         k = torch.tensor([1.0, 2.0, 1.0])
-        self.register_buffer("kernel", (k[:, None] * k[None, :] / 16).view(1, 1, 3, 3), persistent=False)
+        kernel = (k[:, None] * k[None, :] / 16).expand(channels, 1, 3, 3).contiguous()  # (C, 1, 3, 3)
+        self.register_buffer("kernel", kernel, persistent=False)
+        self.channels = channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = x.shape[1]
-        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.kernel.expand(c, 1, 3, 3), stride=2, groups=c)
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.kernel, stride=2, groups=self.channels)
 
 
 def antialias(module: nn.Module) -> nn.Module:
     """Replace each stride-2 conv by BlurPool -> conv(stride 1) and each stride-2 max-pool by
-    max-pool(stride 1) -> BlurPool, in place, for any encoder."""
-    for name, child in module.named_children():
-        if isinstance(child, nn.Conv2d) and child.stride == (2, 2):
-            child.stride = (1, 1)
-            setattr(module, name, nn.Sequential(BlurPool(), child))
-        elif isinstance(child, nn.MaxPool2d) and child.stride in (2, (2, 2)):
-            child.stride = 1
-            setattr(module, name, nn.Sequential(child, BlurPool()))
-        else:
-            antialias(child)
+    max-pool(stride 1) -> BlurPool, in place, for any encoder. A max-pool's channels are those of
+    the last conv before it in the module order (ResNet's stem: conv1, bn1, relu, maxpool)."""
+    channels = None
+
+    def visit(parent: nn.Module) -> None:
+        nonlocal channels
+        for name, child in parent.named_children():
+            if isinstance(child, nn.Conv2d):
+                if child.stride == (2, 2):
+                    child.stride = (1, 1)
+                    setattr(parent, name, nn.Sequential(BlurPool(child.in_channels), child))
+                channels = child.out_channels
+            elif isinstance(child, nn.MaxPool2d) and child.stride in (2, (2, 2)):
+                if channels is None:
+                    raise ModelConfigError(f"antialias: a stride-2 max-pool ({name}) before any convolution")
+                child.stride = 1
+                setattr(parent, name, nn.Sequential(child, BlurPool(channels)))
+            else:
+                visit(child)
+
+    visit(module)
     return module
 
 

@@ -79,13 +79,43 @@ def test_encoder_regressor(blurpool):
     assert has_blur == blurpool
 
 
+def test_an_anti_aliased_regressor_exports_to_onnx_with_any_batch():
+    """BlurPool's depthwise kernel has a fixed shape in the graph (a kernel shaped from the input's
+    channel count at run time is not exportable), so onnxruntime gives PyTorch's outputs, at a batch
+    other than the exported one too."""
+    import io
+
+    from heatnet.runtime import cpu_session
+
+    model = EncoderRegressor(7, "resnet18", in_channels=3, blurpool=True).eval()
+    graph = io.BytesIO()
+    torch.onnx.export(model, (torch.rand(2, 3, 64, 64),), graph, input_names=["images"], opset_version=17,
+                      dynamo=False, dynamic_axes={"images": {0: "batch"}})
+    images = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(images)
+    (onnx_points,) = cpu_session(graph.getvalue()).run(None, {"images": images.numpy()})
+    assert abs(onnx_points - expected.numpy()).max() < 1e-4
+
+
+def test_antialias_sizes_each_blurpool_to_its_input():
+    """Before a stride-2 conv: the conv's input channels; after a stride-2 max-pool: the last conv's
+    output channels. A max-pool with no conv before it has no known width: an error naming it."""
+    stem = models.antialias(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2, padding=1), torch.nn.ReLU(),
+                                                torch.nn.MaxPool2d(3, stride=2, padding=1)))
+    assert [m.channels for m in stem.modules() if isinstance(m, models.BlurPool)] == [3, 8]
+    assert stem(torch.rand(1, 3, 32, 32)).shape == (1, 8, 8, 8)
+    with pytest.raises(ModelConfigError, match=r"max-pool \(0\) before any convolution"):
+        models.antialias(torch.nn.Sequential(torch.nn.MaxPool2d(2), torch.nn.Conv2d(3, 8, 3)))
+
+
 def test_blurpool_is_shift_stable():
     """Anti-aliasing: shifting 1-pixel stripes by one pixel flips a plain stride-2 subsampling
     completely, but barely changes the blurred one."""
     x = (torch.arange(32.0) % 2).view(1, 1, 1, 32).expand(1, 1, 32, 32)
     shifted = x.roll(1, -1)
     assert (x[..., ::2, ::2] - shifted[..., ::2, ::2]).abs().mean() == 1
-    pool = models.BlurPool()
+    pool = models.BlurPool(1)
     assert (pool(x) - pool(shifted)).abs().mean() < 0.05
 
 
