@@ -164,8 +164,7 @@ def run_method(experiment: str | Path, settings: Settings, seeds: int, runs_dir:
         return {}
     for seed, run in enumerate(runs):
         rows.append({"val_nme_%": run.validation_nme, **{k: v for k, v in run.test.items() if isinstance(v, float)},
-                     "steps": float(run.steps),
-                     "samples": float(run.samples), "train_time_s": run.train_time_s,
+                     "steps": float(run.steps), "samples": float(run.samples), "train_time_s": run.train_time_s,
                      "samples_per_s": run.samples / max(run.train_time_s, 1e-9)})
         curves.append(np.array(run.test["per_image_nme"]))
         print(f"{Path(experiment).stem} seed {seed}: test NME {run.test['nme_%']:.2f}% after {run.steps} steps "
@@ -209,7 +208,8 @@ def dlib_result(dataset: str, split: str, root: Path | None, limit: int = 0) -> 
 
 # the report's columns: (key, header, format)
 ACCURACY = [("val_nme_%", "val NME % (chose the checkpoint)", ".2f"), ("nme_%", "NME %", ".2f"),
-            ("nme_median_%", "median %", ".2f"), ("fr@10_%", "FR@10 %", ".1f"), ("auc@10_%", "AUC@10 %", ".1f"), ("mae_px", "MAE px", ".2f"), ("rmse_px", "RMSE px", ".2f"),
+            ("nme_median_%", "median %", ".2f"), ("fr@10_%", "FR@10 %", ".1f"), ("auc@10_%", "AUC@10 %", ".1f"),
+            ("mae_px", "MAE px", ".2f"), ("rmse_px", "RMSE px", ".2f"),
             ("steps", "steps", ".0f"), ("samples", "samples", ".0f")]
 COST = [("input_px", "input px", ".0f"), ("params_m", "params M", ".1f"), ("gflops", "GFLOPs", ".2f"),
         ("train_time_s", "train s", ".0f"), ("samples_per_s", "samples/s", ".1f"), ("latency_b1_ms", "ms b1", ".1f"),
