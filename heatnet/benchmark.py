@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,11 +152,13 @@ def method_settings(experiment: str | Path, changes: dict[str, Any], budget: Bud
     return with_budget(dataclasses.replace(load_experiment(experiment).settings, **changes), budget)
 
 
-def run_method(experiment: str | Path, settings: Settings, seeds: int, runs_dir: Path, progress: bool = True) -> dict:
-    """Train one method for each seed under the same step budget (heatnet.training.train_seeds);
-    per seed the test metrics of the checkpoint validation chose; on seed 0 the decoders compared
-    on the validation split, the codec floor and the model's cost (rank 0 of a torchrun; {} on
-    the others). Progress bars only on a terminal, and only with `progress`."""
+def run_method(experiment: str | Path, settings: Settings, seeds: Sequence[int], runs_dir: Path,
+               progress: bool = True) -> dict:
+    """Train one method for each of `seeds` (e.g. range(3)) under the same step budget
+    (heatnet.training.train_seeds); per seed the test metrics of the checkpoint validation chose; on
+    the first seed the decoders compared on the validation split, the codec floor and the model's
+    cost (rank 0 of a torchrun; {} on the others). Progress bars only on a terminal, and only with
+    `progress`."""
     if not settings.test_split:
         raise ConfigError(f"{experiment}: the benchmark needs a test split (--test_split is empty)")
     rows, curves = [], []
@@ -162,7 +166,7 @@ def run_method(experiment: str | Path, settings: Settings, seeds: int, runs_dir:
     runs = train_seeds(experiment, settings, seeds, runs_dir, progress=progress and sys.stderr.isatty())
     if not world_from_environment().is_main:  # under torchrun the other processes only help train
         return {}
-    for seed, run in enumerate(runs):
+    for seed, run in zip(seeds, runs):
         rows.append({"val_nme_%": run.validation_nme, **{k: v for k, v in run.test.items() if isinstance(v, float)},
                      "steps": float(run.steps), "samples": float(run.samples), "train_time_s": run.train_time_s,
                      "samples_per_s": run.samples / max(run.train_time_s, 1e-9)})
@@ -183,7 +187,7 @@ def run_method(experiment: str | Path, settings: Settings, seeds: int, runs_dir:
                               "codec floor": codec_floor(method.codec, loader)}
     for row in rows:
         row.update(extras["cost"])
-    return {"rows": rows, "stats": mean_and_spread(rows), "curve": curves[0],
+    return {"rows": rows, "seeds": list(seeds), "stats": mean_and_spread(rows), "curve": curves[0],
             "step_budget": first.budget["total_steps"], **extras}
 
 
@@ -201,7 +205,7 @@ def dlib_result(dataset: str, split: str, root: Path | None, limit: int = 0) -> 
         raise ConfigError(f"--dlib: dlib's predictor gives 68 points; {dataset} has {source.scheme.num_points}")
     errors = evaluate_ground_truth_crops(DlibPredictor(), source)
     row = errors.summary()  # all floats
-    return {"rows": [row], "stats": mean_and_spread([row]), "curve": errors.per_image(), "step_budget": 0,
+    return {"rows": [row], "seeds": [0], "stats": mean_and_spread([row]), "curve": errors.per_image(), "step_budget": 0,
             "budget": {"trained": "by dlib, on all of 300-W (its test images included)"},
             "normaliser": source.normaliser.value, "decoders": {}}
 
@@ -217,9 +221,11 @@ COST = [("input_px", "input px", ".0f"), ("params_m", "params M", ".1f"), ("gflo
         ("score_error_rank", "score-error rank corr. (val)", ".2f")]
 
 
-def write_report(results: dict[str, dict], out: Path, dataset: str, seeds: int, budget: str, changes: dict[str, Any],
-                 accuracy_columns: list = ACCURACY, cost_columns: list = COST) -> str:
-    """results.md (returned), results.json (with the step budgets to replay), results.csv and plots."""
+def write_report(results: dict[str, dict], out: Path, dataset: str, seeds: int | str, budget: str,
+                 changes: dict[str, Any], accuracy_columns: list = ACCURACY, cost_columns: list = COST) -> str:
+    """results.md (returned), results.json (with the step budgets to replay, each method's seeds
+    and its first seed's per-image NME), results.csv and plots. results: method -> run_method's
+    result (or merge_finished's: a curve may be None)."""
     out.mkdir(parents=True, exist_ok=True)
     device = choose_device()
     device_text = device.type + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else "")
@@ -238,21 +244,25 @@ def write_report(results: dict[str, dict], out: Path, dataset: str, seeds: int, 
               f"{markdown_table(stats, accuracy_columns)}\n\n"
               f"Cost (times vary from run to run; the accuracy table does not):\n\n{markdown_table(stats, cost_columns)}\n")
     if decoders:
-        report += (f"\nValidation NME % by decoder on the same weights (seed 0; codec floor: ground truth "
+        report += (f"\nValidation NME % by decoder on the same weights (first seed; codec floor: ground truth "
                    f"encoded and decoded):\n\n{decoder_table}\n")
     (out / "results.md").write_text(report)
     (out / "results.json").write_text(json.dumps({
-        "header": header, "settings": {key: to_plain(value) for key, value in changes.items()}, "step_budgets": {n: r["step_budget"] for n, r in results.items()},
+        "header": header, "normaliser": first["normaliser"],
+        "settings": {key: to_plain(value) for key, value in changes.items()},
+        "step_budgets": {n: r["step_budget"] for n, r in results.items()},
         "budgets": {n: r["budget"] for n, r in results.items()}, "per_seed": {n: r["rows"] for n, r in results.items()},
-        "decoders": decoders}, indent=1))
+        "seeds": {n: r["seeds"] for n, r in results.items()}, "decoders": decoders,
+        "curves": {n: [float(v) for v in r["curve"]] for n, r in results.items() if r["curve"] is not None}}, indent=1))
     keys = [k for k, _, _ in accuracy_columns + cost_columns]
     with open(out / "results.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["method"] + [f"{k}_{stat}" for k in keys for stat in ("mean", "std")])
         for name, st in stats.items():
             writer.writerow([name] + [v for k in keys for v in st.get(k, (np.nan, np.nan))])
-    error_curve_figure({n: r["curve"] for n, r in results.items()}, title=f"{dataset} / test").savefig(
-        out / "error_curves.png", dpi=120)
+    curves = {n: np.asarray(r["curve"]) for n, r in results.items() if r["curve"] is not None}
+    if curves:  # results.json before 2026-12-04 kept no per-image NME
+        error_curve_figure(curves, title=f"{dataset} / test").savefig(out / "error_curves.png", dpi=120)
     regions = {n: {region: mean for region, (mean, _) in region_nmes(r["stats"]).items()} for n, r in results.items()}
     region_bars_figure(regions).savefig(out / "regions.png", dpi=120)
     return report
@@ -305,32 +315,75 @@ def write_budget_report(by_budget: dict[float, dict[str, dict]], out: Path, data
     return report
 
 
-def finished_step_budgets(folders: list[Path]) -> tuple[str, dict[float, dict[str, dict]]]:
-    """Finished benchmarks of one dataset, each trained with one step budget for every method
-    (tools/benchmark.py --steps), read back from their results.json: the dataset and
-    write_budget_report's input (unit "steps")."""
+def read_finished(folder: Path) -> dict:
+    """A finished benchmark's results.json (`folder`: its folder or the file): a ConfigError names
+    the file and what it lacks."""
+    path = Path(folder) / "results.json" if Path(folder).is_dir() or not Path(folder).suffix else Path(folder)
+    try:
+        saved = json.loads(path.read_text())
+        saved["settings"]["dataset"], saved["step_budgets"], saved["per_seed"]  # what every reader needs
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path}: not a finished benchmark's results ({e})") from None
+    return saved
+
+
+def merge_finished(folders: list[Path]) -> tuple[dict[str, Any], dict[float, dict[str, dict]]]:
+    """Finished benchmarks of one dataset and settings drawn together from their results.json: other
+    methods, other seeds (a table trained one seed or method per command), other step budgets. The
+    settings, and per step budget and method write_report's input, its rows in seed order (the
+    decoders and the error curve: the lowest seed's). A method's seed at one budget in two folders,
+    or other settings (the data folder aside), is a ConfigError naming the file."""
     if not folders:
         raise ConfigError("no benchmark folders to report on")
-    by_budget, datasets = {}, set()
+    if len({Path(f).resolve() for f in folders}) < len(folders):
+        raise ConfigError(f"a benchmark folder given twice: {[str(f) for f in folders]}")
+    settings, first, merged, where = None, None, {}, {}
     for folder in folders:
         path = Path(folder) / "results.json"
-        try:
-            saved = json.loads(path.read_text())
-            step_budgets, per_seed = saved["step_budgets"], saved["per_seed"]
-            datasets.add(saved["settings"]["dataset"])
-        except (OSError, ValueError, KeyError) as e:
-            raise ConfigError(f"{path}: not a finished benchmark's results ({e})") from None
-        steps = set(step_budgets.values())
-        if len(steps) != 1:
-            raise ConfigError(f"{path}: its methods trained different step budgets {step_budgets}; "
-                              f"give benchmarks run with --steps")
-        budget = float(steps.pop())
-        if budget in by_budget:
-            raise ConfigError(f"{path}: a second benchmark at {budget:g} steps; give one folder per budget")
-        by_budget[budget] = {m: {"rows": rows, "step_budget": step_budgets[m]} for m, rows in per_seed.items()}
-        if len(datasets) > 1:
-            raise ConfigError(f"{path}: a benchmark of another dataset ({sorted(datasets)}); give one dataset's")
-    return datasets.pop(), by_budget
+        saved = read_finished(folder)
+        ours = {k: v for k, v in saved["settings"].items() if k != "data_root"}
+        settings, first = (settings, first) if settings is not None else (ours, path)
+        differ = sorted(k for k in {*ours, *settings} if ours.get(k) != settings.get(k))
+        if differ:
+            raise ConfigError(f"{path}: other settings than {first} ("
+                              + ", ".join(f"{k}: {ours.get(k)!r} against {settings.get(k)!r}" for k in differ)
+                              + "); draw together benchmarks of one dataset, input size and profile")
+        # results.json before 2026-12-04 kept the normaliser only in its header, and no seed numbers
+        found = re.search(r"; ([\w -]+) NME;", saved.get("header", ""))
+        normaliser = saved.get("normaliser") or (found.group(1) if found else "")
+        for method, rows in saved["per_seed"].items():
+            seeds = saved.get("seeds", {}).get(method, list(range(len(rows))))
+            steps = float(saved["step_budgets"][method])
+            cell = merged.setdefault((steps, method), {"rows": {}, "step_budget": saved["step_budgets"][method],
+                                                      "budget": saved.get("budgets", {}).get(method, {}),
+                                                      "normaliser": normaliser, "decoders": {}, "curve": None})
+            for seed, row in zip(seeds, rows):
+                if seed in cell["rows"]:
+                    raise ConfigError(f"{path}: {method} seed {seed} at {steps:g} steps is also in {where[steps, method, seed]}")
+                cell["rows"][seed], where[steps, method, seed] = row, path
+            if seeds and min(seeds) == min(cell["rows"]):  # the decoders and curve were measured on a benchmark's first seed
+                cell["decoders"] = saved.get("decoders", {}).get(method, {})
+                cell["curve"] = saved.get("curves", {}).get(method)
+    by_budget = {}
+    for (steps, method), cell in sorted(merged.items(), key=lambda item: item[0][0]):
+        seeds = sorted(cell["rows"])
+        rows = [cell["rows"][seed] for seed in seeds]
+        by_budget.setdefault(steps, {})[method] = {**cell, "rows": rows, "seeds": seeds, "stats": mean_and_spread(rows)}
+    return settings, by_budget
+
+
+def finished_step_budgets(folders: list[Path]) -> tuple[str, dict[float, dict[str, dict]]]:
+    """Finished benchmarks of one dataset, each trained with one step budget for every method
+    (tools/benchmark.py --steps), read back from their results.json and drawn together
+    (merge_finished: a budget's methods and seeds may come from several folders): the dataset and
+    write_budget_report's input (unit "steps")."""
+    for folder in folders:
+        step_budgets = read_finished(folder)["step_budgets"]
+        if len(set(step_budgets.values())) > 1:
+            raise ConfigError(f"{Path(folder) / 'results.json'}: its methods trained different step budgets "
+                              f"{step_budgets}; give benchmarks run with --steps")
+    settings, by_budget = merge_finished(folders)
+    return settings["dataset"], by_budget
 
 
 def write_finished_budget_report(folders: list[Path], out: Path) -> str:
@@ -339,3 +392,23 @@ def write_finished_budget_report(folders: list[Path], out: Path) -> str:
     check_writable(out)
     Path(out).mkdir(parents=True, exist_ok=True)
     return write_budget_report(by_budget, Path(out), dataset, unit="steps")
+
+
+def write_merged_report(folders: list[Path], out: Path) -> str:
+    """One benchmark's report (write_report) drawn together from finished benchmarks of one budget:
+    e.g. a 3-seed table whose seeds and methods were trained by separate commands (merge_finished)."""
+    settings, by_budget = merge_finished(folders)
+    results = {}
+    for cells in by_budget.values():
+        for method, cell in cells.items():
+            if method in results:
+                raise ConfigError(f"{method} trained {results[method]['step_budget']} and {cell['step_budget']} "
+                                  f"steps in {[str(f) for f in folders]}: merge one budget's runs (--budget-report "
+                                  f"draws several budgets together)")
+            results[method] = cell
+    check_writable(out)
+    seeds = sorted({len(r["rows"]) for r in results.values()})
+    steps = sorted({r["step_budget"] for r in results.values()})
+    budget = (f"{steps[0]} steps per method" if len(steps) == 1 else "each method's step budget in results.json")
+    return write_report(results, Path(out), settings["dataset"], "-".join(map(str, sorted({seeds[0], seeds[-1]}))),
+                        f"{budget}, drawn together from {', '.join(map(str, folders))}", settings)

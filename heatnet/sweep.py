@@ -90,7 +90,7 @@ def run_sweep(experiment: str | Path, settings: Settings, grid: Grid, seeds: int
     rows = []
     for point, settings_of_point in zip(points, point_settings):
         print(f"sweep: {point_name(point)}")
-        runs = train_seeds(experiment, settings_of_point, seeds, out / "runs" / point_name(point), progress)
+        runs = train_seeds(experiment, settings_of_point, range(seeds), out / "runs" / point_name(point), progress)
         val = np.array([run.validation_nme for run in runs])
         row = {**point_text(point), "val_nme": float(val.mean()), "val_nme_std": float(val.std(ddof=1)) if len(val) > 1
                else 0.0, "val_nme_per_seed": val.tolist(), "steps": runs[0].steps, "run": point_name(point)}

@@ -292,8 +292,11 @@ def test_every_tool_answers_help_without_importing_torch(tool):
 
 @pytest.mark.parametrize("args, message", [
     (["tools/benchmark.py", "--seeds", "0"], "--seeds must be at least 1"),
-    (["tools/benchmark.py", "--budgets", "1,x"], "--budgets 1,x: give positive minutes"),
+    (["tools/benchmark.py", "--budgets", "1,x"], "--budgets expects comma-separated positive minutes (e.g. 1,5,20), got '1,x'"),
     (["tools/benchmark.py", "--budget-report", "results/heads_5min"], "--budget-report: give --out"),
+    (["tools/benchmark.py", "--merge", "results/heads_5min"], "--merge: give --out"),
+    (["tools/benchmark.py", "--seeds", "1", "--first-seed", "-1"], "--first-seed at least 0"),
+    (["tools/benchmark.py", "--merge", "docs/studies", "--out", "/tmp/x"], "docs/studies/results.json: not a finished"),
     (["tools/benchmark.py", "--dataset", "celeb"], "unknown dataset 'celeb'"),
     (["tools/benchmark.py", "--dataset", "300w", "--data-root", "/nowhere"], "data root /nowhere is not a folder"),
     (["tools/benchmark.py", "--quick", "--out", "/dev/null/results"], "is a file, not a folder"),

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import wait_for
-from heatnet.benchmark import finished_step_budgets, write_finished_budget_report
+from heatnet.benchmark import finished_step_budgets, merge_finished, write_finished_budget_report, write_merged_report
 from heatnet.config import ConfigError
 from heatnet.method import HeatmapSettings
 from heatnet.sweep import grid_points, parse_grid, point_name
@@ -82,6 +82,32 @@ def test_the_benchmark_draws_nme_against_training_budget(tmp_path):
         assert (out / f"budget_{b}min/results.md").is_file()
 
 
+@pytest.mark.slow  # two quick benchmarks of one small method
+def test_a_later_seed_trained_alone_merges_with_the_first(tmp_path):
+    def quick(out: Path, *seeds: str) -> None:
+        result = subprocess.run([sys.executable, "tools/benchmark.py", "--quick", "--methods", "regression_cnn",
+                                 "--out", str(out), "--no-progress", *seeds], cwd=ROOT, capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+
+    quick(tmp_path / "seed0")
+    quick(tmp_path / "seed1", "--first-seed", "1")
+    assert [p.name for p in (tmp_path / "seed1/runs/regression_cnn").iterdir()] == ["seed1"]
+    settings = json.loads((tmp_path / "seed1/runs/regression_cnn/seed1/settings.json").read_text())
+    assert settings["seed"] == 1
+    later = json.loads((tmp_path / "seed1/results.json").read_text())
+    assert later["seeds"] == {"regression_cnn": [1]} and len(later["curves"]["regression_cnn"]) > 0
+    merged = subprocess.run([sys.executable, "tools/benchmark.py", "--merge", f"{tmp_path / 'seed1'},{tmp_path / 'seed0'}",
+                             "--out", str(tmp_path / "both")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert merged.returncode == 0, merged.stderr[-2000:]
+    both = json.loads((tmp_path / "both/results.json").read_text())
+    first = json.loads((tmp_path / "seed0/results.json").read_text())
+    assert both["seeds"] == {"regression_cnn": [0, 1]}
+    assert [r["nme_%"] for r in both["per_seed"]["regression_cnn"]] == [
+        first["per_seed"]["regression_cnn"][0]["nme_%"], later["per_seed"]["regression_cnn"][0]["nme_%"]]
+    assert both["curves"] == first["curves"] and "2 seed(s)" in (tmp_path / "both/results.md").read_text()
+
+
 def test_finished_step_budgets_are_drawn_together_with_each_cells_seeds(tmp_path):
     """--budget-report: the 5-minute heads benchmark kept in docs/ (one seed) beside a 3-seed one
     at 2250 steps that lacks a method; each cell's mean and sample std recomputed here."""
@@ -125,9 +151,76 @@ def test_a_budget_report_names_the_benchmark_it_cannot_use(tmp_path):
                                                     "step_budgets": {"a": 181}}))
     (mixed / "results.json").write_text(json.dumps({"settings": {"dataset": "300w"}, "per_seed": {},
                                                     "step_budgets": {"a": 100}}))
-    with pytest.raises(ConfigError, match="another dataset"):
+    with pytest.raises(ConfigError, match=r"other settings than .*mixed/results.json \(dataset: 'imm' against '300w'\)"):
         finished_step_budgets([mixed, other])
-    with pytest.raises(ConfigError, match="a second benchmark at 100 steps"):
+    with pytest.raises(ConfigError, match="a benchmark folder given twice"):
         finished_step_budgets([mixed, mixed])
     with pytest.raises(ConfigError, match="no benchmark folders"):
         finished_step_budgets([])
+
+
+def _later_seeds(saved: dict, methods: dict[str, list[float]], first_seed: int = 1) -> dict:
+    """A benchmark in today's results.json format that trained `methods` (method -> test NME per
+    seed) from `first_seed` on, with `saved`'s settings and budget."""
+    rows = {m: [{**saved["per_seed"][m][0], "nme_%": v} for v in nmes] for m, nmes in methods.items()}
+    return {**saved, "normaliser": "inter-ocular", "step_budgets": {m: saved["step_budgets"][m] for m in methods},
+            "per_seed": rows, "seeds": {m: list(range(first_seed, first_seed + len(v))) for m, v in methods.items()},
+            "decoders": {}, "curves": {m: [1.0, 2.0, 30.0] for m in methods}}
+
+
+def test_benchmarks_of_other_seeds_are_merged_into_one_table(tmp_path):
+    """--merge: the 20-minute heads benchmark kept in docs/ (seed 0, results.json without seed
+    numbers) with two later benchmarks, seeds 1-2 of two heads and seed 1 of a third given first:
+    rows in seed order, mean and sample std recomputed, the decoders and error curve of seed 0."""
+    saved = json.loads((ROOT / "docs/studies/heads_20min_seed0/results.json").read_text())
+    for name, later in (("seed12", {"w300_unet_js": [3.0, 3.1], "w300_rle": [4.0, 4.4]}),
+                        ("seed1", {"w300_simcc": [3.9]})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(_later_seeds(saved, later)))
+    (tmp_path / "seed0").mkdir()
+    (tmp_path / "seed0/results.json").write_text(json.dumps(saved))
+    folders = [tmp_path / "seed1", tmp_path / "seed0", tmp_path / "seed12"]
+    settings, by_budget = merge_finished(folders)
+    assert settings["input_size"] == 160 and list(by_budget) == [2250.0]
+    merged = by_budget[2250.0]
+    assert list(merged) == ["w300_simcc"] + [m for m in saved["per_seed"] if m != "w300_simcc"]  # first seen first
+    js = merged["w300_unet_js"]
+    first_js = saved["per_seed"]["w300_unet_js"][0]["nme_%"]
+    assert js["seeds"] == [0, 1, 2] and [r["nme_%"] for r in js["rows"]] == [first_js, 3.0, 3.1]
+    assert js["stats"]["nme_%"] == pytest.approx((np.mean([first_js, 3.0, 3.1]), np.std([first_js, 3.0, 3.1], ddof=1)))
+    assert js["decoders"] == saved["decoders"]["w300_unet_js"] and js["curve"] is None  # seed 0's: no curve kept then
+    assert merged["w300_simcc"]["seeds"] == [0, 1] and merged["w300_offsets"]["seeds"] == [0]
+    assert js["normaliser"] == "inter-ocular"  # read from the older file's header
+
+    out = tmp_path / "merged"
+    table = write_merged_report(folders, out)
+    assert f"1-3 seed(s), 2250 steps per method, drawn together from {folders[0]}, {folders[1]}, " in table
+    row = next(line for line in table.splitlines() if line.startswith("| w300_unet_js |"))
+    assert row.startswith(f"| w300_unet_js | ") and f"{np.mean([first_js, 3.0, 3.1]):.2f} ± " in row
+    again = json.loads((out / "results.json").read_text())  # merged results merge again
+    assert again["seeds"]["w300_rle"] == [0, 1, 2] and again["normaliser"] == "inter-ocular"
+    assert not (out / "error_curves.png").exists()  # no head has seed 0's per-image NME here
+    (tmp_path / "seed0/results.json").write_text(json.dumps(_later_seeds(saved, {"w300_unet_js": [3.2]}, 0)))
+    write_merged_report(folders, out)
+    assert (out / "error_curves.png").stat().st_size > 10_000
+
+
+def test_a_merge_names_the_seed_or_setting_that_clash(tmp_path):
+    saved = json.loads((ROOT / "docs/studies/heads_20min_seed0/results.json").read_text())
+    for name, content in (("a", saved), ("b", _later_seeds(saved, {"w300_rle": [4.0]}, 0)),
+                          ("small", {**saved, "settings": {**saved["settings"], "input_size": 96}}),
+                          ("elsewhere", _later_seeds({**saved, "settings": {**saved["settings"], "data_root": "/d"}},
+                                                     {"w300_rle": [4.1]})),
+                          ("five", json.loads((ROOT / "docs/studies/heads_5min/results.json").read_text()))):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(content))
+    with pytest.raises(ConfigError, match=f"{tmp_path / 'b/results.json'}: w300_rle seed 0 at 2250 steps is also in "
+                                          f"{tmp_path / 'a/results.json'}"):
+        merge_finished([tmp_path / "a", tmp_path / "b"])
+    with pytest.raises(ConfigError, match=f"{tmp_path / 'small/results.json'}: other settings than .*input_size: 96 "
+                                          f"against 160"):
+        merge_finished([tmp_path / "a", tmp_path / "small"])
+    assert merge_finished([tmp_path / "a", tmp_path / "elsewhere"])[1][2250.0]["w300_rle"]["seeds"] == [0, 1]  # same data
+    with pytest.raises(ConfigError, match="w300_unet_js trained 562 and 2250 steps"):
+        write_merged_report([tmp_path / "a", tmp_path / "five"], tmp_path / "out")
+    assert not (tmp_path / "out").exists()

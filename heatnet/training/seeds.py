@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 from heatnet.config import Settings
@@ -10,14 +11,14 @@ from heatnet.training.loop import resume, train
 from heatnet.training.result import RunResult, read_result
 
 
-def train_seeds(experiment: str | Path, settings: Settings, seeds: int, runs_dir: Path,
+def train_seeds(experiment: str | Path, settings: Settings, seeds: Sequence[int], runs_dir: Path,
                 progress: bool = False) -> list[RunResult]:
-    """Train seeds 0..seeds-1 into runs_dir/seed<N> under one step budget: a time budget is
-    converted into steps on seed 0 and replayed on the others. A seed whose run finished is read
-    back from its metrics.json and one that was interrupted is resumed, so a killed benchmark or
-    sweep continues where it stopped."""
+    """Train each of `seeds` (e.g. range(3)) into runs_dir/seed<N> under one step budget: a time
+    budget is converted into steps on the first seed and replayed on the others. A seed whose run
+    finished is read back from its metrics.json and one that was interrupted is resumed, so a
+    killed benchmark or sweep continues where it stopped."""
     results, steps = [], None
-    for seed in range(seeds):
+    for seed in seeds:
         run_dir = Path(runs_dir) / f"seed{seed}"
         result = read_result(run_dir)
         if result is None or not result.finished:
