@@ -315,10 +315,15 @@ def write_budget_report(by_budget: dict[float, dict[str, dict]], out: Path, data
     return report
 
 
+def results_file(folder: Path) -> Path:
+    """A benchmark's results.json, given its folder or the file itself."""
+    return Path(folder) / "results.json" if Path(folder).is_dir() or not Path(folder).suffix else Path(folder)
+
+
 def read_finished(folder: Path) -> dict:
     """A finished benchmark's results.json (`folder`: its folder or the file): a ConfigError names
     the file and what it lacks."""
-    path = Path(folder) / "results.json" if Path(folder).is_dir() or not Path(folder).suffix else Path(folder)
+    path = results_file(folder)
     try:
         saved = json.loads(path.read_text())
         saved["settings"]["dataset"], saved["step_budgets"], saved["per_seed"]  # what every reader needs
@@ -339,8 +344,7 @@ def merge_finished(folders: list[Path]) -> tuple[dict[str, Any], dict[float, dic
         raise ConfigError(f"a benchmark folder given twice: {[str(f) for f in folders]}")
     settings, first, merged, where = None, None, {}, {}
     for folder in folders:
-        path = Path(folder) / "results.json"
-        saved = read_finished(folder)
+        path, saved = results_file(folder), read_finished(folder)
         ours = {k: v for k, v in saved["settings"].items() if k != "data_root"}
         settings, first = (settings, first) if settings is not None else (ours, path)
         differ = sorted(k for k in {*ours, *settings} if ours.get(k) != settings.get(k))
@@ -359,9 +363,10 @@ def merge_finished(folders: list[Path]) -> tuple[dict[str, Any], dict[float, dic
                                                       "normaliser": normaliser, "decoders": {}, "curve": None})
             for seed, row in zip(seeds, rows):
                 if seed in cell["rows"]:
-                    raise ConfigError(f"{path}: {method} seed {seed} at {steps:g} steps is also in {where[steps, method, seed]}")
+                    raise ConfigError(f"{path}: {method} seed {seed} at {steps:g} steps is also in "
+                                      f"{where[steps, method, seed]}")
                 cell["rows"][seed], where[steps, method, seed] = row, path
-            if seeds and min(seeds) == min(cell["rows"]):  # the decoders and curve were measured on a benchmark's first seed
+            if seeds and min(seeds) == min(cell["rows"]):  # a benchmark measures these on its first seed
                 cell["decoders"] = saved.get("decoders", {}).get(method, {})
                 cell["curve"] = saved.get("curves", {}).get(method)
     by_budget = {}
@@ -380,7 +385,7 @@ def finished_step_budgets(folders: list[Path]) -> tuple[str, dict[float, dict[st
     for folder in folders:
         step_budgets = read_finished(folder)["step_budgets"]
         if len(set(step_budgets.values())) > 1:
-            raise ConfigError(f"{Path(folder) / 'results.json'}: its methods trained different step budgets "
+            raise ConfigError(f"{results_file(folder)}: its methods trained different step budgets "
                               f"{step_budgets}; give benchmarks run with --steps")
     settings, by_budget = merge_finished(folders)
     return settings["dataset"], by_budget

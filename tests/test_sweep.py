@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import wait_for
-from heatnet.benchmark import finished_step_budgets, merge_finished, write_finished_budget_report, write_merged_report
+from heatnet.benchmark import (finished_step_budgets, merge_finished, read_finished, write_finished_budget_report,
+                               write_merged_report)
 from heatnet.config import ConfigError
 from heatnet.method import HeatmapSettings
 from heatnet.sweep import grid_points, parse_grid, point_name
@@ -98,7 +99,8 @@ def test_a_later_seed_trained_alone_merges_with_the_first(tmp_path):
     later = json.loads((tmp_path / "seed1/results.json").read_text())
     assert later["seeds"] == {"regression_cnn": [1]} and len(later["curves"]["regression_cnn"]) > 0
     merged = subprocess.run([sys.executable, "tools/benchmark.py", "--merge", f"{tmp_path / 'seed1'},{tmp_path / 'seed0'}",
-                             "--out", str(tmp_path / "both")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                             "--out", str(tmp_path / "both")], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
     assert merged.returncode == 0, merged.stderr[-2000:]
     both = json.loads((tmp_path / "both/results.json").read_text())
     first = json.loads((tmp_path / "seed0/results.json").read_text())
@@ -187,7 +189,8 @@ def test_benchmarks_of_other_seeds_are_merged_into_one_table(tmp_path):
     js = merged["w300_unet_js"]
     first_js = saved["per_seed"]["w300_unet_js"][0]["nme_%"]
     assert js["seeds"] == [0, 1, 2] and [r["nme_%"] for r in js["rows"]] == [first_js, 3.0, 3.1]
-    assert js["stats"]["nme_%"] == pytest.approx((np.mean([first_js, 3.0, 3.1]), np.std([first_js, 3.0, 3.1], ddof=1)))
+    nmes = [first_js, 3.0, 3.1]
+    assert js["stats"]["nme_%"] == pytest.approx((np.mean(nmes), np.std(nmes, ddof=1)))
     assert js["decoders"] == saved["decoders"]["w300_unet_js"] and js["curve"] is None  # seed 0's: no curve kept then
     assert merged["w300_simcc"]["seeds"] == [0, 1] and merged["w300_offsets"]["seeds"] == [0]
     assert js["normaliser"] == "inter-ocular"  # read from the older file's header
@@ -196,7 +199,7 @@ def test_benchmarks_of_other_seeds_are_merged_into_one_table(tmp_path):
     table = write_merged_report(folders, out)
     assert f"1-3 seed(s), 2250 steps per method, drawn together from {folders[0]}, {folders[1]}, " in table
     row = next(line for line in table.splitlines() if line.startswith("| w300_unet_js |"))
-    assert row.startswith(f"| w300_unet_js | ") and f"{np.mean([first_js, 3.0, 3.1]):.2f} ± " in row
+    assert f"{np.mean(nmes):.2f} ± {np.std(nmes, ddof=1):.2f}" in row
     again = json.loads((out / "results.json").read_text())  # merged results merge again
     assert again["seeds"]["w300_rle"] == [0, 1, 2] and again["normaliser"] == "inter-ocular"
     assert not (out / "error_curves.png").exists()  # no head has seed 0's per-image NME here
@@ -214,13 +217,15 @@ def test_a_merge_names_the_seed_or_setting_that_clash(tmp_path):
                           ("five", json.loads((ROOT / "docs/studies/heads_5min/results.json").read_text()))):
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text(json.dumps(content))
+    assert read_finished(tmp_path / "a/results.json") == read_finished(tmp_path / "a") == saved  # the file or its folder
     with pytest.raises(ConfigError, match=f"{tmp_path / 'b/results.json'}: w300_rle seed 0 at 2250 steps is also in "
                                           f"{tmp_path / 'a/results.json'}"):
         merge_finished([tmp_path / "a", tmp_path / "b"])
     with pytest.raises(ConfigError, match=f"{tmp_path / 'small/results.json'}: other settings than .*input_size: 96 "
                                           f"against 160"):
         merge_finished([tmp_path / "a", tmp_path / "small"])
-    assert merge_finished([tmp_path / "a", tmp_path / "elsewhere"])[1][2250.0]["w300_rle"]["seeds"] == [0, 1]  # same data
+    elsewhere = merge_finished([tmp_path / "a", tmp_path / "elsewhere"])[1][2250.0]  # the same data, elsewhere
+    assert elsewhere["w300_rle"]["seeds"] == [0, 1]
     with pytest.raises(ConfigError, match="w300_unet_js trained 562 and 2250 steps"):
         write_merged_report([tmp_path / "a", tmp_path / "five"], tmp_path / "out")
     assert not (tmp_path / "out").exists()
