@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import wait_for
-from heatnet.benchmark import (finished_step_budgets, merge_finished, read_finished, write_finished_budget_report,
-                               write_merged_report)
+from heatnet.benchmark_report import (finished_step_budgets, merge_finished, read_finished, write_finished_budget_report,
+                                      write_merged_report)
 from heatnet.config import ConfigError
 from heatnet.method import HeatmapSettings
 from heatnet.sweep import grid_points, parse_grid, point_name

@@ -77,7 +77,7 @@ def main() -> int:
         option = "--budget-report" if args.budget_report else "--merge"
         if not args.out:
             fail(f"{option}: give --out, the folder for the report")
-        from heatnet.benchmark import write_finished_budget_report, write_merged_report
+        from heatnet.benchmark_report import write_finished_budget_report, write_merged_report
         folders = parse_list(args.budget_report or args.merge, Path, option, "folders")
         print((write_finished_budget_report if args.budget_report else write_merged_report)(folders, args.out))
         return 0
@@ -94,8 +94,8 @@ def main() -> int:
     if any(b is not None and not b > 0 for b in budgets):
         fail(f"--budgets expects comma-separated positive minutes (e.g. 1,5,20), got {args.budgets!r}")
 
-    from heatnet.benchmark import (common_settings, dlib_result, method_settings,  # imported after parsing: --help
-                                   read_finished, run_method, write_budget_report, write_report)  # answers at once
+    from heatnet.benchmark import common_settings, dlib_result, method_settings, run_method  # after parsing: --help
+    from heatnet.benchmark_report import read_finished, write_budget_report, write_report  # answers at once
     from heatnet.datasets import BadSamples, load_split
     from heatnet.files import check_writable
     from heatnet.training import Epochs, Minutes, Steps, describe
