@@ -37,7 +37,7 @@ def markdown_table(results: dict[str, dict[str, tuple[float, float]]], columns: 
     for name, stats in results.items():
         cells = []
         for key, _, fmt in columns:
-            if key not in stats:
+            if key not in stats or np.isnan(stats[key][0]):  # e.g. a score column for a head without scores
                 cells.append("-")
                 continue
             mean, spread = stats[key]

@@ -200,6 +200,8 @@ def test_benchmarks_of_other_seeds_are_merged_into_one_table(tmp_path):
     assert f"1-3 seed(s), 2250 steps per method, drawn together from {folders[0]}, {folders[1]}, " in table
     row = next(line for line in table.splitlines() if line.startswith("| w300_unet_js |"))
     assert f"{np.mean(nmes):.2f} ± {np.std(nmes, ddof=1):.2f}" in row
+    cost_row = [line for line in table.splitlines() if line.startswith("| w300_regression_resnet18 |")][1]
+    assert cost_row.endswith("| - |") and "nan" not in table  # the L1 regressor has no score to rank errors by
     again = json.loads((out / "results.json").read_text())  # merged results merge again
     assert again["seeds"]["w300_rle"] == [0, 1, 2] and again["normaliser"] == "inter-ocular"
     assert not (out / "error_curves.png").exists()  # no head has seed 0's per-image NME here
