@@ -14,7 +14,8 @@ from heatnet.losses import RLE, AxisKL, OffsetLoss
 from heatnet.models import AxisModel, ModelConfigError, RealNVP
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-HEADS = ["w300_simcc", "w300_offsets", "w300_pipnet", "w300_integral", "w300_rle"]
+HEADS = ["w300_unet_js", "w300_simcc", "w300_offsets", "w300_pipnet", "w300_integral", "w300_regression_resnet18",
+         "w300_rle"]
 
 
 def _points(size: int = 160, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -275,3 +276,30 @@ def test_axis_kl_activates_each_axis_to_its_own_softmax():
     points = points.clamp(4, 11)
     at_labels = 0.5 * _axis_probabilities(codec, points).clamp_min(1e-30).log()
     assert loss(at_labels, points, visibility).item() == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("input_size", [160, 96])
+def test_2d_heatmap_heads_decode_their_gaussian_targets_to_a_thousandth_of_a_pixel(input_size):
+    """The 2-D heads' codecs as their experiments build them (stride 4, sigma 1 heatmap pixel):
+    the shipped recipe's windowed soft-argmax with its truncation correction returns every point,
+    borders included, within 1e-3 input pixels; integral regression's plain expectation does so
+    wherever the Gaussian lies on the map (5 sigma from its borders) and within one sigma of a
+    border is pulled inside, the bias its coordinate loss trains the maps to undo."""
+    from heatnet.method import smp_method
+
+    points, visible = _points(input_size)
+    for name in ("w300_unet_js", "w300_integral"):
+        s = settings_for(EXPERIMENTS / f"{name}.py", [f"--input_size={input_size}"])
+        codec = smp_method(s, 68).codec
+        assert codec.stride == 4 and codec.sigma == 1.0
+        targets, _ = codec.encode(points, visible)
+        decoded, _ = codec.decode(targets)
+        error = (decoded - points).abs()  # input pixels
+        if name == "w300_unet_js":
+            assert error.max() < 1e-3
+            continue
+        margin = 5 * codec.sigma * codec.stride
+        inside = ((points > margin) & (points < input_size - 1 - margin)).all(-1)
+        assert inside.sum() > 100 and error[inside].max() < 1e-3
+        near_left = points[..., 0] < codec.stride
+        assert near_left.any() and (decoded[..., 0] - points[..., 0])[near_left].min() > 0.1
