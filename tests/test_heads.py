@@ -278,6 +278,13 @@ def test_axis_kl_activates_each_axis_to_its_own_softmax():
     assert loss(at_labels, points, visibility).item() == pytest.approx(0.0, abs=1e-6)
 
 
+def _recipe_codec(name: str, input_size: int):
+    """The codec experiments/`name`.py builds at `input_size`."""
+    from heatnet.method import smp_method
+
+    return smp_method(settings_for(EXPERIMENTS / f"{name}.py", [f"--input_size={input_size}"]), 68).codec
+
+
 @pytest.mark.parametrize("input_size", [160, 96])
 def test_2d_heatmap_heads_decode_their_gaussian_targets_to_a_thousandth_of_a_pixel(input_size):
     """The 2-D heads' codecs as their experiments build them (stride 4, sigma 1 heatmap pixel):
@@ -285,21 +292,16 @@ def test_2d_heatmap_heads_decode_their_gaussian_targets_to_a_thousandth_of_a_pix
     borders included, within 1e-3 input pixels; integral regression's plain expectation does so
     wherever the Gaussian lies on the map (5 sigma from its borders) and within one sigma of a
     border is pulled inside, the bias its coordinate loss trains the maps to undo."""
-    from heatnet.method import smp_method
-
     points, visible = _points(input_size)
-    for name in ("w300_unet_js", "w300_integral"):
-        s = settings_for(EXPERIMENTS / f"{name}.py", [f"--input_size={input_size}"])
-        codec = smp_method(s, 68).codec
-        assert codec.stride == 4 and codec.sigma == 1.0
-        targets, _ = codec.encode(points, visible)
-        decoded, _ = codec.decode(targets)
-        error = (decoded - points).abs()  # input pixels
-        if name == "w300_unet_js":
-            assert error.max() < 1e-3
-            continue
-        margin = 5 * codec.sigma * codec.stride
-        inside = ((points > margin) & (points < input_size - 1 - margin)).all(-1)
-        assert inside.sum() > 100 and error[inside].max() < 1e-3
-        near_left = points[..., 0] < codec.stride
-        assert near_left.any() and (decoded[..., 0] - points[..., 0])[near_left].min() > 0.1
+    recipe = _recipe_codec("w300_unet_js", input_size)
+    assert recipe.stride == 4 and recipe.sigma == 1.0
+    decoded, _ = recipe.decode(recipe.encode(points, visible)[0])
+    assert (decoded - points).abs().max() < 1e-3  # input pixels
+
+    integral = _recipe_codec("w300_integral", input_size)
+    decoded, _ = integral.decode(integral.encode(points, visible)[0])
+    sigma_px = integral.sigma * integral.stride  # input pixels
+    inside = ((points > 5 * sigma_px) & (points < input_size - 1 - 5 * sigma_px)).all(-1)
+    assert inside.sum() > 100 and (decoded - points)[inside].abs().max() < 1e-3
+    near_left = points[..., 0] < sigma_px
+    assert near_left.any() and (decoded[..., 0] - points[..., 0])[near_left].min() > 0.1
